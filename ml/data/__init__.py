@@ -1,0 +1,1 @@
+"""Datasets. Submodules import torch only where they need it."""

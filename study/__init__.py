@@ -1,0 +1,1 @@
+"""The study domain: stimuli, participants, votes, models and predictions."""
