@@ -1,0 +1,145 @@
+"""Data of the study domain. Data only: fields, constraints, indexes, __str__; workflows live in services."""
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def _completion_code() -> str:
+    return secrets.token_hex(4).upper()
+
+
+class LabelSet(models.Model):
+    """An ordered list of emotion names; a model's classes are matched to it by name."""
+
+    name = models.CharField(max_length=64, unique=True)
+    labels = models.JSONField(help_text="Ordered emotion names, e.g. ['Surprise', 'Fear', ...].")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies")
+    label_set = models.ForeignKey(LabelSet, on_delete=models.PROTECT, related_name="studies")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    votes_per_image = models.PositiveIntegerField(default=10)
+    images_per_participant = models.PositiveIntegerField(default=20)
+    gold_rate = models.FloatField(default=0.1, help_text="Fraction of a participant's trials that are gold (attention) items.")
+    gold_pass_threshold = models.FloatField(default=0.75, help_text="Fraction of gold items a participant must answer correctly.")
+    shuffle_labels = models.BooleanField(default=False, help_text="Shuffle the emotion buttons once per participant.")
+    consent_text = models.TextField(blank=True)
+    instructions_text = models.TextField(blank=True)
+    completion_code = models.CharField(max_length=64, default=_completion_code, blank=True)
+    completion_url = models.URLField(max_length=500, blank=True, help_text="Where to send a participant who finished; the code is appended as ?cc=CODE.")
+    url_parameters = models.JSONField(default=list, blank=True, help_text="Extra URL parameter names to record, beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
+    random_seed = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.slug})"
+
+
+def stimulus_upload_to(instance: "Stimulus", filename: str) -> str:
+    """Content-addressed path: stimuli/<study id>/<sha[:2]>/<sha>.<ext>."""
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"stimuli/{instance.study_id}/{instance.sha256[:2]}/{instance.sha256}.{ext}"
+
+
+class Stimulus(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="stimuli")
+    image = models.ImageField(upload_to=stimulus_upload_to, width_field="width", height_field="height", max_length=255)
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    ground_truth = models.CharField(max_length=64, blank=True, help_text="Label name from the study's label set.")
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    is_gold = models.BooleanField(default=False)
+    source = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "stimuli"
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["study", "sha256"], name="stimulus_unique_sha_per_study")]
+        indexes = [models.Index(fields=["study", "is_gold"])]
+
+    def __str__(self) -> str:
+        return self.original_name or self.sha256[:12]
+
+
+class Participant(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    token = models.CharField(max_length=64, unique=True, help_text="Opaque secret kept in the participant's cookie.")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    external_ids = models.JSONField(default=dict, blank=True)
+    user_agent_family = models.CharField(max_length=64, blank=True)
+    label_order = models.JSONField(default=list, blank=True, help_text="Button order shown to this participant.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    gold_answered = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    gold_score = models.FloatField(null=True, blank=True)
+    excluded = models.BooleanField(default=False, db_index=True)
+    exclusion_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return str(self.public_id)
+
+
+class Assignment(models.Model):
+    """One image served to one participant, at one position of their sequence."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments")
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="assignments")
+    position = models.PositiveIntegerField()
+    served_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["participant", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "stimulus"], name="assignment_unique_stimulus"),
+            models.UniqueConstraint(fields=["participant", "position"], name="assignment_unique_position"),
+        ]
+        indexes = [models.Index(fields=["stimulus", "answered_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id}#{self.position}"
+
+
+class Vote(models.Model):
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="votes")
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="votes")
+    label = models.CharField(max_length=64)
+    response_ms = models.PositiveIntegerField(help_text="Milliseconds from the image being shown to the choice.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["participant", "stimulus"], name="vote_unique_per_participant")]
+        indexes = [models.Index(fields=["stimulus", "label"])]
+
+    def __str__(self) -> str:
+        return f"{self.label} on {self.stimulus_id}"
