@@ -143,3 +143,88 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} on {self.stimulus_id}"
+
+
+def checkpoint_upload_to(instance: "ModelVersion", filename: str) -> str:
+    """Content-addressed path: models/<sha[:2]>/<sha>.pt."""
+    return f"models/{instance.sha256[:2]}/{instance.sha256}.pt"
+
+
+class ModelVersion(models.Model):
+    """A registered checkpoint. Validated by loading it in a worker (the web process never imports torch)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending validation"
+        VALID = "valid", "Valid"
+        INVALID = "invalid", "Invalid"
+
+    name = models.CharField(max_length=100, unique=True)
+    arch = models.CharField(max_length=64, blank=True)
+    checkpoint = models.FileField(upload_to=checkpoint_upload_to, max_length=255)
+    sha256 = models.CharField(max_length=64, unique=True)
+    classes = models.JSONField(default=list, blank=True, help_text="Class names in the model's output order.")
+    input_size = models.PositiveIntegerField(default=112)
+    normalization = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+    is_demo = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    validation_error = models.TextField(blank=True)
+    lambda_export = models.FileField(upload_to="models/lambda/", blank=True, max_length=255,
+                                     help_text="Optional CSV of the training run's uncertainty factors (Figure 4).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PredictionJob(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="prediction_jobs")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="jobs")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
+    force = models.BooleanField(default=False, help_text="Predict again images that already have a prediction.")
+    batch_size = models.PositiveIntegerField(default=32)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.study.slug} ({self.state})"
+
+
+class Prediction(models.Model):
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    distribution = models.JSONField(help_text="Probabilities in the study's label order; sums to 1.")
+    dropped_mass = models.FloatField(default=0.0, help_text="Probability on model classes the study lacks, removed before renormalising.")
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    ambiguity = models.FloatField(help_text="Normalised entropy of the distribution, in [0, 1].")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["stimulus", "model_version"], name="prediction_unique_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} on {self.stimulus_id}"
