@@ -1,0 +1,100 @@
+"""Assignments: which images a participant sees, in which order, balanced across participants.
+
+Design: a participant's whole sequence is allocated at once, when they press "Start" after the
+instructions. That makes reloads and the back button trivial (the sequence is fixed; the page always
+shows the first unanswered item) and lets the page preload the next image. The cost is that an
+abandoned sequence holds its slots until it expires (settings.ASSIGNMENT_EXPIRY_SECONDS after it was
+served); after that its images count as free again, and a late answer is still accepted.
+
+Balance: an image's load is its valid votes plus its unexpired open assignments (computed in SQL by
+study.selectors.stimuli_with_load). A participant gets the regular images with the lowest load,
+ties broken by a deterministic hash of (study seed, participant id, stimulus id). Images whose load
+already reaches votes_per_image are never served. Taking the lowest-load images one participant at a
+time keeps every image's load within one of every other's.
+
+Concurrency: the read-then-insert must not interleave between participants of one study, or two of
+them could both take the same "lowest" images. So allocation locks the study row
+(SELECT ... FOR NO KEY UPDATE on PostgreSQL) before reading the loads: allocations of one study run
+one after another, each seeing the assignments committed by the one before (READ COMMITTED takes a
+new snapshot per statement, after the lock is granted). NO KEY UPDATE does not block inserts that
+merely reference the study (new participants, votes). SKIP LOCKED on stimulus rows was rejected: it
+spreads participants over different rows but does not make the counts each one reads consistent,
+so balance could drift. On SQLite the settings open every transaction with BEGIN IMMEDIATE, which
+takes the database write lock up front: the same serialisation, coarser. Allocation is one aggregate
+query and one bulk insert per participant, so the lock is held briefly.
+"""
+import hashlib
+import random
+
+from django.db import transaction
+
+from study.errors import NotAssigned, StudyFull
+from study.models import Assignment, Participant, Stimulus, Study
+from study.selectors import study_open_slots
+from study.services.participants import study_require_live
+
+FULL_MESSAGE = "This study has all the responses it needs for now. Thank you for your interest."
+
+
+def _tie_key(seed: int, participant_id: int, stimulus_id: int) -> bytes:
+    return hashlib.sha256(f"{seed}:{participant_id}:{stimulus_id}".encode()).digest()
+
+
+def gold_trial_count(*, study: Study, gold_available: int) -> int:
+    """How many of a participant's images_per_participant trials are gold (attention) items.
+
+    round(gold_rate * images_per_participant), at least one when the rate is positive and gold items
+    exist, never more than the gold items available, and always leaving one regular trial.
+    """
+    if study.gold_rate <= 0 or gold_available == 0:
+        return 0
+    wanted = max(1, round(study.gold_rate * study.images_per_participant))
+    return max(0, min(wanted, gold_available, study.images_per_participant - 1))
+
+
+@transaction.atomic
+def assignment_allocate(*, participant: Participant) -> list[Assignment]:
+    """Allocate the participant's whole sequence (regular images plus gold items). Idempotent.
+
+    Raises StudyNotOpen unless the study is live, StudyFull when no regular image needs votes.
+    Returns the sequence in position order (the existing one if already allocated).
+    """
+    study = Study.objects.select_for_update(no_key=True).get(pk=participant.study_id)
+    existing = list(participant.assignments.select_related("stimulus").order_by("position"))
+    if existing:
+        return existing
+    study_require_live(study)
+
+    gold_ids = sorted(
+        Stimulus.objects.filter(study=study, is_gold=True).exclude(ground_truth="").values_list("pk", flat=True)
+    )
+    n_gold = gold_trial_count(study=study, gold_available=len(gold_ids))
+    slots = study_open_slots(study=study).values_list("pk", "load")
+    ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
+    sequence = [pk for pk, _load in ranked[: study.images_per_participant - n_gold]]
+    if not sequence:
+        raise StudyFull(FULL_MESSAGE)
+
+    rng = random.Random(_tie_key(study.random_seed, participant.pk, 0))
+    rng.shuffle(sequence)  # no order effects shared between participants
+    gold = rng.sample(gold_ids, n_gold)
+    for position, stimulus_id in zip(sorted(rng.sample(range(len(sequence) + n_gold), n_gold)), gold):
+        sequence.insert(position, stimulus_id)  # ascending inserts land exactly at `position`
+
+    Assignment.objects.bulk_create(
+        Assignment(participant=participant, stimulus_id=stimulus_id, position=position)
+        for position, stimulus_id in enumerate(sequence)
+    )
+    return list(participant.assignments.select_related("stimulus").order_by("position"))
+
+
+def assignment_lock_for_vote(*, participant: Participant, stimulus: Stimulus) -> Assignment:
+    """The participant's assignment of `stimulus`, row-locked for the vote; NotAssigned if none.
+
+    Must run inside the caller's transaction: the lock makes concurrent submits of the same vote
+    (double clicks) wait for each other instead of racing.
+    """
+    try:
+        return Assignment.objects.select_for_update().get(participant=participant, stimulus=stimulus)
+    except Assignment.DoesNotExist:
+        raise NotAssigned("This image is not one of your trials.") from None
