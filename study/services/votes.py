@@ -30,7 +30,7 @@ def vote_clean_response_ms(response_ms: object) -> int:
     """An integer number of milliseconds in 0..3,600,000; InvalidResponseTime otherwise."""
     try:
         value = int(response_ms)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidResponseTime("response_ms must be a whole number of milliseconds.") from None
     if (isinstance(response_ms, float) and not response_ms.is_integer()) or not 0 <= value <= MAX_RESPONSE_MS:
         raise InvalidResponseTime(f"response_ms must be a whole number between 0 and {MAX_RESPONSE_MS}.")

@@ -174,6 +174,10 @@ def test_json_votes_answer_json_including_errors(client):
     assert good.status_code == 200
     assert good.json()["vote"]["response_ms"] == 640 and good.json()["progress"] == {"answered": 1, "total": 3}
     assert good.json()["next_url"] == url("trial", study)
+    for body in ("{not json", "[1, 2]", '{"stimulus": "%s", "label": "Fear", "response_ms": Infinity}' % stimulus):
+        broken = client.generic("POST", url("trial", study), body, content_type="application/json",
+                                HTTP_ACCEPT="application/json")
+        assert broken.status_code == 400 and broken.json()["message"], body
 
 
 def test_one_participant_cannot_vote_on_or_fetch_anothers_images(client):

@@ -65,7 +65,7 @@ def test_unknown_label_is_rejected_and_known_labels_are_matched_case_insensitive
     assert vote.label == "Happiness"
 
 
-@pytest.mark.parametrize("bad", [-1, 3_600_001, "abc", None, 1.5, ""])
+@pytest.mark.parametrize("bad", [-1, 3_600_001, "abc", None, 1.5, "", float("inf"), float("nan"), {"a": 1}])
 def test_response_time_outside_zero_to_one_hour_is_rejected(started, bad):
     participant, sequence = started
     with pytest.raises(InvalidResponseTime):
