@@ -23,7 +23,7 @@ from study.models import Assignment, Participant, Stimulus, Vote
 from tests.factories import StimulusFactory, StudyFactory
 from tests.services import require_postgres
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 STIMULUS_RE = re.compile(r'name="stimulus" value="([0-9a-f-]{36})"')
