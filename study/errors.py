@@ -54,3 +54,16 @@ class StudyFull(DomainError):
 
     status_code = 409
     code = "study_full"
+
+
+class JobAlreadyRunning(DomainError):
+    """A prediction job for the same study and model is queued or running."""
+
+    status_code = 409
+    code = "job_running"
+
+
+# 503: a service the request needs is down; nothing was created.
+class BrokerUnavailable(DomainError):
+    status_code = 503
+    code = "broker_unavailable"

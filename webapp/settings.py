@@ -140,7 +140,8 @@ REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # An unacknowledged task (its worker died) is redelivered after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
     CELERY_RESULT_BACKEND = None
 else:
     CELERY_BROKER_URL = "filesystem://"
@@ -155,12 +156,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"study.tasks.*": {"queue": "gpu"}}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 
 MODEL_DEVICE = env("MODEL_DEVICE", default="")  # "" = cuda if available, else cpu
 PREDICT_BATCH_SIZE = env.int("PREDICT_BATCH_SIZE", default=32)
+MAX_CHECKPOINT_BYTES = env.int("MAX_CHECKPOINT_BYTES", default=2 * 1024 ** 3)
+DEMO_MODEL_PATH = Path(env("DEMO_MODEL_PATH", default=str(VAR_DIR / "models" / "demo.pt")))
 
 LOGGING = {
     "version": 1,

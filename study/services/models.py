@@ -1,0 +1,134 @@
+"""Model registry writes: store a checkpoint content-addressed, validate it in a worker, record the outcome.
+
+The web process never imports torch, so it only does cheap checks (size, zip magic: torch.save writes a zip
+archive) and leaves the real check, loading the checkpoint with ml's Predictor, to a Celery task. A
+rejected checkpoint loses its file at once; its row stays as `invalid` with the reason until it is
+dismissed or the same file/name is registered again.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+
+from study.errors import InvalidInput, NotFound
+from study.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+MAX_CHECKPOINT_BYTES = getattr(settings, "MAX_CHECKPOINT_BYTES", 2 * 1024 ** 3)
+
+
+def _sha256(handle: BinaryIO) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    handle.seek(0)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+        size += len(block)
+    handle.seek(0)
+    return digest.hexdigest(), size
+
+
+def _cheap_checks(handle: BinaryIO, size: int, name: str) -> None:
+    if size == 0:
+        raise InvalidInput(f"{name}: the file is empty")
+    if size > MAX_CHECKPOINT_BYTES:
+        raise InvalidInput(f"{name}: {size / 1e6:.0f} MB is over the {MAX_CHECKPOINT_BYTES / 1e6:.0f} MB limit")
+    if not zipfile.is_zipfile(handle):
+        raise InvalidInput(f"{name}: not a PyTorch checkpoint (torch.save writes a zip archive; this is not one)")
+    handle.seek(0)
+
+
+def model_version_register(*, name: str, handle: BinaryIO, filename: str = "checkpoint.pt", notes: str = "",
+                           is_demo: bool = False, lambda_export: BinaryIO | None = None,
+                           user=None) -> ModelVersion:
+    """Store a checkpoint as a pending ModelVersion and enqueue its validation (after commit)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("a model needs a name of 1 to 100 characters")
+    sha256, size = _sha256(handle)
+    _cheap_checks(handle, size, filename)
+    with transaction.atomic():
+        # A rejected (invalid) registration never blocks trying again with the same file or name.
+        for stale in ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.INVALID,
+                                                                      sha256=sha256):
+            model_version_delete(model_version=stale)
+        ModelVersion.objects.filter(status=ModelVersion.Status.INVALID, name=name).delete()
+        existing = ModelVersion.objects.filter(sha256=sha256).first()
+        if existing:
+            raise InvalidInput(f"this checkpoint is already registered as {existing.name!r}")
+        if ModelVersion.objects.filter(name=name).exists():
+            raise InvalidInput(f"a model named {name!r} already exists; choose another name")
+        model_version = ModelVersion(name=name, sha256=sha256, notes=notes, is_demo=is_demo, created_by=user)
+        model_version.checkpoint.save(f"{sha256}.pt", File(handle), save=False)
+        if lambda_export is not None:
+            model_version.lambda_export.save(f"{sha256}_lambdas.csv", File(lambda_export), save=False)
+        try:
+            model_version.save()
+        except Exception:
+            _remove_files(model_version)
+            raise
+        transaction.on_commit(lambda: _enqueue_validation(model_version.pk))
+    return model_version
+
+
+def _enqueue_validation(model_version_id: int) -> None:
+    from study.tasks import validate_model_version
+
+    validate_model_version.apply_async(args=[model_version_id], retry=True,
+                                       retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+
+
+def model_version_apply_validation(*, model_version_id: int, info: dict | None, error: str | None) -> None:
+    """Record what the worker found: metadata of a valid checkpoint, or the reason it was rejected."""
+    with transaction.atomic():
+        model_version = ModelVersion.objects.select_for_update().filter(pk=model_version_id).first()
+        if model_version is None:
+            return
+        if error is not None:
+            _remove_files(model_version)
+            model_version.checkpoint = ""
+            model_version.status = ModelVersion.Status.INVALID
+            model_version.validation_error = error
+            model_version.save(update_fields=["checkpoint", "status", "validation_error"])
+            return
+        model_version.arch = str(info.get("arch", ""))[:64]
+        model_version.classes = list(info["classes"])
+        model_version.input_size = int(info.get("input_size") or 112)
+        model_version.normalization = info.get("normalization") or {}
+        model_version.metrics = info.get("metrics") or {}
+        model_version.status = ModelVersion.Status.VALID
+        model_version.validation_error = ""
+        model_version.save()
+
+
+def model_version_delete(*, model_version: ModelVersion) -> None:
+    """Remove a model, its predictions and its files."""
+    _remove_files(model_version)
+    model_version.delete()
+
+
+def model_version_get(*, name: str) -> ModelVersion:
+    model_version = ModelVersion.objects.filter(name=name).first()
+    if model_version is None:
+        raise NotFound(f"no model named {name!r}; register it with `manage.py register_model`")
+    return model_version
+
+
+def _remove_files(model_version: ModelVersion) -> None:
+    for field in (model_version.checkpoint, model_version.lambda_export):
+        if field and field.name:
+            try:
+                field.storage.delete(field.name)
+            except OSError:
+                logger.warning("could not remove %s", field.name)
+
+
+def checkpoint_path(model_version: ModelVersion) -> Path:
+    return Path(model_version.checkpoint.path)

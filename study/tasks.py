@@ -1,0 +1,45 @@
+"""Celery tasks: thin wrappers around services, and the only place the web app touches ml (lazily).
+
+Both run on the `gpu` queue, acknowledge late and are requeued if the worker dies, so they are written to
+be idempotent (see study.services.predictions).
+"""
+from celery import shared_task
+from django.conf import settings
+
+
+def _device():
+    return settings.MODEL_DEVICE or None
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, queue="gpu")
+def predict_stimuli(self, job_id: int) -> None:
+    from ml.predictor import get_predictor  # lazy: the web process never imports torch
+
+    from study.services.predictions import prediction_job_run
+
+    prediction_job_run(job_id=job_id, predictor_factory=lambda path: get_predictor(path, device=_device()))
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, queue="gpu")
+def validate_model_version(self, model_version_id: int) -> None:
+    """Load the checkpoint the way predictions will; record its metadata or why it is unusable."""
+    from ml.predictor import CheckpointError, Predictor
+
+    from study.models import ModelVersion
+    from study.services.models import model_version_apply_validation
+
+    model_version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if model_version is None or model_version.status != ModelVersion.Status.PENDING:
+        return
+    try:
+        predictor = Predictor.from_checkpoint(model_version.checkpoint.path, device="cpu")
+    except (CheckpointError, OSError, ValueError) as exc:
+        model_version_apply_validation(model_version_id=model_version_id, info=None, error=str(exc)[:1000])
+        return
+    except Exception as exc:  # anything else a foreign pickle can raise
+        model_version_apply_validation(model_version_id=model_version_id, info=None,
+                                       error=f"unloadable checkpoint ({exc.__class__.__name__}: {exc})"[:1000])
+        return
+    info = {"arch": predictor.arch, "classes": predictor.classes, "input_size": predictor.input_size,
+            "normalization": predictor.normalization, "metrics": predictor.metrics}
+    model_version_apply_validation(model_version_id=model_version_id, info=info, error=None)
