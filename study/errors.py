@@ -67,3 +67,17 @@ class JobAlreadyRunning(DomainError):
 class BrokerUnavailable(DomainError):
     status_code = 503
     code = "broker_unavailable"
+
+
+# Researcher side (studies and stimuli).
+class InvalidStatusChange(DomainError):
+    """A study status change its rules forbid (e.g. launching with no images, leaving closed silently)."""
+
+    status_code = 409
+    code = "invalid_status_change"
+
+
+class InvalidArchive(InvalidInput):
+    """An upload or import source that cannot be read at all (not a folder or zip, unreadable manifest)."""
+
+    code = "invalid_archive"
