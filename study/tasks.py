@@ -1,6 +1,6 @@
 """Celery tasks: thin wrappers around services, and the only place the web app touches ml (lazily).
 
-Both run on the `gpu` queue, acknowledge late and are requeued if the worker dies, so they are written to
+Both are routed to the `gpu` queue (settings.CELERY_TASK_ROUTES), acknowledge late and are requeued if the worker dies, so they are written to
 be idempotent (see study.services.predictions).
 """
 from celery import shared_task
@@ -11,7 +11,7 @@ def _device():
     return settings.MODEL_DEVICE or None
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, queue="gpu")
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def predict_stimuli(self, job_id: int) -> None:
     from ml.predictor import get_predictor  # lazy: the web process never imports torch
 
@@ -20,7 +20,7 @@ def predict_stimuli(self, job_id: int) -> None:
     prediction_job_run(job_id=job_id, predictor_factory=lambda path: get_predictor(path, device=_device()))
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, queue="gpu")
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def validate_model_version(self, model_version_id: int) -> None:
     """Load the checkpoint the way predictions will; record its metadata or why it is unusable."""
     from ml.predictor import CheckpointError, Predictor

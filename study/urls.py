@@ -17,4 +17,5 @@ participant_patterns = [
 
 urlpatterns: list = [
     path("s/<slug:slug>/", include(participant_patterns)),
+    path("", include("study.urls_models")),
 ]

@@ -4,7 +4,7 @@ from pathlib import Path
 RAFDB_BASIC7 = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
 
 
-def write_tiny_checkpoint(path: Path, classes=RAFDB_BASIC7, input_size: int = 32, **overrides) -> Path:
+def write_tiny_checkpoint(path: Path, classes=RAFDB_BASIC7, input_size: int = 32, drop=(), **overrides) -> Path:
     import torch
 
     from ml.checkpoints import save_checkpoint
@@ -16,4 +16,6 @@ def write_tiny_checkpoint(path: Path, classes=RAFDB_BASIC7, input_size: int = 32
                "input_size": input_size, "normalization": {"mean": [0.5] * 3, "std": [0.5] * 3}, "epoch": 1,
                "metrics": {"test_acc": 0.5}, "args": {}}
     payload.update(overrides)
+    for key in drop:
+        payload.pop(key)
     return save_checkpoint(path, payload)

@@ -1,0 +1,70 @@
+"""python manage.py register_model <checkpoint> --name NAME [--demo] [--notes ...] [--lambda-export CSV]"""
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from study.errors import DomainError
+from study.models import ModelVersion
+from study.services.models import model_version_delete, model_version_register
+
+
+class Command(BaseCommand):
+    help = ("Register a trained checkpoint as a model version. A worker validates it by loading it; "
+            "the command waits for the verdict unless --no-wait.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("checkpoint", type=Path, help="checkpoint file written by `python -m ml.train`")
+        parser.add_argument("--name", required=True, help="unique model name shown to researchers")
+        parser.add_argument("--demo", action="store_true", help="mark as the demo model")
+        parser.add_argument("--notes", default="", help="free text shown beside the model")
+        parser.add_argument("--lambda-export", type=Path, default=None,
+                            help="the training run's lambdas.csv, for the comparison view's uncertainty tab")
+        parser.add_argument("--no-wait", action="store_true", help="return at once; validation happens later")
+        parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for validation")
+        parser.add_argument("--if-missing", action="store_true",
+                            help="do nothing (exit 0) when a model with this name or file already exists")
+
+    def handle(self, *args, **opts):
+        path: Path = opts["checkpoint"]
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        if opts["lambda_export"] and not opts["lambda_export"].is_file():
+            raise CommandError(f"{opts['lambda_export']}: no such file")
+        if opts["if_missing"] and ModelVersion.objects.filter(name=opts["name"]).exclude(
+                status=ModelVersion.Status.INVALID).exists():
+            self.stdout.write(f"model {opts['name']!r} is already registered")
+            return
+        lambdas = open(opts["lambda_export"], "rb") if opts["lambda_export"] else None
+        try:
+            with open(path, "rb") as handle:
+                model_version = model_version_register(name=opts["name"], handle=handle, filename=path.name,
+                                                       notes=opts["notes"], is_demo=opts["demo"],
+                                                       lambda_export=lambdas)
+        except DomainError as error:
+            if opts["if_missing"] and "already registered" in error.message:
+                self.stdout.write(error.message)
+                return
+            raise CommandError(error.message) from None
+        finally:
+            if lambdas:
+                lambdas.close()
+        self.stdout.write(f"stored {path.name} as {model_version.name!r} (sha256 {model_version.sha256[:12]}…)")
+        if opts["no_wait"]:
+            self.stdout.write("validation is queued; see the model list for the verdict")
+            return
+        deadline = time.monotonic() + opts["timeout"]
+        while time.monotonic() < deadline:
+            model_version.refresh_from_db()
+            if model_version.status == ModelVersion.Status.VALID:
+                self.stdout.write(self.style.SUCCESS(
+                    f"valid: {model_version.arch}, {len(model_version.classes)} classes "
+                    f"({', '.join(model_version.classes)}), input {model_version.input_size}px"))
+                return
+            if model_version.status == ModelVersion.Status.INVALID:
+                reason = model_version.validation_error
+                model_version_delete(model_version=model_version)  # a rejected file leaves nothing behind
+                raise CommandError(f"rejected: {reason}")
+            time.sleep(0.3)
+        raise CommandError(f"no worker validated the model within {opts['timeout']:.0f}s; is a worker running "
+                           "(`celery -A webapp worker -Q gpu`)? The model stays pending until one does.")
