@@ -17,5 +17,6 @@ participant_patterns = [
 
 urlpatterns: list = [
     path("s/<slug:slug>/", include(participant_patterns)),
+    path("studies/", include("study.urls_researcher")),
     path("", include("study.urls_models")),
 ]

@@ -1,0 +1,486 @@
+"""Stimuli: import images one by one, from a folder, a zip or a web upload, with an optional CSV manifest.
+
+Every file is checked with Pillow (JPEG, PNG or WebP only; empty, truncated, corrupt, animated and
+oversized images are rejected), stored content-addressed by sha256 and deduplicated per study. Each
+file gets its own transaction, so one bad file never stops the rest and never leaves half an import
+behind: if the row cannot be inserted, the stored file is removed again.
+
+Manifest (CSV, UTF-8, header row): filename,label,valence,arousal,is_gold. Only `filename` is required;
+other columns (e.g. the synthetic generator's p_<Class> and votes_<Class>) are ignored. A filename
+matches a file by its relative path, by any trailing part of it, or by its base name.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from PIL import Image
+
+from ml.labels import canonical_label
+from study.errors import InvalidArchive
+from study.models import Stimulus, Study
+
+IMPORTED, DUPLICATE, REJECTED = "imported", "duplicate", "rejected"
+ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000  # ~6300 x 6300; far beyond any face stimulus, far below a decompression bomb
+MAX_ARCHIVE_MEMBERS = 50_000
+MAX_MANIFEST_BYTES = 10 * 1024 * 1024
+MANIFEST_NAME = "manifest.csv"
+_TRUE = {"1", "true", "yes", "y", "t", "gold"}
+_FALSE = {"", "0", "false", "no", "n", "f"}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What happened to one file (or to one manifest row naming a file that was not there)."""
+
+    name: str
+    status: str  # imported | duplicate | rejected
+    reason: str = ""
+    stimulus: Stimulus | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != REJECTED
+
+
+@dataclass
+class ImportReport:
+    results: list[ImportResult] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(result.status for result in self.results)
+        return {status: counted.get(status, 0) for status in (IMPORTED, DUPLICATE, REJECTED)}
+
+    def summary(self) -> str:
+        counts = self.counts()
+        return f"{counts[IMPORTED]} imported, {counts[DUPLICATE]} duplicate, {counts[REJECTED]} rejected"
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- one file --------------------------------------------------------------------------------------
+
+
+def stimulus_import_file(
+    *,
+    study: Study,
+    name: str,
+    data: bytes,
+    ground_truth: str = "",
+    valence: float | str | None = None,
+    arousal: float | str | None = None,
+    is_gold: bool = False,
+    source: str = "",
+) -> ImportResult:
+    """Validate and store one image for `study`. Never raises for bad input: the result says why.
+
+    Returns `imported` (with the new Stimulus), `duplicate` (same bytes already in this study; its
+    labels are left unchanged) or `rejected` with a reason a researcher can act on.
+    """
+    try:
+        _check_size(len(data))
+        sha256 = hashlib.sha256(data).hexdigest()
+        existing = Stimulus.objects.filter(study=study, sha256=sha256).only("pk", "original_name", "sha256").first()
+        if existing is not None:
+            return ImportResult(name, DUPLICATE, f"duplicate of {existing}", existing)
+        image_format, width, height = _inspect_image(data)
+        label = _clean_label(study, ground_truth)
+        valence = _clean_affect("valence", valence)
+        arousal = _clean_affect("arousal", arousal)
+        if is_gold and not label:
+            raise _Rejected("a gold item needs a ground-truth label")
+    except _Rejected as rejection:
+        return ImportResult(name, REJECTED, rejection.reason)
+    stimulus = Stimulus(
+        study=study, sha256=sha256, original_name=_base_name(name)[:255], width=width, height=height,
+        ground_truth=label, valence=valence, arousal=arousal, is_gold=bool(is_gold), source=(source or "")[:128],
+    )
+    return _store(stimulus, data, f"{sha256}.{ALLOWED_FORMATS[image_format]}", name)
+
+
+def _store(stimulus: Stimulus, data: bytes, filename: str, name: str) -> ImportResult:
+    """Write the file, insert the row in its own transaction; on any failure remove the file again."""
+    field = Stimulus._meta.get_field("image")
+    try:
+        with transaction.atomic():
+            # Written through the storage, then named on the row: FieldFile.save() would re-save the
+            # content on the model save and forget the dimensions we already know.
+            stimulus.image.name = field.storage.save(field.generate_filename(stimulus, filename), ContentFile(data))
+            stimulus.save()
+    except IntegrityError:
+        _remove_file(stimulus)
+        existing = Stimulus.objects.filter(study=stimulus.study, sha256=stimulus.sha256).first()
+        if existing is not None:  # a concurrent import of the same bytes won the race
+            return ImportResult(name, DUPLICATE, f"duplicate of {existing}", existing)
+        return ImportResult(name, REJECTED, "could not be saved (database constraint)")
+    except BaseException:
+        _remove_file(stimulus)
+        raise
+    return ImportResult(name, IMPORTED, "", stimulus)
+
+
+def _remove_file(stimulus: Stimulus) -> None:
+    if stimulus.image.name:
+        stimulus.image.storage.delete(stimulus.image.name)
+
+
+def _check_size(size: int) -> None:
+    if size == 0:
+        raise _Rejected("empty file")
+    if size > MAX_IMAGE_BYTES:
+        raise _Rejected(f"file too large ({size / 2**20:.1f} MB; at most {MAX_IMAGE_BYTES // 2**20} MB per image)")
+
+
+def _inspect_image(data: bytes) -> tuple[str, int, int]:
+    """(format, width, height) of a complete, decodable JPEG/PNG/WebP image; else raise _Rejected."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                image_format, (width, height) = probe.format, probe.size
+                if image_format not in ALLOWED_FORMATS:
+                    raise _Rejected(f"unsupported image format {image_format} (JPEG, PNG or WebP only)")
+                if width == 0 or height == 0:
+                    raise _Rejected("image has zero width or height")
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise _Rejected(f"image too large ({width} x {height} pixels; possible decompression bomb)")
+                if getattr(probe, "is_animated", False):
+                    raise _Rejected("animated images are not supported")
+                probe.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()  # decodes every pixel: catches truncation that verify() lets through
+    except _Rejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _Rejected("image too large (decompression bomb)") from None
+    except Image.UnidentifiedImageError:
+        raise _Rejected("not an image (JPEG, PNG or WebP expected)") from None
+    except Exception as exc:  # an untrusted decoder can fail in many ways; each means the same to us
+        raise _Rejected(f"corrupt or truncated image ({exc})") from None
+    return image_format, width, height
+
+
+def _clean_label(study: Study, ground_truth: str | None) -> str:
+    """The study's spelling of `ground_truth` ("happy" -> "Happiness"), "" when blank."""
+    text = str(ground_truth or "").strip()
+    if not text:
+        return ""
+    labels = list(study.label_set.labels)
+    by_canonical = {canonical_label(label).lower(): label for label in labels}
+    label = by_canonical.get(canonical_label(text).lower())
+    if label is None:
+        raise _Rejected(f"label {text!r} is not in the study's label set ({', '.join(labels)})")
+    return label
+
+
+def _clean_affect(name: str, value: float | str | None) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _Rejected(f"{name} {value!r} is not a number") from None
+    if not math.isfinite(number) or not -1.0 <= number <= 1.0:
+        raise _Rejected(f"{name} {value} is outside [-1, 1]")
+    return number
+
+
+def _base_name(name: str) -> str:
+    return PurePosixPath(str(name).replace("\\", "/")).name or str(name)
+
+
+# --- manifests -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    line: int
+    filename: str
+    label: str = ""
+    valence: str = ""
+    arousal: str = ""
+    is_gold: str = ""
+
+
+def manifest_parse(source: str | Path | bytes | BinaryIO) -> list[ManifestRow]:
+    """Rows of a CSV manifest. Raises InvalidArchive when the file as a whole cannot be used."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidArchive(f"manifest {path} not found")
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise InvalidArchive(f"manifest too large (at most {MAX_MANIFEST_BYTES // 2**20} MB)")
+        raw = path.read_bytes()
+    elif isinstance(source, bytes):
+        raw = source
+    else:
+        raw = source.read(MAX_MANIFEST_BYTES + 1)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise InvalidArchive(f"manifest too large (at most {MAX_MANIFEST_BYTES // 2**20} MB)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidArchive("manifest is not UTF-8 text") from None
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = [column.strip().lower() for column in next(reader, [])]
+        if "filename" not in header:
+            raise InvalidArchive("manifest has no 'filename' column (expected: filename,label,valence,arousal,is_gold)")
+        rows = []
+        for values in reader:
+            if not any(value.strip() for value in values):
+                continue
+            cells = dict(zip(header, (value.strip() for value in values)))
+            rows.append(ManifestRow(
+                line=reader.line_num, filename=cells.get("filename", ""), label=cells.get("label", ""),
+                valence=cells.get("valence", ""), arousal=cells.get("arousal", ""), is_gold=cells.get("is_gold", ""),
+            ))
+    except csv.Error as exc:
+        raise InvalidArchive(f"manifest is not valid CSV ({exc})") from None
+    return rows
+
+
+def _normalise(path: str) -> str:
+    text = str(path).strip().replace("\\", "/")
+    while text.startswith("./"):
+        text = text[2:]
+    return text.strip("/").lower()
+
+
+class _ManifestIndex:
+    """Finds a file's row by relative path, any trailing part of it, or base name; tracks unused rows."""
+
+    def __init__(self, rows: Sequence[ManifestRow]):
+        self.rows: dict[str, ManifestRow] = {}
+        self.problems: list[ImportResult] = []
+        for row in rows:
+            key = _normalise(row.filename)
+            if not key:
+                self.problems.append(ImportResult(f"manifest line {row.line}", REJECTED, "row has no filename"))
+            elif key in self.rows:
+                first = self.rows[key].line
+                self.problems.append(ImportResult(
+                    row.filename, REJECTED, f"listed again in the manifest (line {row.line}); line {first} is used"))
+            else:
+                self.rows[key] = row
+        self.used: set[str] = set()
+
+    def find(self, relative_path: str) -> ManifestRow | None:
+        parts = _normalise(relative_path).split("/")
+        for start in range(len(parts)):
+            key = "/".join(parts[start:])
+            if key in self.rows:
+                self.used.add(key)
+                return self.rows[key]
+        return None
+
+    def missing(self) -> list[ImportResult]:
+        return [
+            ImportResult(row.filename, REJECTED, f"listed in the manifest (line {row.line}) but no such file was found")
+            for key, row in self.rows.items() if key not in self.used
+        ]
+
+
+def _parse_gold(value: str) -> bool:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _Rejected(f"is_gold {value!r} is not one of 1/0, true/false, yes/no")
+
+
+# --- folders, zips and uploads ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A candidate file: its path relative to the import root, and how to read it (or why not to)."""
+
+    path: str
+    size: int
+    read: Callable[[], bytes] | None
+    problem: str = ""
+
+
+def _skipped(parts: Sequence[str]) -> bool:
+    """macOS resource forks, hidden files and folders, and manifests are never images to import."""
+    return (
+        any(part == "__MACOSX" or part.startswith(".") for part in parts)
+        or (bool(parts) and parts[-1].lower() == MANIFEST_NAME)
+    )
+
+
+def _folder_entries(root: Path) -> list[_Entry]:
+    entries = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if _skipped(relative.parts) or not path.is_file():
+            continue
+        entries.append(_Entry(relative.as_posix(), path.stat().st_size, path.read_bytes))
+    return entries
+
+
+def _zip_entries(archive: zipfile.ZipFile) -> list[_Entry]:
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise InvalidArchive(f"zip has {len(members)} files; at most {MAX_ARCHIVE_MEMBERS} per import")
+    entries = []
+    for info in members:
+        name = info.filename.replace("\\", "/")
+        parts = PurePosixPath(name).parts
+        if _skipped(parts):
+            continue
+        if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+            entries.append(_Entry(name, info.file_size, None, "unsafe path in zip (absolute or '..'); not imported"))
+        elif info.file_size > MAX_IMAGE_BYTES:
+            entries.append(_Entry(name, info.file_size, None, f"file too large ({info.file_size / 2**20:.1f} MB; "
+                                                               f"at most {MAX_IMAGE_BYTES // 2**20} MB per image)"))
+        else:
+            entries.append(_Entry(name, info.file_size, partial(_read_member, archive, info)))
+    return entries
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """Read at most MAX_IMAGE_BYTES + 1 bytes, so a member that lies about its size cannot exhaust memory."""
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(MAX_IMAGE_BYTES + 1)
+    except Exception as exc:  # bad CRC, encryption, unknown compression, truncated archive
+        raise _Rejected(f"unreadable zip entry ({exc})") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _Rejected(f"file too large (at most {MAX_IMAGE_BYTES // 2**20} MB per image)")
+    return data
+
+
+def _import_entries(
+    *,
+    study: Study,
+    entries: Sequence[_Entry],
+    manifest: str | Path | bytes | BinaryIO | None,
+    source: str,
+    progress: Callable[[ImportResult, int, int], None] | None,
+) -> ImportReport:
+    index = _ManifestIndex(manifest_parse(manifest) if manifest is not None else [])
+    report = ImportReport(results=list(index.problems))
+    total = len(entries)
+    for done, entry in enumerate(entries, start=1):
+        result = _import_entry(study=study, entry=entry, row=index.find(entry.path), source=source)
+        report.results.append(result)
+        if progress is not None:
+            progress(result, done, total)
+    report.results.extend(index.missing())
+    return report
+
+
+def _import_entry(*, study: Study, entry: _Entry, row: ManifestRow | None, source: str) -> ImportResult:
+    try:
+        if entry.problem or entry.read is None:
+            raise _Rejected(entry.problem or "cannot be read")
+        _check_size(entry.size)
+        is_gold = _parse_gold(row.is_gold) if row else False
+        data = entry.read()
+    except _Rejected as rejection:
+        return ImportResult(entry.path, REJECTED, rejection.reason)
+    except OSError as exc:
+        return ImportResult(entry.path, REJECTED, f"cannot be read ({exc.strerror or exc})")
+    return stimulus_import_file(
+        study=study, name=entry.path, data=data, source=source, is_gold=is_gold,
+        ground_truth=row.label if row else "", valence=row.valence if row else None, arousal=row.arousal if row else None,
+    )
+
+
+def stimuli_import_archive(
+    *,
+    study: Study,
+    path: str | Path,
+    manifest: str | Path | bytes | BinaryIO | None = None,
+    source: str = "",
+    progress: Callable[[ImportResult, int, int], None] | None = None,
+) -> ImportReport:
+    """Import every image under a folder (recursively) or inside a .zip file.
+
+    Without `manifest`, a manifest.csv at the top of the folder or zip is used if present. `progress`
+    is called after each file with (result, done, total). Raises InvalidArchive only when nothing can
+    be imported at all (missing path, not a folder or zip, unreadable manifest).
+    """
+    root = Path(path)
+    source = source or root.name
+    if root.is_dir():
+        if manifest is None and (root / MANIFEST_NAME).is_file():
+            manifest = root / MANIFEST_NAME
+        return _import_entries(study=study, entries=_folder_entries(root), manifest=manifest, source=source,
+                               progress=progress)
+    if not root.exists():
+        raise InvalidArchive(f"{path} does not exist")
+    if not zipfile.is_zipfile(root):
+        raise InvalidArchive(f"{path} is not a folder or a .zip file")
+    try:
+        with zipfile.ZipFile(root) as archive:
+            if manifest is None and (inner := _zip_manifest_name(archive)) is not None:
+                manifest = archive.read(inner)
+            return _import_entries(study=study, entries=_zip_entries(archive), manifest=manifest, source=source,
+                                   progress=progress)
+    except zipfile.BadZipFile as exc:
+        raise InvalidArchive(f"{path} is not a readable zip file ({exc})") from None
+
+
+def _zip_manifest_name(archive: zipfile.ZipFile) -> str | None:
+    """manifest.csv at the top of the zip, or inside its single top folder (as Finder's zips have)."""
+    names = [name for name in archive.namelist() if PurePosixPath(name).name.lower() == MANIFEST_NAME
+             and "__MACOSX" not in name and len(PurePosixPath(name).parts) <= 2]
+    top = [name for name in names if len(PurePosixPath(name).parts) == 1]
+    if top:
+        return top[0]
+    return names[0] if len(names) == 1 else None
+
+
+class Upload(Protocol):
+    """What the import needs of an uploaded file (Django's UploadedFile fits): a name, a size, read()."""
+
+    name: str
+    size: int
+
+    def read(self) -> bytes: ...
+
+
+def stimuli_import_uploads(
+    *,
+    study: Study,
+    files: Iterable[Upload],
+    manifest: bytes | BinaryIO | None = None,
+    source: str = "upload",
+) -> ImportReport:
+    """Import files sent through the web form: images, or .zip files that are expanded in place."""
+    with ExitStack() as stack:
+        entries: list[_Entry] = []
+        for upload in files:
+            name = _base_name(upload.name)
+            if not name.lower().endswith(".zip"):
+                entries.append(_Entry(name, upload.size, upload.read))
+                continue
+            try:
+                archive = stack.enter_context(zipfile.ZipFile(upload))
+                entries.extend(_zip_entries(archive))
+            except (zipfile.BadZipFile, OSError) as exc:
+                entries.append(_Entry(name, upload.size, None, f"not a readable zip file ({exc})"))
+        return _import_entries(study=study, entries=entries, manifest=manifest, source=source, progress=None)
