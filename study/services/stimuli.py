@@ -325,7 +325,7 @@ class _Entry:
 def _skipped(parts: Sequence[str]) -> bool:
     """macOS resource forks, hidden files and folders, and manifests are never images to import."""
     return (
-        any(part == "__MACOSX" or part.startswith(".") for part in parts)
+        any(part == "__MACOSX" or (part.startswith(".") and part not in (".", "..")) for part in parts)
         or (bool(parts) and parts[-1].lower() == MANIFEST_NAME)
     )
 
