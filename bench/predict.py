@@ -25,6 +25,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     parser.add_argument("--checkpoint", default=str(ROOT / "var/models/demo.pt"),
                         help="model to use (default: the demo model; a tiny untrained one if missing)")
+    parser.add_argument("--untrained-arch", default=None,
+                        help="instead of --checkpoint, an untrained model of this arch (e.g. resnet18)")
+    parser.add_argument("--input-size", type=int, default=112, help="input size of the --untrained-arch model")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each side (best is kept)")
     args = parser.parse_args()
 
@@ -48,18 +51,19 @@ def main() -> None:
     from study.services.predictions import prediction_job_run
 
     checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
+    if args.untrained_arch or not checkpoint.is_file():
         from tests.checkpoints import write_tiny_checkpoint
 
-        checkpoint = write_tiny_checkpoint(workdir / "tiny.pt", input_size=64)
+        checkpoint = write_tiny_checkpoint(workdir / "untrained.pt", arch=args.untrained_arch or "resnet18_small",
+                                           input_size=args.input_size)
     faces = generate_faces(args.n, seed=123, size=112)
     study = Study.objects.create(slug=f"bench-{time.time_ns()}", title="bench",
                                  label_set=LabelSet.objects.get(name="RAF-DB basic-7"))
     for i, face in enumerate(faces):
         buffer = io.BytesIO()
         face.image.save(buffer, format="PNG")
-        stimulus = Stimulus(study=study, sha256=f"{i:064x}", original_name=f"face_{i}.png")
-        stimulus.image.save(f"face_{i}.png", ContentFile(buffer.getvalue()), save=True)
+        Stimulus.objects.create(study=study, sha256=f"{i:064x}", original_name=f"face_{i}.png",
+                                image=ContentFile(buffer.getvalue(), name=f"face_{i}.png"))
     predictor = get_predictor(checkpoint, device=None)
     model_version = ModelVersion.objects.create(name=f"bench-{time.time_ns()}", sha256=f"{time.time_ns():064x}",
                                                 classes=predictor.classes, status="valid")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol, Sequence
 
 from django.conf import settings
@@ -143,24 +144,22 @@ def prediction_job_run(*, job_id: int, predictor_factory: Callable[[str], Predic
         todo = list(Stimulus.objects.filter(study_id=job.study_id)
                     .exclude(predictions__model_version_id=job.model_version_id).order_by("pk"))
         errors = {e["stimulus"]: e for e in job.errors}
-        for start in range(0, len(todo), job.batch_size):
-            if PredictionJob.objects.filter(pk=job.pk, state=PredictionJob.State.CANCELLED).exists():
-                logger.info("job %s cancelled", job.pk)
-                return job
-            batch = todo[start:start + job.batch_size]
-            images, ok = [], []
-            for stimulus in batch:
-                try:
-                    images.append(image_loader(stimulus))
-                    ok.append(stimulus)
-                except Exception as exc:  # a corrupt file must not stop the rest
-                    errors[str(stimulus.public_id)] = {"stimulus": str(stimulus.public_id),
-                                                       "file": stimulus.original_name,
-                                                       "error": f"{exc.__class__.__name__}: {exc}"[:300]}
-            if ok:
-                probabilities = predictor.predict(images, batch_size=job.batch_size)
-                _upsert(ok, model_version, mapping, probabilities)
-            _progress(job, errors)
+        batches = [todo[i:i + job.batch_size] for i in range(0, len(todo), job.batch_size)]
+        # Decode the next batch's images in a thread while the model predicts this one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_load_batch, batches[0], image_loader) if batches else None
+            for index in range(len(batches)):
+                ok, images, failures = pending.result()
+                if index + 1 < len(batches):
+                    pending = pool.submit(_load_batch, batches[index + 1], image_loader)
+                if PredictionJob.objects.filter(pk=job.pk, state=PredictionJob.State.CANCELLED).exists():
+                    logger.info("job %s cancelled", job.pk)
+                    return job
+                errors.update(failures)
+                if ok:
+                    probabilities = predictor.predict(images, batch_size=job.batch_size)
+                    _upsert(ok, model_version, mapping, probabilities)
+                _progress(job, errors)
         _finish(job, errors, time.monotonic() - started)
     except Exception as exc:
         logger.exception("prediction job %s failed", job_id)
@@ -169,6 +168,19 @@ def prediction_job_run(*, job_id: int, predictor_factory: Callable[[str], Predic
             errors=[{"stimulus": None, "error": f"{exc.__class__.__name__}: {exc}"[:500]}])
     job.refresh_from_db()
     return job
+
+
+def _load_batch(batch: list[Stimulus], image_loader) -> tuple[list[Stimulus], list, dict]:
+    """Decode a batch's images; a file that fails is reported, not raised (a corrupt file must not stop the rest)."""
+    ok, images, failures = [], [], {}
+    for stimulus in batch:
+        try:
+            images.append(image_loader(stimulus))
+            ok.append(stimulus)
+        except Exception as exc:
+            failures[str(stimulus.public_id)] = {"stimulus": str(stimulus.public_id), "file": stimulus.original_name,
+                                                 "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+    return ok, images, failures
 
 
 def _upsert(stimuli: list[Stimulus], model_version: ModelVersion, mapping, probabilities) -> None:
