@@ -32,6 +32,10 @@ class StudyCreateForm(forms.ModelForm):
         initial=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Fraction of gold items a participant must get right, 0 to 1; below it they are excluded.",
     )
+    completion_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="Completion URL",
+        help_text="Where to send a participant who finished; ?cc=<completion code> is appended. Optional.",
+    )
     votes_per_image = forms.IntegerField(initial=10, min_value=1, max_value=1000)
     images_per_participant = forms.IntegerField(initial=20, min_value=1, max_value=1000)
 
