@@ -24,7 +24,7 @@ import numpy as np
 from ml.labels import canonical_label
 
 __all__ = ["EvaluationError", "ClassAlignment", "align_classes", "score_predictions", "format_confusion",
-           "predict_dataset", "evaluate_checkpoint", "write_results", "get_args_parser", "main"]
+           "ResizedImages", "image_batches", "predict_dataset", "evaluate_checkpoint", "write_results", "get_args_parser", "main"]
 
 
 class EvaluationError(ValueError):
@@ -132,7 +132,7 @@ def summary_lines(results: dict) -> list[str]:
     return lines
 
 
-class _ResizedImages:
+class ResizedImages:
     """Dataset view yielding uint8 (S, S, 3) arrays resized as the Predictor would, so workers decode."""
 
     def __init__(self, dataset, size: int):
@@ -150,17 +150,25 @@ class _ResizedImages:
         return np.array(image, dtype=np.uint8)  # a writable copy for torch's collate
 
 
-def predict_dataset(predictor, dataset, *, batch_size: int = 64, workers: int = 0,
-                    progress: bool | None = None) -> np.ndarray:
-    """(N, C_model) probabilities for every image of `dataset`, in dataset order."""
+def image_batches(dataset, size: int, *, batch_size: int = 64, workers: int = 0, progress: bool | None = None,
+                  desc: str = "images"):
+    """Yield lists of uint8 (size, size, 3) arrays in dataset order, decoded by `workers` processes."""
     import torch
     from tqdm import tqdm
 
-    loader = torch.utils.data.DataLoader(_ResizedImages(dataset, predictor.input_size), batch_size=batch_size,
-                                         shuffle=False, num_workers=workers)
+    loader = torch.utils.data.DataLoader(ResizedImages(dataset, size), batch_size=batch_size, shuffle=False,
+                                         num_workers=workers)
+    for batch in tqdm(loader, desc=desc, leave=False, disable=None if progress is None else not progress):
+        yield list(batch.numpy())
+
+
+def predict_dataset(predictor, dataset, *, batch_size: int = 64, workers: int = 0,
+                    progress: bool | None = None) -> np.ndarray:
+    """(N, C_model) probabilities for every image of `dataset`, in dataset order."""
     out = [np.zeros((0, len(predictor.classes)), dtype=np.float32)]
-    for batch in tqdm(loader, desc="evaluate", leave=False, disable=None if progress is None else not progress):
-        out.append(predictor.predict(list(batch.numpy()), batch_size=batch_size))
+    for images in image_batches(dataset, predictor.input_size, batch_size=batch_size, workers=workers,
+                                progress=progress, desc="evaluate"):
+        out.append(predictor.predict(images, batch_size=batch_size))
     return np.concatenate(out)
 
 

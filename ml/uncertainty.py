@@ -151,7 +151,10 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
 
 def draw_grid(groups: list[tuple[str, list[dict]]], images: dict[int, Image.Image | None], *, tile: int = 96,
               columns: int = 6) -> Image.Image:
-    """Titled blocks of tiles: the image, then 'given label' and 'λ value' (and the true label if flipped)."""
+    """Titled blocks of tiles: the image, then the given label and λ (and the true label if flipped).
+
+    Text says "lambda": Pillow's built-in font has no Greek letters.
+    """
     font = _font(max(9, tile // 9))
     small = max(9, tile // 9)
     line = small + 3
@@ -177,7 +180,7 @@ def draw_grid(groups: list[tuple[str, list[dict]]], images: dict[int, Image.Imag
             if row["flipped"]:
                 draw.rectangle((x, y, x + tile - 1, y + tile - 1), outline=FLIPPED, width=max(2, tile // 32))
             colour = FLIPPED if row["flipped"] else TEXT
-            texts = [f"given: {row['given_label'] or '?'}", f"λ = {row['lambda']:.3f}"]
+            texts = [f"given: {row['given_label'] or '?'}", f"lambda {row['lambda']:.3f}"]
             if row["flipped"]:
                 texts.append(f"true: {row['original_label'] or '?'}")
             for j, text in enumerate(texts):
@@ -228,7 +231,8 @@ def main(args: argparse.Namespace) -> dict:
             print(f"note: {source.note}", file=sys.stderr)
         images = {id(r): source.load(r) for r in tqdm(lowest + highest, desc="images", leave=False, disable=None)}
         found = sum(v is not None for v in images.values())
-        figure = draw_grid([("lowest λ: given label doubted", lowest), ("highest λ: given label trusted", highest)],
+        figure = draw_grid([("lowest lambda: given label doubted", lowest),
+                            ("highest lambda: given label trusted", highest)],
                            images, tile=args.tile, columns=args.columns)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
