@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
@@ -120,6 +121,7 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     readonly_fields = ["created_at", "updated_at"]
     actions = ["launch", "pause", "close", "reopen"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "owner", "label_set", "status"]}),
         ("Design", {"fields": ["votes_per_image", "images_per_participant", "gold_rate", "gold_pass_threshold",
