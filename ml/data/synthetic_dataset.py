@@ -44,7 +44,7 @@ def split_seed(seed: int, split: str) -> int:
     return seed if split == "train" else derive_seed(seed, -1 - SPLITS.index(split))
 
 
-def _draw(n: int, seed: int, options: dict, progress: bool) -> dict:
+def _draw(n: int, seed: int, options: dict, progress: bool | None) -> dict:
     from ml.data.synthetic import derive_seed, generate_face
 
     size = options["size"]
@@ -54,7 +54,9 @@ def _draw(n: int, seed: int, options: dict, progress: bool) -> dict:
     classes = list(options["classes"])
     mixtures = np.empty((n, len(classes)), dtype=np.float32)
     votes = np.empty((n, len(classes)), dtype=np.int64)
-    for i in tqdm(range(n), desc="drawing synthetic faces", leave=False, disable=not progress):
+    # progress None: a bar only on a terminal (tqdm's disable=None) and only for many faces
+    disable = (None if n >= 500 else True) if progress is None else not progress
+    for i in tqdm(range(n), desc="drawing synthetic faces", leave=False, disable=disable):
         face = generate_face(derive_seed(seed, i), **options)
         images[i] = np.asarray(face.image.convert("RGB"), dtype=np.uint8)
         labels[i], va[i] = face.label_index, (face.valence, face.arousal)
@@ -83,7 +85,7 @@ def synthetic_arrays(n: int, seed: int, *, cache_dir: str | Path | None = None, 
         except (OSError, KeyError, ValueError) as exc:
             log.warning("ignoring unreadable synthetic cache %s (%s)", cache_file, exc)
     if arrays is None:
-        arrays = _draw(n, seed, options, progress=bool(progress) if progress is not None else n >= 500)
+        arrays = _draw(n, seed, options, progress=progress)
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp.npz")
