@@ -85,9 +85,11 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
-        if isinstance(data, (list, tuple)):
-            return [single(item, initial) for item in data]
-        return [single(data, initial)] if data else single(data, initial)
+        items = [item for item in (data if isinstance(data, (list, tuple)) else [data]) if item]
+        if not items:
+            single(None, initial)  # raises "This field is required."
+            return []
+        return [single(item, initial) for item in items]
 
 
 class StimulusUploadForm(forms.Form):
