@@ -19,4 +19,5 @@ urlpatterns: list = [
     path("s/<slug:slug>/", include(participant_patterns)),
     path("studies/", include("study.urls_researcher")),
     path("", include("study.urls_models")),
+    path("", include("study.urls_compare")),
 ]

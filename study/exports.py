@@ -1,0 +1,217 @@
+"""CSV exports of a study, streamed row by row so memory stays flat however many votes there are.
+
+Files: votes.csv, stimuli.csv, participants.csv, predictions.csv, distributions.csv and codebook.md, plus
+all of them as one zip. `stream(study, name)` yields encoded chunks for StreamingHttpResponse and for the
+export_study command alike. Rows come from `.iterator(chunk_size=...)` querysets (server-side cursors on
+PostgreSQL).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from typing import Iterable, Iterator
+
+from django.db.models import Count, Q
+
+from study import metrics
+from study.models import Participant, Prediction, Stimulus, Study, Vote
+
+CHUNK = 2000
+
+CODEBOOK = """# {title} ({slug}): codebook
+
+Exported by EmoStudy. Label order (the study's label set "{label_set}"): {labels}.
+Human distributions leave out participants flagged `excluded` (failed attention checks); votes.csv
+keeps every vote with the flag, so other rules can be applied.
+
+## votes.csv — one row per vote
+- participant: the participant's public id (a UUID; never the cookie token)
+- prolific_pid, study_id, session_id: ids passed in the study link (PROLIFIC_PID, STUDY_ID, SESSION_ID)
+- external_ids: every recorded URL parameter, as JSON
+- stimulus: the image's public id; file: its original file name
+- label: the emotion chosen; response_ms: milliseconds from the image being shown to the choice
+- position: 0-based place of the image in the participant's sequence
+- is_gold: the image is an attention-check item with a known label
+- participant_excluded: the participant failed the attention checks (votes kept, flagged)
+- created_at: when the vote was stored (ISO 8601, UTC)
+
+## stimuli.csv — one row per image
+- stimulus, file, sha256, width, height, source, is_gold
+- ground_truth, valence, arousal: as imported (may be empty)
+- votes_<label>: counted votes for each label (excluded participants left out)
+- n_votes: their sum; p_<label>: the human distribution (votes_<label> / n_votes; empty when n_votes is 0)
+- human_entropy: normalised entropy of the human distribution, in [0, 1]
+
+## participants.csv — one row per participant
+- participant (public id), external_ids (JSON), user_agent_family, started_at, consented_at, finished_at
+- n_votes, gold_answered, gold_correct, gold_score (fraction correct), excluded, exclusion_reason
+
+## predictions.csv — one row per image and model
+- stimulus, file, model, model_arch
+- p_<label>: the model's probability for each label, in the study's label order (sums to 1)
+- dropped_mass: probability the model put on classes the study lacks, removed before renormalising
+- ambiguity: normalised entropy of the model's distribution; valence, arousal: if the model predicts them
+
+## distributions.csv — human soft labels, the CIFAR-10H / RAF-DB layout
+- file, then one column per label with the counted votes (excluded participants and gold items left out)
+"""
+
+
+def _labels(study: Study) -> list[str]:
+    return list(study.label_set.labels)
+
+
+def _csv_stream(header: list, rows: Iterable[list]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for i, row in enumerate(rows, 1):
+        writer.writerow(row)
+        if i % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def votes_rows(study: Study) -> Iterator[list]:
+    votes = (Vote.objects.filter(stimulus__study=study).order_by("pk")
+             .values_list("participant__public_id", "participant__external_ids", "stimulus__public_id",
+                          "stimulus__original_name", "label", "response_ms", "stimulus__is_gold",
+                          "participant__excluded", "created_at", "participant_id", "stimulus_id"))
+    positions = {}
+    from study.models import Assignment
+
+    for pid, sid, position in (Assignment.objects.filter(participant__study=study)
+                               .values_list("participant_id", "stimulus_id", "position").iterator(chunk_size=CHUNK)):
+        positions[(pid, sid)] = position
+    for (participant, external, stimulus, name, label, ms, gold, excluded, created, pid, sid) in votes.iterator(
+            chunk_size=CHUNK):
+        external = external or {}
+        yield [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
+               external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), stimulus, name, label, ms,
+               positions.get((pid, sid), ""), int(gold), int(excluded), _iso(created)]
+
+
+VOTES_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "stimulus", "file", "label",
+                "response_ms", "position", "is_gold", "participant_excluded", "created_at"]
+
+
+def _counts_by_stimulus(study: Study, labels: list[str], include_gold: bool = True) -> dict[int, list[int]]:
+    votes = Vote.objects.filter(stimulus__study=study, participant__excluded=False)
+    if not include_gold:
+        votes = votes.filter(stimulus__is_gold=False)
+    counts: dict[int, list[int]] = {}
+    index = {label: k for k, label in enumerate(labels)}
+    for sid, label, n in votes.order_by().values_list("stimulus_id", "label").annotate(n=Count("pk")):
+        if label in index:
+            counts.setdefault(sid, [0] * len(labels))[index[label]] = n
+    return counts
+
+
+def stimuli_rows(study: Study) -> Iterator[list]:
+    labels = _labels(study)
+    counts = _counts_by_stimulus(study, labels)
+    for s in Stimulus.objects.filter(study=study).order_by("pk").iterator(chunk_size=CHUNK):
+        c = counts.get(s.pk, [0] * len(labels))
+        n = sum(c)
+        shares = [f"{v / n:.6f}" for v in c] if n else [""] * len(labels)
+        entropy = f"{float(metrics.normalised_entropy([v / n for v in c])):.6f}" if n else ""
+        yield [s.public_id, s.original_name, s.sha256, s.width, s.height, s.source, int(s.is_gold), s.ground_truth,
+               "" if s.valence is None else s.valence, "" if s.arousal is None else s.arousal, *c, n, *shares, entropy]
+
+
+def stimuli_header(labels: list[str]) -> list[str]:
+    return (["stimulus", "file", "sha256", "width", "height", "source", "is_gold", "ground_truth", "valence",
+             "arousal"] + [f"votes_{l}" for l in labels] + ["n_votes"] + [f"p_{l}" for l in labels]
+            + ["human_entropy"])
+
+
+PARTICIPANTS_HEADER = ["participant", "external_ids", "user_agent_family", "started_at", "consented_at", "finished_at",
+                       "n_votes", "gold_answered", "gold_correct", "gold_score", "excluded", "exclusion_reason"]
+
+
+def participants_rows(study: Study) -> Iterator[list]:
+    people = Participant.objects.filter(study=study).annotate(n_votes=Count("votes")).order_by("pk")
+    for p in people.iterator(chunk_size=CHUNK):
+        yield [p.public_id, json.dumps(p.external_ids, sort_keys=True), p.user_agent_family, _iso(p.started_at),
+               _iso(p.consented_at), _iso(p.finished_at), p.n_votes, p.gold_answered, p.gold_correct,
+               "" if p.gold_score is None else p.gold_score, int(p.excluded), p.exclusion_reason]
+
+
+def predictions_rows(study: Study) -> Iterator[list]:
+    rows = (Prediction.objects.filter(stimulus__study=study).order_by("stimulus_id", "model_version__name")
+            .values_list("stimulus__public_id", "stimulus__original_name", "model_version__name",
+                         "model_version__arch", "distribution", "dropped_mass", "ambiguity", "valence", "arousal"))
+    for sid, name, model, arch, dist, dropped, ambiguity, valence, arousal in rows.iterator(chunk_size=CHUNK):
+        yield [sid, name, model, arch, *[f"{p:.6f}" for p in dist], f"{dropped:.6f}", f"{ambiguity:.6f}",
+               "" if valence is None else valence, "" if arousal is None else arousal]
+
+
+def distributions_rows(study: Study) -> Iterator[list]:
+    labels = _labels(study)
+    counts = _counts_by_stimulus(study, labels, include_gold=False)
+    for pk, name in Stimulus.objects.filter(study=study, is_gold=False).order_by("pk").values_list(
+            "pk", "original_name").iterator(chunk_size=CHUNK):
+        yield [name, *counts.get(pk, [0] * len(labels))]
+
+
+def stream(study: Study, name: str) -> Iterator[bytes]:
+    labels = _labels(study)
+    if name == "votes.csv":
+        return _csv_stream(VOTES_HEADER, votes_rows(study))
+    if name == "stimuli.csv":
+        return _csv_stream(stimuli_header(labels), stimuli_rows(study))
+    if name == "participants.csv":
+        return _csv_stream(PARTICIPANTS_HEADER, participants_rows(study))
+    if name == "predictions.csv":
+        header = ["stimulus", "file", "model", "model_arch", *[f"p_{l}" for l in labels], "dropped_mass",
+                  "ambiguity", "valence", "arousal"]
+        return _csv_stream(header, predictions_rows(study))
+    if name == "distributions.csv":
+        return _csv_stream(["file", *labels], distributions_rows(study))
+    if name == "codebook.md":
+        return iter([CODEBOOK.format(title=study.title, slug=study.slug, label_set=study.label_set.name,
+                                     labels=", ".join(labels)).encode()])
+    raise KeyError(name)
+
+
+EXPORT_FILES = ["votes.csv", "stimuli.csv", "participants.csv", "predictions.csv", "distributions.csv", "codebook.md"]
+
+
+class _ZipSink(io.RawIOBase):
+    """A write-only file for zipfile that hands each written chunk to the response as it comes."""
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.chunks = b"".join(self.chunks), []
+        return data
+
+
+def zip_stream(study: Study) -> Iterator[bytes]:
+    """All export files in one zip, streamed (zipfile writes to a non-seekable sink)."""
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in EXPORT_FILES:
+            with archive.open(f"{study.slug}/{name}", "w", force_zip64=True) as member:
+                for chunk in stream(study, name):
+                    member.write(chunk)
+                    if len(sink.chunks) > 16:
+                        yield sink.take()
+            yield sink.take()
+    yield sink.take()

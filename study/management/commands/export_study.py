@@ -1,0 +1,36 @@
+"""python manage.py export_study <slug> --out DIR [--zip]"""
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from study import exports
+from study.models import Study
+
+
+class Command(BaseCommand):
+    help = "Write a study's votes, stimuli, participants, predictions, soft-label distributions and codebook."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="study slug")
+        parser.add_argument("--out", type=Path, required=True, help="folder to write the files into")
+        parser.add_argument("--zip", action="store_true", help="also write <slug>.zip with every file")
+
+    def handle(self, *args, **opts):
+        study = Study.objects.select_related("label_set").filter(slug=opts["slug"]).first()
+        if study is None:
+            raise CommandError(f"no study with slug {opts['slug']!r}")
+        out: Path = opts["out"]
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"cannot create {out}: {exc}") from None
+        for name in exports.EXPORT_FILES:
+            with open(out / name, "wb") as handle:
+                for chunk in exports.stream(study, name):
+                    handle.write(chunk)
+            self.stdout.write(f"wrote {out / name}")
+        if opts["zip"]:
+            with open(out / f"{study.slug}.zip", "wb") as handle:
+                for chunk in exports.zip_stream(study):
+                    handle.write(chunk)
+            self.stdout.write(f"wrote {out / (study.slug + '.zip')}")

@@ -1,0 +1,177 @@
+"""The comparison view (the ULDL paper's Figure 3 as a page), exports and the local Plotly bundle.
+
+Thin: selectors_compare fetches everything in a constant number of queries, study.metrics computes the
+per-image and study-level numbers in numpy, the templates and static/js/compare.js draw them.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
+
+from study import exports, metrics
+from study.selectors_compare import comparison_data, model_summaries, study_headcount
+from study.selectors_researcher import studies_visible_to
+
+PER_PAGE = 24
+SORTS = {
+    "js": "disagreement (Jensen–Shannon, highest first)",
+    "ambiguity": "human ambiguity (entropy, highest first)",
+    "confidence": "model confidence (lowest first)",
+}
+
+
+def _study(request: HttpRequest, slug: str):
+    study = studies_visible_to(request.user).select_related("label_set").filter(slug=slug).first()
+    if study is None:
+        raise Http404("no such study")
+    return study
+
+
+def _int(value, default: int, low: int = 0) -> int:
+    try:
+        return max(low, int(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _finite(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+@login_required
+@require_GET
+def compare(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    data = comparison_data(study=study)
+    labels, counts = data.labels, data.counts
+    sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "js"
+    min_votes = _int(request.GET.get("min_votes"), 1)
+    label_filter = request.GET.get("label") if request.GET.get("label") in labels else ""
+    focus = next((c for c in data.models if str(c.model.pk) == request.GET.get("model")), None)
+    shown_models = [focus] if focus else data.models
+    primary = focus or (data.models[0] if data.models else None)
+
+    human = metrics.distribution(counts)
+    n_votes = data.n_votes
+    low, high = metrics.dirichlet_interval(counts)
+    with np.errstate(invalid="ignore"):
+        human_entropy = metrics.normalised_entropy(np.nan_to_num(human))
+    majority = metrics.majority_mask(np.nan_to_num(human))
+    keep = n_votes >= max(min_votes, 0)
+    if label_filter:
+        keep &= majority[:, labels.index(label_filter)]
+    if primary is not None:
+        p = np.nan_to_num(primary.probs, nan=1.0 / len(labels))
+        js = np.where(primary.has & (n_votes > 0), metrics.js_divergence(np.nan_to_num(human), p), np.nan)
+        match = metrics.top1_match(np.nan_to_num(human), p) & primary.has & (n_votes > 0)
+        confidence = np.where(primary.has, p.max(1), np.nan)
+        model_entropy = np.where(primary.has, metrics.normalised_entropy(p), np.nan)
+    else:
+        js = match = confidence = model_entropy = np.full(len(counts), np.nan)
+    key = {"js": -np.nan_to_num(js, nan=-1), "ambiguity": -human_entropy,
+           "confidence": np.nan_to_num(confidence, nan=2.0)}[sort]
+    order = [i for i in np.argsort(key, kind="stable") if keep[i]]
+    page_count = max(1, math.ceil(len(order) / PER_PAGE))
+    page = min(_int(request.GET.get("page"), 1, low=1), page_count)
+    cards, charts = [], {}
+    for i in order[(page - 1) * PER_PAGE: page * PER_PAGE]:
+        stimulus = data.stimuli[i]
+        ident = str(stimulus["public_id"])
+        cards.append({
+            "id": ident, "name": stimulus["original_name"], "n": int(n_votes[i]), "ground_truth": stimulus["ground_truth"],
+            "image_url": reverse("study:researcher-stimulus-image", args=[study.slug, stimulus["public_id"]]),
+            "js": _finite(float(js[i])), "match": bool(match[i]) if primary is not None and not np.isnan(js[i]) else None,
+            "entropy": _finite(float(human_entropy[i])) if n_votes[i] else None,
+            "majority": [labels[k] for k in np.flatnonzero(majority[i])],
+        })
+        charts[ident] = {
+            "labels": labels, "n": int(n_votes[i]),
+            "human": [None if np.isnan(v) else round(float(v), 4) for v in human[i]],
+            "low": [round(float(v), 4) for v in low[i]], "high": [round(float(v), 4) for v in high[i]],
+            "models": [{"name": c.model.name, "probs": [round(float(v), 4) for v in c.probs[i]]}
+                       for c in shown_models if c.has[i]],
+        }
+    summaries = model_summaries(data)
+    confusion = None
+    if primary is not None:
+        for row in summaries:
+            if row["model_id"] == primary.model.pk:
+                confusion = {"labels": labels, "matrix": row["confusion"], "model": primary.model.name}
+    uncertainty = _uncertainty(data, human_entropy, n_votes, primary, model_entropy) \
+        if request.GET.get("tab") == "uncertainty" else None
+    return render(request, "study/compare/compare.html", {
+        "study": study, "labels": labels, "headcount": study_headcount(study=study), "summaries": summaries,
+        "cards": cards, "charts": charts, "confusion": confusion, "sorts": SORTS, "sort": sort,
+        "models": data.models, "focus": focus, "label_filter": label_filter, "min_votes": min_votes,
+        "page": page, "page_count": page_count, "matching": len(order), "tab": request.GET.get("tab") or "images",
+        "uncertainty": uncertainty, "exports": exports.EXPORT_FILES,
+    })
+
+
+def _uncertainty(data, human_entropy, n_votes, primary, model_entropy) -> dict:
+    voted = np.flatnonzero(n_votes > 0)
+    by_human = [(data.stimuli[i], float(human_entropy[i]), int(n_votes[i]))
+                for i in voted[np.argsort(-human_entropy[voted], kind="stable")][:30]]
+    by_model = []
+    if primary is not None:
+        has = np.flatnonzero(primary.has)
+        by_model = [(data.stimuli[i], float(model_entropy[i])) for i in has[np.argsort(-model_entropy[has],
+                                                                                       kind="stable")][:30]]
+    lambdas = []
+    for column in data.models:
+        if column.model.lambda_export:
+            lambdas.append({"model": column.model.name, **_lambda_rows(column.model.lambda_export)})
+    return {"by_human": by_human, "by_model": by_model, "lambdas": lambdas,
+            "model": primary.model.name if primary else None}
+
+
+def _lambda_rows(field, keep: int = 25) -> dict:
+    """The training run's lambdas.csv (ml.train writes it), lowest and highest uncertainty factors."""
+    try:
+        with field.open("rb") as handle:
+            rows = list(csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return {"error": f"could not read the λ export: {exc}", "lowest": [], "highest": [], "count": 0}
+    key = next((k for k in ("lambda", "lam", "λ") if rows and k in rows[0]), None)
+    if key is None:
+        return {"error": "the λ export has no 'lambda' column", "lowest": [], "highest": [], "count": len(rows)}
+    rows = [r for r in rows if r.get(key) not in (None, "")]
+    rows.sort(key=lambda r: float(r[key]))
+    for r in rows:
+        r["lambda_value"] = float(r[key])
+    return {"error": "", "lowest": rows[:keep], "highest": rows[-keep:][::-1], "count": len(rows)}
+
+
+@login_required
+@require_GET
+def export_file(request: HttpRequest, slug: str, name: str) -> StreamingHttpResponse:
+    study = _study(request, slug)
+    if name == "all.zip":
+        response = StreamingHttpResponse(exports.zip_stream(study), content_type="application/zip")
+    elif name in exports.EXPORT_FILES:
+        content_type = "text/markdown; charset=utf-8" if name.endswith(".md") else "text/csv; charset=utf-8"
+        response = StreamingHttpResponse(exports.stream(study, name), content_type=content_type)
+    else:
+        raise Http404("no such export")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}"'
+    return response
+
+
+PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
+
+
+@require_GET
+@cache_control(public=True, max_age=60 * 60 * 24 * 365, immutable=True)
+def plotly_js(request: HttpRequest) -> FileResponse:
+    """Plotly's bundle from the installed package: the site draws charts offline, with no CDN."""
+    return FileResponse(open(PLOTLY_JS, "rb"), content_type="text/javascript")

@@ -1,0 +1,55 @@
+"""Comparison page: access, content, sorting/filtering, and a constant number of queries."""
+import pytest
+
+from tests.factories import UserFactory
+from tests.study.compare_data import build_study
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def researcher(client):
+    user = UserFactory()
+    client.force_login(user)
+    return user
+
+
+def test_page_shows_summary_ceiling_and_cards(client, researcher):
+    study, models = build_study(images=5, voters=6, owner=researcher)
+    response = client.get(f"/studies/{study.slug}/compare/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Human split-half ceiling" in html and models[0].name in html and models[1].name in html
+    assert html.count('class="card"') == 5 and "chart-data" in html and "/vendor/plotly.min.js" in html
+
+
+def test_other_researchers_get_404(client):
+    study, _ = build_study(images=1, voters=1)
+    client.force_login(UserFactory())
+    assert client.get(f"/studies/{study.slug}/compare/").status_code == 404
+
+
+@pytest.mark.parametrize("query", ["sort=ambiguity", "sort=confidence&min_votes=3", "label=Fear", "page=99",
+                                   "sort=nonsense&min_votes=abc", "tab=uncertainty"])
+def test_sorts_filters_and_bad_parameters_never_fail(client, researcher, query):
+    study, models = build_study(images=4, voters=3, owner=researcher)
+    assert client.get(f"/studies/{study.slug}/compare/?{query}&model={models[0].pk}").status_code == 200
+
+
+def test_sort_by_disagreement_puts_the_highest_js_first(client, researcher):
+    study, models = build_study(images=6, voters=5, owner=researcher)
+    response = client.get(f"/studies/{study.slug}/compare/?sort=js&model={models[0].pk}")
+    js = [card["js"] for card in response.context["cards"]]
+    assert js == sorted(js, reverse=True)
+
+
+@pytest.mark.parametrize("images", [3, 30])
+def test_query_count_does_not_grow_with_study_size(client, researcher, django_assert_max_num_queries, images):
+    study, _ = build_study(images=images, voters=4, owner=researcher)
+    with django_assert_max_num_queries(12):
+        assert client.get(f"/studies/{study.slug}/compare/").status_code == 200
+
+
+def test_plotly_is_served_locally(client):
+    response = client.get("/vendor/plotly.min.js")
+    assert response.status_code == 200 and b"plotly" in b"".join(response.streaming_content)[:5000].lower()

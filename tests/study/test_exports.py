@@ -1,0 +1,77 @@
+"""Exports: every file, streamed; a round trip recomputes the same distributions and summary."""
+import csv
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from study import metrics
+from study.models import Participant, Vote
+from study.selectors_compare import comparison_data, model_summaries
+from tests.factories import UserFactory
+from tests.study.compare_data import build_study
+
+pytestmark = pytest.mark.django_db
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_export_round_trip_recomputes_distributions_and_summary(tmp_path):
+    study, models = build_study(images=8, voters=5)
+    excluded = Participant.objects.filter(study=study).first()
+    excluded.excluded = True
+    excluded.save()
+    call_command("export_study", study.slug, out=tmp_path, zip=True, stdout=io.StringIO())
+    labels = study.label_set.labels
+
+    votes = read_csv(tmp_path / "votes.csv")
+    assert len(votes) == Vote.objects.filter(stimulus__study=study).count() == 40
+    assert sum(int(v["participant_excluded"]) for v in votes) == 8
+
+    distributions = read_csv(tmp_path / "distributions.csv")
+    counts = np.array([[int(row[l]) for l in labels] for row in distributions], dtype=float)
+    data = comparison_data(study=study)
+    np.testing.assert_array_equal(counts, data.counts)  # excluded participant left out, same order
+
+    stimuli = read_csv(tmp_path / "stimuli.csv")
+    shares = np.array([[float(row[f"p_{l}"]) for l in labels] for row in stimuli])
+    np.testing.assert_allclose(shares, metrics.distribution(counts), atol=1e-6)
+
+    predictions = read_csv(tmp_path / "predictions.csv")
+    assert len(predictions) == 16
+    probs = np.array([[float(r[f"p_{l}"]) for l in labels] for r in predictions if r["model"] == models[0].name])
+    recomputed = metrics.summary(metrics.distribution(counts), probs)
+    from_page = next(row for row in model_summaries(data) if row["name"] == models[0].name)
+    assert recomputed.mean_js == pytest.approx(from_page["mean_js"], abs=1e-5)
+    assert recomputed.top1_agreement == pytest.approx(from_page["top1_agreement"])
+
+    assert len(read_csv(tmp_path / "participants.csv")) == 5
+    assert "votes.csv" in (tmp_path / "codebook.md").read_text()
+    with zipfile.ZipFile(tmp_path / f"{study.slug}.zip") as archive:
+        names = archive.namelist()
+        assert f"{study.slug}/votes.csv" in names and len(names) == 6
+        assert archive.read(f"{study.slug}/votes.csv") == (tmp_path / "votes.csv").read_bytes()
+
+
+def test_download_buttons_stream_files_for_the_owner_only(client):
+    owner = UserFactory()
+    study, _ = build_study(images=2, voters=2, owner=owner)
+    client.force_login(owner)
+    response = client.get(f"/studies/{study.slug}/export/votes.csv")
+    assert response.status_code == 200 and response.streaming
+    assert b"".join(response.streaming_content).decode().splitlines()[0].startswith("participant,")
+    zipped = b"".join(client.get(f"/studies/{study.slug}/export/all.zip").streaming_content)
+    assert zipfile.ZipFile(io.BytesIO(zipped)).testzip() is None
+    assert client.get(f"/studies/{study.slug}/export/secrets.txt").status_code == 404
+    client.force_login(UserFactory())
+    assert client.get(f"/studies/{study.slug}/export/votes.csv").status_code == 404
+
+
+def test_export_command_rejects_unknown_study(tmp_path):
+    with pytest.raises(CommandError, match="no study"):
+        call_command("export_study", "nope", out=tmp_path)
