@@ -147,3 +147,10 @@ def test_status_is_read_only_on_the_study_change_form(admin_client):
 
 def test_stimuli_cannot_be_added_by_hand(admin_client):
     assert admin_client.get(reverse("admin:study_stimulus_add")).status_code == 403
+
+
+def test_participants_can_be_found_by_their_recruiting_platform_id(admin_client):
+    wanted = ParticipantFactory(external_ids={"PROLIFIC_PID": "5f1e2d3c4b5a"})
+    ParticipantFactory(external_ids={"PROLIFIC_PID": "aaaaaaaaaaaa"})
+    response = admin_client.get(reverse("admin:study_participant_changelist"), {"q": "5f1e2d3c"})
+    assert [p.pk for p in response.context["cl"].result_list] == [wanted.pk]

@@ -5,6 +5,7 @@ import zipfile
 import pytest
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
+from django.db import connections
 
 from study.models import Stimulus
 from tests.factories import StudyFactory, png_bytes
@@ -23,8 +24,9 @@ def run(*args) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def run_from_argv(*args) -> tuple[int, str]:
+def run_from_argv(monkeypatch, *args) -> tuple[int, str]:
     """Like `python manage.py import_stimuli ...`: exit status and stderr, as the shell sees them."""
+    monkeypatch.setattr(connections, "close_all", lambda: None)  # keep the test's transaction open
     command = load_command_class(get_commands()["import_stimuli"], "import_stimuli")
     err = io.StringIO()
     command.stderr = err  # run_from_argv writes "CommandError: ..." here and exits 1
@@ -131,9 +133,9 @@ def test_unreadable_manifest_is_a_command_error(study, tmp_path):
         run("faces", str(tmp_path), "--manifest", str(manifest))
 
 
-def test_cli_errors_exit_1_with_a_message_and_no_traceback(study, tmp_path):
-    code, err = run_from_argv("nope", str(tmp_path))
+def test_cli_errors_exit_1_with_a_message_and_no_traceback(study, tmp_path, monkeypatch):
+    code, err = run_from_argv(monkeypatch, "nope", str(tmp_path))
     assert code == 1
     assert "CommandError: No study with the slug 'nope'" in err and "Traceback" not in err
-    code, err = run_from_argv("faces", str(tmp_path / "absent"))
+    code, err = run_from_argv(monkeypatch, "faces", str(tmp_path / "absent"))
     assert code == 1 and "no such file or folder" in err and "Traceback" not in err
