@@ -21,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="the study's slug")
         parser.add_argument("path", type=Path, help="a folder of images or a .zip file")
         parser.add_argument("--manifest", type=Path, default=None, help="CSV: filename,label,valence,arousal,is_gold")
-        parser.add_argument("--source", default="", help="source name stored with each image (default: folder/zip name)")
+        parser.add_argument("--source", default="",
+                            help="source name stored with each image (default: the folder or zip name)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
 
     def handle(self, *args, **opts):
@@ -39,7 +40,8 @@ class Command(BaseCommand):
         def progress(result, done, total):
             nonlocal bar
             if bar is None:
-                bar = tqdm(total=total, unit="img", desc=f"importing into {study.slug}", file=getattr(self.stderr, "_out", self.stderr),
+                stream = getattr(self.stderr, "_out", self.stderr)  # the raw stream: tqdm redraws with \r
+                bar = tqdm(total=total, unit="img", desc=f"importing into {study.slug}", file=stream,
                            disable=opts["no_progress"] or opts["verbosity"] == 0)
             bar.update(1)
 

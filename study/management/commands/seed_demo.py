@@ -38,8 +38,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--count", type=int, default=200, help="number of synthetic faces (default 200)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic faces")
-        parser.add_argument("--gold-fraction", type=float, default=0.1, help="share of gold items (most unambiguous faces)")
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the site is served, for the printed links")
+        parser.add_argument("--gold-fraction", type=float, default=0.1,
+                            help="share of gold items (the least ambiguous faces)")
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000",
+                            help="where the site is served, for the printed links")
 
     def handle(self, *args, **opts):
         if opts["count"] < 1:
