@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -78,6 +79,12 @@ def model_version_register(*, name: str, handle: BinaryIO, filename: str = "chec
     return model_version
 
 
+def model_version_revalidate(*, model_version: ModelVersion) -> None:
+    """Queue validation again for a model left pending (say, its worker died before answering)."""
+    if model_version.status == ModelVersion.Status.PENDING:
+        transaction.on_commit(lambda: _enqueue_validation(model_version.pk))
+
+
 def _enqueue_validation(model_version_id: int) -> None:
     from study.tasks import validate_model_version
 
@@ -102,10 +109,21 @@ def model_version_apply_validation(*, model_version_id: int, info: dict | None, 
         model_version.classes = list(info["classes"])
         model_version.input_size = int(info.get("input_size") or 112)
         model_version.normalization = info.get("normalization") or {}
-        model_version.metrics = info.get("metrics") or {}
+        model_version.metrics = _json_safe(info.get("metrics") or {})
         model_version.status = ModelVersion.Status.VALID
         model_version.validation_error = ""
         model_version.save()
+
+
+def _json_safe(value):
+    """NaN and infinity are not JSON (a run without label noise has no λ AUROC): store them as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def model_version_delete(*, model_version: ModelVersion) -> None:

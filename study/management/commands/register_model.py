@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import DomainError
 from study.models import ModelVersion
-from study.services.models import model_version_delete, model_version_register
+from study.services.models import model_version_delete, model_version_register, model_version_revalidate
 
 
 class Command(BaseCommand):
@@ -31,9 +31,14 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         if opts["lambda_export"] and not opts["lambda_export"].is_file():
             raise CommandError(f"{opts['lambda_export']}: no such file")
-        if opts["if_missing"] and ModelVersion.objects.filter(name=opts["name"]).exclude(
-                status=ModelVersion.Status.INVALID).exists():
-            self.stdout.write(f"model {opts['name']!r} is already registered")
+        existing = ModelVersion.objects.filter(name=opts["name"]).exclude(status=ModelVersion.Status.INVALID).first()
+        if opts["if_missing"] and existing:
+            if existing.status == ModelVersion.Status.VALID:
+                self.stdout.write(f"model {opts['name']!r} is already registered")
+                return
+            self.stdout.write(f"model {opts['name']!r} is still pending validation; queueing it again")
+            model_version_revalidate(model_version=existing)
+            self._wait(existing, opts)
             return
         lambdas = open(opts["lambda_export"], "rb") if opts["lambda_export"] else None
         try:
@@ -53,6 +58,9 @@ class Command(BaseCommand):
         if opts["no_wait"]:
             self.stdout.write("validation is queued; see the model list for the verdict")
             return
+        self._wait(model_version, opts)
+
+    def _wait(self, model_version: ModelVersion, opts) -> None:
         deadline = time.monotonic() + opts["timeout"]
         while time.monotonic() < deadline:
             model_version.refresh_from_db()
