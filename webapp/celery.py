@@ -15,7 +15,7 @@ def _make_filesystem_broker_folders() -> None:
     from django.conf import settings
 
     if str(getattr(settings, "CELERY_BROKER_URL", "")).startswith("filesystem://"):
-        for key in ("data_folder_in", "processed_folder"):
+        for key in ("data_folder_in", "processed_folder", "control_folder"):
             os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key], exist_ok=True)
 
 

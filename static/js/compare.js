@@ -22,14 +22,15 @@
       traces.push({type: "bar", name: m.name, x: c.labels, y: m.probs, marker: {color: palette[i % palette.length]}});
     });
     Plotly.newPlot(node, traces, {
-      barmode: "group", margin: {l: 30, r: 5, t: 5, b: 45}, yaxis: {range: [0, 1], tickformat: ".0%"},
-      legend: {orientation: "h", y: -0.35, font: {size: 10}}, font: {size: 10}, showlegend: true
+      barmode: "group", bargap: 0.25, margin: {l: 36, r: 6, t: 24, b: 52}, yaxis: {range: [0, 1], tickformat: ".0%"},
+      xaxis: {tickangle: -35}, legend: {orientation: "h", x: 0, y: 1.14, font: {size: 10}}, font: {size: 10},
+      showlegend: true
     }, config);
   });
   var confusionNode = document.getElementById("confusion-data");
   if (confusionNode) {
     var cm = JSON.parse(confusionNode.textContent);
-    Plotly.newPlot("confusion", [{type: "heatmap", z: cm.matrix, x: cm.labels, y: cm.labels, colorscale: "Blues",
+    Plotly.newPlot("confusion", [{type: "heatmap", z: cm.matrix, x: cm.labels, y: cm.labels, colorscale: [[0, "#f5f7fb"], [1, "#2457c5"]],
       hovertemplate: "human %{y} → model %{x}: %{z}<extra></extra>"}], {
       title: {text: "Human majority × " + cm.model + " top-1", font: {size: 13}},
       margin: {l: 80, r: 10, t: 35, b: 70}, xaxis: {title: {text: "model"}}, yaxis: {title: {text: "humans"}, autorange: "reversed"}
