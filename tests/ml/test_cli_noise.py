@@ -118,3 +118,25 @@ def test_every_flag_is_documented():
 
     for parser in (get_args_parser(), fig_parser()):
         assert [a.dest for a in parser._actions if a.dest != "help" and not a.help] == []
+
+
+@pytest.mark.parametrize("content, message", [(None, "no lambdas.csv"), ("index,path\n0,a.png\n", "needs a 'lambda' column"),
+                                              ("index,lambda\n0,high\n", "lambdas.csv:2"), ("index,lambda\n", "no rows")])
+def test_uncertainty_bad_lambdas_csv_exits_2(tmp_path, capsys, content, message):
+    from ml.uncertainty import get_args_parser as fig_parser, main as fig_main
+
+    if content is not None:
+        (tmp_path / "lambdas.csv").write_text(content)
+    with pytest.raises(SystemExit) as info:
+        fig_main(fig_parser().parse_args(["--run", str(tmp_path), "--out", str(tmp_path / "f.png")]))
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_uncertainty_draws_grey_tiles_for_images_it_cannot_find(tmp_path):
+    from ml.uncertainty import get_args_parser as fig_parser, main as fig_main
+
+    (tmp_path / "lambdas.csv").write_text("index,path,given_label,original_label,flipped,lambda\n"
+                                          "0,gone.png,Fear,Anger,1,0.2\n1,gone2.png,Anger,Anger,0,0.9\n")
+    shown = fig_main(fig_parser().parse_args(["--run", str(tmp_path), "--out", str(tmp_path / "f.png"), "--n", "2"]))
+    assert shown["images_found"] == 0 and shown["lowest"][0]["flipped"] and not shown["highest"][0]["flipped"]
+    assert Image.open(tmp_path / "f.png").size[0] > 0
