@@ -20,4 +20,5 @@ urlpatterns: list = [
     path("studies/", include("study.urls_researcher")),
     path("", include("study.urls_models")),
     path("", include("study.urls_compare")),
+    path("api/", include("study.urls_api")),
 ]

@@ -1,0 +1,66 @@
+"""Output serializers of the REST API (inputs live beside their API views, STYLE.md)."""
+from rest_framework import serializers
+
+from study.models import Prediction, Stimulus, Study, Vote
+
+
+class StudyOutputSerializer(serializers.ModelSerializer):
+    labels = serializers.ListField(source="label_set.labels", child=serializers.CharField())
+    label_set = serializers.CharField(source="label_set.name")
+
+    class Meta:
+        model = Study
+        fields = ["slug", "title", "status", "label_set", "labels", "votes_per_image", "images_per_participant",
+                  "gold_rate", "gold_pass_threshold", "created_at"]
+
+
+class StimulusOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    file = serializers.CharField(source="original_name")
+
+    class Meta:
+        model = Stimulus
+        fields = ["id", "file", "sha256", "width", "height", "ground_truth", "valence", "arousal", "is_gold",
+                  "source"]
+
+
+class VoteOutputSerializer(serializers.ModelSerializer):
+    participant = serializers.UUIDField(source="participant.public_id")
+    stimulus = serializers.UUIDField(source="stimulus.public_id")
+    participant_excluded = serializers.BooleanField(source="participant.excluded")
+
+    class Meta:
+        model = Vote
+        fields = ["id", "participant", "stimulus", "label", "response_ms", "participant_excluded", "created_at"]
+
+
+class PredictionOutputSerializer(serializers.ModelSerializer):
+    stimulus = serializers.UUIDField(source="stimulus.public_id")
+    model = serializers.CharField(source="model_version.name")
+
+    class Meta:
+        model = Prediction
+        fields = ["stimulus", "model", "distribution", "dropped_mass", "ambiguity", "valence", "arousal",
+                  "created_at"]
+
+
+class SummaryRowSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    model_id = serializers.IntegerField(allow_null=True)
+    n_images = serializers.IntegerField()
+    mean_js = serializers.FloatField(allow_null=True)
+    mean_kl = serializers.FloatField(allow_null=True)
+    mean_cosine = serializers.FloatField(allow_null=True)
+    mean_intersection = serializers.FloatField(allow_null=True)
+    top1_agreement = serializers.FloatField(allow_null=True)
+    entropy_spearman = serializers.FloatField(allow_null=True)
+    ece = serializers.FloatField(allow_null=True)
+    confusion = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+
+
+class MetricsOutputSerializer(serializers.Serializer):
+    labels = serializers.ListField(child=serializers.CharField())
+    votes_counted = serializers.IntegerField()
+    participants = serializers.IntegerField()
+    excluded = serializers.IntegerField()
+    summaries = SummaryRowSerializer(many=True)

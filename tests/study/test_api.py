@@ -1,0 +1,96 @@
+"""REST API: ownership on every endpoint, pagination, the participant vote endpoint, and a schemathesis
+run against the OpenAPI schema that must find no server error."""
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from study.models import Vote
+from study.services.assignments import assignment_allocate
+from tests.factories import ParticipantFactory, StimulusFactory, StudyFactory, UserFactory
+from tests.study.compare_data import build_study
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_client():
+    user = UserFactory()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return user, client
+
+
+def test_researcher_reads_only_their_own_studies(owner_client):
+    user, client = owner_client
+    mine, _ = build_study(images=3, voters=2, owner=user)
+    theirs, _ = build_study(images=1, voters=1)
+    assert [s["slug"] for s in client.get("/api/studies/").json()] == [mine.slug]
+    for suffix in ("", "stimuli/", "votes/", "predictions/", "metrics/"):
+        assert client.get(f"/api/studies/{mine.slug}/{suffix}").status_code == 200
+        assert client.get(f"/api/studies/{theirs.slug}/{suffix}").status_code == 404
+    assert APIClient().get("/api/studies/").status_code in (401, 403)
+
+
+def test_votes_use_cursor_pagination_and_metrics_include_the_ceiling(owner_client):
+    user, client = owner_client
+    study, models = build_study(images=4, voters=3, owner=user)
+    page = client.get(f"/api/studies/{study.slug}/votes/").json()
+    assert len(page["results"]) == 12 and "next" in page and "cursor" not in str(page["previous"] or "")
+    metrics = client.get(f"/api/studies/{study.slug}/metrics/").json()
+    names = [row["name"] for row in metrics["summaries"]]
+    assert models[0].name in names and names[-1] == "Human split-half ceiling"
+
+
+def test_participant_vote_endpoint_records_once_and_rejects_bad_input():
+    study = StudyFactory(images_per_participant=2)
+    StimulusFactory.create_batch(3, study=study)
+    participant = ParticipantFactory(study=study)
+    assignment_allocate(participant=participant)
+    stimulus = participant.assignments.first().stimulus
+    client = APIClient(enforce_csrf_checks=False)
+    client.cookies[f"emostudy_participant_{study.pk}"] = participant.token
+    body = {"stimulus": str(stimulus.public_id), "label": "Happiness", "response_ms": 900}
+    assert client.post(f"/api/s/{study.slug}/votes/", body, format="json").status_code == 201
+    assert client.post(f"/api/s/{study.slug}/votes/", body, format="json").status_code == 201  # idempotent
+    assert Vote.objects.filter(participant=participant).count() == 1
+    bad_label = client.post(f"/api/s/{study.slug}/votes/", {**body, "label": "Bored"}, format="json")
+    assert bad_label.status_code == 400
+    other = StimulusFactory(study=study)
+    not_assigned = client.post(f"/api/s/{study.slug}/votes/", {**body, "stimulus": str(other.public_id)}, format="json")
+    assert not_assigned.status_code == 400
+    assert APIClient().post(f"/api/s/{study.slug}/votes/", body, format="json").status_code == 403
+
+
+def test_schema_and_offline_swagger_ui_are_served(client):
+    assert client.get("/api/schema/").status_code == 200
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and b"cdn" not in docs.content.lower()
+
+
+def test_schemathesis_finds_no_server_error(owner_client):
+    import hypothesis
+    import schemathesis
+    from drf_spectacular.generators import SchemaGenerator
+    from hypothesis import HealthCheck
+
+    from webapp.wsgi import application
+
+    user, _ = owner_client
+    build_study(images=2, voters=2, owner=user)
+    token = Token.objects.get(user=user).key
+    schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+    schema.app = application
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @hypothesis.settings(max_examples=12, deadline=None, database=None, derandomize=True,
+                             suppress_health_check=list(HealthCheck))
+        @hypothesis.given(case=operation.as_strategy())
+        def check(case):
+            response = case.call(headers={"Authorization": f"Token {token}"})
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}")
+
+        check()
+    assert failures == []
