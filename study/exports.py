@@ -13,10 +13,10 @@ import json
 import zipfile
 from typing import Iterable, Iterator
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 
 from study import metrics
-from study.models import Participant, Prediction, Stimulus, Study, Vote
+from study.models import Assignment, Participant, Prediction, Stimulus, Study, Vote
 
 CHUNK = 2000
 
@@ -81,22 +81,20 @@ def _iso(value) -> str:
 
 
 def votes_rows(study: Study) -> Iterator[list]:
+    # The position comes from the matching assignment through an indexed subquery, not a Python dict,
+    # so memory stays flat with a million votes.
+    position = Assignment.objects.filter(participant=OuterRef("participant_id"), stimulus=OuterRef("stimulus_id"))
     votes = (Vote.objects.filter(stimulus__study=study).order_by("pk")
+             .annotate(position=Subquery(position.values("position")[:1]))
              .values_list("participant__public_id", "participant__external_ids", "stimulus__public_id",
-                          "stimulus__original_name", "label", "response_ms", "stimulus__is_gold",
-                          "participant__excluded", "created_at", "participant_id", "stimulus_id"))
-    positions = {}
-    from study.models import Assignment
-
-    for pid, sid, position in (Assignment.objects.filter(participant__study=study)
-                               .values_list("participant_id", "stimulus_id", "position").iterator(chunk_size=CHUNK)):
-        positions[(pid, sid)] = position
-    for (participant, external, stimulus, name, label, ms, gold, excluded, created, pid, sid) in votes.iterator(
+                          "stimulus__original_name", "label", "response_ms", "position", "stimulus__is_gold",
+                          "participant__excluded", "created_at"))
+    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created) in votes.iterator(
             chunk_size=CHUNK):
         external = external or {}
         yield [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
                external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), stimulus, name, label, ms,
-               positions.get((pid, sid), ""), int(gold), int(excluded), _iso(created)]
+               "" if place is None else place, int(gold), int(excluded), _iso(created)]
 
 
 VOTES_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "stimulus", "file", "label",
