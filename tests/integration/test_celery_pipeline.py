@@ -34,7 +34,10 @@ class Worker:
 
     def __init__(self, name: str, log_dir: Path):
         env = {**os.environ, "DATABASE_URL": _database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-               "CELERY_VISIBILITY_TIMEOUT": "4", "MODEL_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+               "CELERY_VISIBILITY_TIMEOUT": "4", "MODEL_DEVICE": "cpu", "OMP_NUM_THREADS": "1",
+               # sweep for a dead worker's unacknowledged task every second, not every 100 s
+               "CELERY_UNACKED_RESTORE_INTERVAL": "1", "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+               "CELERY_UNACKED_MUTEX_EXPIRE": "5"}
         self.log = open(log_dir / f"{name}.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "gpu", "--concurrency", "1",
