@@ -46,6 +46,14 @@ def _cheap_checks(handle: BinaryIO, size: int, name: str) -> None:
     handle.seek(0)
 
 
+def checkpoint_precheck(*, handle: BinaryIO, filename: str) -> None:
+    """The cheap checks alone (no database): empty, too large, or not a torch.save zip archive."""
+    handle.seek(0, 2)
+    size = handle.tell()
+    handle.seek(0)
+    _cheap_checks(handle, size, filename)
+
+
 def model_version_register(*, name: str, handle: BinaryIO, filename: str = "checkpoint.pt", notes: str = "",
                            is_demo: bool = False, lambda_export: BinaryIO | None = None,
                            user=None) -> ModelVersion:

@@ -81,6 +81,24 @@ def test_schemathesis_finds_no_server_error(owner_client):
     schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
     schema.app = application
     failures = []
+    # Like Django's test client: keep the test's database connection (and its transaction) across requests.
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        _run_operations(schema, token, failures)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    assert failures == []
+
+
+def _run_operations(schema, token, failures):
+    import hypothesis
+    from hypothesis import HealthCheck
+
     for result in schema.get_all_operations():
         operation = result.ok()
 
@@ -93,4 +111,3 @@ def test_schemathesis_finds_no_server_error(owner_client):
                 failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}")
 
         check()
-    assert failures == []

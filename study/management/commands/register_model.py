@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import DomainError
 from study.models import ModelVersion
-from study.services.models import model_version_delete, model_version_register, model_version_revalidate
+from study.services.models import checkpoint_precheck, model_version_delete, model_version_register, model_version_revalidate
 
 
 class Command(BaseCommand):
@@ -31,6 +31,11 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         if opts["lambda_export"] and not opts["lambda_export"].is_file():
             raise CommandError(f"{opts['lambda_export']}: no such file")
+        with open(path, "rb") as handle:  # fail fast, before touching the database
+            try:
+                checkpoint_precheck(handle=handle, filename=path.name)
+            except DomainError as error:
+                raise CommandError(error.message) from None
         existing = ModelVersion.objects.filter(name=opts["name"]).exclude(status=ModelVersion.Status.INVALID).first()
         if opts["if_missing"] and existing:
             if existing.status == ModelVersion.Status.VALID:
