@@ -50,10 +50,12 @@ def model_list(request: HttpRequest) -> HttpResponse:
                 and form.cleaned_data["lambda_export"].file, user=request.user)
         except DomainError as error:
             form.add_error(None, error.message)
+            status = error.status_code  # 503 when the broker is down
         else:
             messages.info(request, f"{model_version.name} stored; a worker is validating it.")
             return redirect("study:model-detail", pk=model_version.pk)
-    status = 400 if request.method == "POST" else 200
+    else:
+        status = 400 if request.method == "POST" else 200
     return render(request, "study/models/list.html",
                   {"models": ModelVersion.objects.order_by("-created_at"), "form": form}, status=status)
 

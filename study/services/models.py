@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
-from study.errors import InvalidInput, NotFound
+from study.errors import BrokerUnavailable, InvalidInput, NotFound
 from study.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ def model_version_register(*, name: str, handle: BinaryIO, filename: str = "chec
         raise InvalidInput("a model needs a name of 1 to 100 characters")
     sha256, size = _sha256(handle)
     _cheap_checks(handle, size, filename)
+    from study.services.predictions import broker_check
+
+    broker_check()  # validation needs a worker: with the broker down, refuse (503) before storing anything
     with transaction.atomic():
         # A rejected (invalid) registration never blocks trying again with the same file or name.
         for stale in ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.INVALID,
@@ -83,7 +86,7 @@ def model_version_register(*, name: str, handle: BinaryIO, filename: str = "chec
         except Exception:
             _remove_files(model_version)
             raise
-        transaction.on_commit(lambda: _enqueue_validation(model_version.pk))
+        transaction.on_commit(lambda: _enqueue_validation(model_version.pk, forget_on_failure=True))
     return model_version
 
 
@@ -93,11 +96,19 @@ def model_version_revalidate(*, model_version: ModelVersion) -> None:
         transaction.on_commit(lambda: _enqueue_validation(model_version.pk))
 
 
-def _enqueue_validation(model_version_id: int) -> None:
+def _enqueue_validation(model_version_id: int, *, forget_on_failure: bool = False) -> None:
+    """Publish the validation task; if the broker fails now, a new registration is undone (row and file)."""
     from study.tasks import validate_model_version
 
-    validate_model_version.apply_async(args=[model_version_id], retry=True,
-                                       retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+    try:
+        validate_model_version.apply_async(args=[model_version_id], retry=True,
+                                           retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+    except Exception as exc:  # kombu raises transport-specific errors
+        model_version = ModelVersion.objects.filter(pk=model_version_id).first()
+        if forget_on_failure and model_version is not None:
+            model_version_delete(model_version=model_version)
+        raise BrokerUnavailable(f"the checkpoint could not be queued for validation ({exc.__class__.__name__}); "
+                                + ("nothing was stored" if forget_on_failure else "it stays pending")) from None
 
 
 def model_version_apply_validation(*, model_version_id: int, info: dict | None, error: str | None) -> None:

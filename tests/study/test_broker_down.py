@@ -47,3 +47,27 @@ def test_predict_study_command_exits_with_the_message(broker_down):
     with pytest.raises(CommandError, match="unreachable"):
         call_command("predict_study", study.slug, model="m1")
     assert not PredictionJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs, as in a real request
+def test_uploading_a_model_gets_503_and_stores_nothing(client, broker_down, tmp_path, settings):
+    from study.models import ModelVersion
+    from tests.checkpoints import write_tiny_checkpoint
+
+    client.force_login(UserFactory())
+    with open(write_tiny_checkpoint(tmp_path / "tiny.pt"), "rb") as handle:
+        response = client.post("/models/", {"name": "uploaded", "checkpoint": handle})
+    assert response.status_code == 503 and b"unreachable" in response.content
+    assert not ModelVersion.objects.exists()
+    assert not list(settings.MEDIA_ROOT.rglob("*.pt"))
+
+
+def test_register_model_command_exits_with_the_message(broker_down, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    from study.models import ModelVersion
+    from tests.checkpoints import write_tiny_checkpoint
+
+    with pytest.raises(CommandError, match="unreachable"):
+        call_command("register_model", str(write_tiny_checkpoint(tmp_path / "tiny.pt")), name="m")
+    assert not ModelVersion.objects.exists()
