@@ -90,6 +90,19 @@ def _enqueue(job_id: int) -> None:
     PredictionJob.objects.filter(pk=job_id, celery_task_id="").update(celery_task_id=result.id or "")
 
 
+def prediction_jobs_requeue_unfinished() -> list[int]:
+    """Send every queued or running job to the queue again; for a broker that never redelivers.
+
+    The embedded default's filesystem broker drops a task whose worker died, which would leave its job
+    'running' for ever. Running a job twice is harmless (see prediction_job_run), so on start-up the
+    embedded runner simply queues every unfinished job again.
+    """
+    ids = list(PredictionJob.objects.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True))
+    for job_id in ids:
+        _enqueue(job_id)
+    return ids
+
+
 def prediction_job_cancel(*, job: PredictionJob) -> PredictionJob:
     """Ask a queued or running job to stop; the worker checks between batches."""
     updated = PredictionJob.objects.filter(pk=job.pk, state__in=ACTIVE_STATES).update(

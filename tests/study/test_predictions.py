@@ -131,3 +131,20 @@ def test_unloadable_checkpoint_fails_the_job_with_a_message(model_version):
         handle.write(b"garbage")
     job = prediction_job_run(job_id=make_job(study, model_version).pk, predictor_factory=load)
     assert job.state == "failed" and "CheckpointError" in job.errors[0]["error"]
+
+
+def test_unfinished_jobs_are_queued_again_and_finish_without_duplicates(model_version):
+    """Eager Celery runs the re-queued task inline, as a worker would."""
+    from study.services.predictions import prediction_jobs_requeue_unfinished
+
+    study = StudyFactory()
+    StimulusFactory.create_batch(3, study=study)
+    stuck = make_job(study, model_version, state=PredictionJob.State.RUNNING)
+    other = StudyFactory()
+    StimulusFactory(study=other)
+    finished = make_job(other, model_version, state=PredictionJob.State.DONE)
+    assert prediction_jobs_requeue_unfinished() == [stuck.pk]
+    stuck.refresh_from_db()
+    assert (stuck.state, stuck.done) == ("done", 3)
+    assert Prediction.objects.filter(model_version=model_version).count() == 3
+    assert PredictionJob.objects.get(pk=finished.pk).done == 0  # a finished job is left alone

@@ -53,6 +53,7 @@ class Command(BaseCommand):
             f"  models and jobs  : {base}/models/\n"
             f"  admin            : {base}/admin/\n"
             "Press Ctrl-C to stop.\n"))
+        self._resume_unfinished_jobs()
         if not opts["no_demo_model"]:
             threading.Thread(target=self._demo_model, daemon=True).start()
         try:
@@ -69,6 +70,14 @@ class Command(BaseCommand):
                     child.kill()
         if web.returncode not in (0, None, -signal.SIGTERM, -signal.SIGINT) and web.returncode:
             raise CommandError(f"the web server exited with code {web.returncode}")
+
+    def _resume_unfinished_jobs(self) -> None:
+        """The filesystem broker never redelivers: queue again jobs a previous run left unfinished."""
+        from study.services.predictions import prediction_jobs_requeue_unfinished
+
+        resumed = prediction_jobs_requeue_unfinished()
+        if resumed:
+            self.stdout.write(f"resuming unfinished prediction job(s): {', '.join(map(str, resumed))}")
 
     def _demo_model(self) -> None:
         """Register the demo checkpoint and predict the demo study once; failures are reported, not fatal."""
