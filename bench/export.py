@@ -4,7 +4,8 @@
 
 Builds a study of 1,000 images x N/1,000 participants (COPY FROM, fast), then in the same run:
 - baseline: `COPY (SELECT <the same columns, same joins>) TO STDOUT WITH CSV` through psycopg, bytes discarded;
-- export: study.exports.stream(study, "votes.csv"), exactly what the download button streams, bytes discarded.
+- export: study.exports.stream(study, "votes.csv"), exactly what the download button streams, bytes discarded
+  (on PostgreSQL that is itself a COPY of the same columns formatted in SQL; see study/exports.py).
 Prints throughput of both, the ratio (goal >= 0.3x) and the export's peak Python memory (tracemalloc; goal
 < 200 MB) and the process's peak RSS. PostgreSQL only. Not a pass/fail test.
 """
@@ -15,6 +16,7 @@ import resource
 import sys
 import time
 import tracemalloc
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--votes", type=int, default=1_000_000)
+    parser.add_argument("--profile", action="store_true", help="print the export's top functions (cProfile)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated study (for EXPLAIN and the like)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("bench/export.py needs DATABASE_URL=postgres://... (it compares with PostgreSQL's COPY)")
@@ -48,13 +52,13 @@ def main() -> None:
         with raw.cursor().copy("COPY study_stimulus (public_id, study_id, image, sha256, original_name, width, height, "
                                "ground_truth, is_gold, source, created_at) FROM STDIN") as copy:
             for i in range(images):
-                copy.write_row([f"00000000-0000-4000-8000-{i:012d}", study.pk, f"b/{i}.png", f"{slug}{i:064d}"[-64:],
+                copy.write_row([str(uuid.uuid4()), study.pk, f"b/{i}.png", f"{slug}{i:064d}"[-64:],
                                 f"face_{i}.png", 112, 112, "", False, "", "2026-01-01T00:00:00Z"])
         with raw.cursor().copy("COPY study_participant (study_id, token, public_id, external_ids, user_agent_family, "
                                "label_order, started_at, gold_answered, gold_correct, excluded, exclusion_reason) "
                                "FROM STDIN") as copy:
             for p in range(people):
-                copy.write_row([study.pk, f"{slug}-{p}", f"10000000-0000-4000-8000-{p:012d}",
+                copy.write_row([study.pk, f"{slug}-{p}", str(uuid.uuid4()),
                                 '{"PROLIFIC_PID": "p%d"}' % p, "Chrome", "[]", "2026-01-01T00:00:00Z", 0, 0, False, ""])
         cursor.execute("SELECT id FROM study_stimulus WHERE study_id = %s ORDER BY id", [study.pk])
         stimulus_ids = [r[0] for r in cursor.fetchall()]
@@ -81,11 +85,21 @@ def main() -> None:
                 copied += len(block)
     copy_seconds = time.perf_counter() - started
 
-    tracemalloc.start()
-    started, exported = time.perf_counter(), 0
-    for chunk in exports.stream(study, "votes.csv"):
-        exported += len(chunk)
+    def export_once() -> int:
+        return sum(len(chunk) for chunk in exports.stream(study, "votes.csv"))
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(export_once)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    started = time.perf_counter()
+    exported = export_once()  # timed without tracemalloc, which slows every allocation
     export_seconds = time.perf_counter() - started
+    tracemalloc.start()
+    export_once()  # a second pass only to measure peak memory
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(f"COPY TO STDOUT : {n_votes / copy_seconds:10,.0f} rows/s ({copied / 1e6:.0f} MB in {copy_seconds:.1f}s)")
@@ -93,6 +107,9 @@ def main() -> None:
     print(f"ratio export/COPY: {copy_seconds / export_seconds:.2f}x  (goal >= 0.3x)")
     print(f"export peak Python memory (tracemalloc): {peak / 2**20:.0f} MB (goal < 200 MB); "
           f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.keep:
+        print(f"kept study {study.slug}")
+        return
     with connection.cursor() as cursor:  # leave the database as it was
         cursor.execute("DELETE FROM study_vote WHERE stimulus_id IN (SELECT id FROM study_stimulus WHERE study_id=%s)",
                        [study.pk])

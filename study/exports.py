@@ -13,12 +13,15 @@ import json
 import zipfile
 from typing import Iterable, Iterator
 
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, Subquery, TextField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 
 from study import metrics
 from study.models import Assignment, Participant, Prediction, Stimulus, Study, Vote
 
-CHUNK = 2000
+CHUNK = 5000
 
 CODEBOOK = """# {title} ({slug}): codebook
 
@@ -80,21 +83,66 @@ def _iso(value) -> str:
     return value.isoformat() if value else ""
 
 
-def votes_rows(study: Study) -> Iterator[list]:
+def _votes_queryset(study: Study):
     # The position comes from the matching assignment through an indexed subquery, not a Python dict,
     # so memory stays flat with a million votes.
     position = Assignment.objects.filter(participant=OuterRef("participant_id"), stimulus=OuterRef("stimulus_id"))
-    votes = (Vote.objects.filter(stimulus__study=study).order_by("pk")
-             .annotate(position=Subquery(position.values("position")[:1]))
-             .values_list("participant__public_id", "participant__external_ids", "stimulus__public_id",
-                          "stimulus__original_name", "label", "response_ms", "position", "stimulus__is_gold",
-                          "participant__excluded", "created_at"))
-    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created) in votes.iterator(
+    return (Vote.objects.filter(stimulus__study=study).order_by("pk")
+            .annotate(position=Subquery(position.values("position")[:1])))
+
+
+def votes_rows(study: Study) -> Iterator[list]:
+    """One row per vote, formatted in Python (any database)."""
+    rows = _votes_queryset(study).values_list(
+        "participant__public_id", "participant__external_ids", "stimulus__public_id", "stimulus__original_name",
+        "label", "response_ms", "position", "stimulus__is_gold", "participant__excluded", "created_at")
+    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created) in rows.iterator(
             chunk_size=CHUNK):
         external = external or {}
         yield [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
                external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), stimulus, name, label, ms,
                "" if place is None else place, int(gold), int(excluded), _iso(created)]
+
+
+def votes_copy_stream(study: Study) -> Iterator[bytes]:
+    """votes.csv produced by PostgreSQL itself (COPY ... TO STDOUT WITH CSV), streamed block by block.
+
+    The same columns as votes_rows, formatted in SQL: a million votes export at close to COPY's own
+    speed instead of paying Python's per-row cost (see bench/export.py).
+    """
+    import psycopg
+
+    text, integer = TextField(), IntegerField()
+    queryset = _votes_queryset(study).annotate(
+        participant_text=Cast("participant__public_id", text),
+        prolific_pid=Coalesce(KeyTextTransform("PROLIFIC_PID", "participant__external_ids"), Value(""),
+                              output_field=text),
+        study_id_param=Coalesce(KeyTextTransform("STUDY_ID", "participant__external_ids"), Value(""),
+                                output_field=text),
+        session_id=Coalesce(KeyTextTransform("SESSION_ID", "participant__external_ids"), Value(""),
+                            output_field=text),
+        external_text=Cast("participant__external_ids", text),
+        stimulus_text=Cast("stimulus__public_id", text),
+        gold=Cast("stimulus__is_gold", integer), excluded=Cast("participant__excluded", integer),
+        created_text=Func(F("created_at"), Value('YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'), function="to_char",
+                          output_field=text),
+    ).values_list("participant_text", "prolific_pid", "study_id_param", "session_id", "external_text",
+                  "stimulus_text", "stimulus__original_name", "label", "response_ms", "position", "gold",
+                  "excluded", "created_text")
+    sql, params = queryset.query.sql_with_params()
+    connection.ensure_connection()
+    statement = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+    yield _csv_line(VOTES_HEADER)
+    with connection.connection.cursor() as cursor:
+        with cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                yield bytes(block)
+
+
+def _csv_line(values: list) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue().encode()
 
 
 VOTES_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "stimulus", "file", "label",
@@ -163,6 +211,8 @@ def distributions_rows(study: Study) -> Iterator[list]:
 def stream(study: Study, name: str) -> Iterator[bytes]:
     labels = _labels(study)
     if name == "votes.csv":
+        if connection.vendor == "postgresql":
+            return votes_copy_stream(study)
         return _csv_stream(VOTES_HEADER, votes_rows(study))
     if name == "stimuli.csv":
         return _csv_stream(stimuli_header(labels), stimuli_rows(study))

@@ -1,7 +1,9 @@
 """Exports: every file, streamed; a round trip recomputes the same distributions and summary."""
 import csv
 import io
+import json
 import zipfile
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -75,3 +77,24 @@ def test_download_buttons_stream_files_for_the_owner_only(client):
 def test_export_command_rejects_unknown_study(tmp_path):
     with pytest.raises(CommandError, match="no study"):
         call_command("export_study", "nope", out=tmp_path)
+
+
+def test_postgresql_copy_export_matches_the_python_rows():
+    """On PostgreSQL votes.csv is produced by COPY; it must carry the same values as the generic path."""
+    from tests.services import require_postgres
+
+    require_postgres()
+    from study.exports import VOTES_HEADER, votes_copy_stream, votes_rows
+
+    study, _ = build_study(images=3, voters=2)
+    person = Participant.objects.filter(study=study).first()
+    person.external_ids = {"PROLIFIC_PID": "p-1", "cohort": "a,b"}
+    person.save()
+    copied = list(csv.reader(io.StringIO(b"".join(votes_copy_stream(study)).decode())))
+    assert copied[0] == VOTES_HEADER
+    python_rows = [[str(v) for v in row] for row in votes_rows(study)]
+    assert len(copied) - 1 == len(python_rows) == 6
+    for got, expected in zip(copied[1:], python_rows):
+        assert got[:4] == expected[:4] and got[5:12] == expected[5:12]
+        assert json.loads(got[4]) == json.loads(expected[4])  # same JSON, key order may differ
+        assert datetime.fromisoformat(got[12]) == datetime.fromisoformat(expected[12])
