@@ -8,14 +8,14 @@ the same run: fetching the same rows (vote counts per image and label, and every
 DATABASE_URL is set. Not a pass/fail test.
 """
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._django import setup_django  # noqa: E402
 
 
 def main() -> None:
@@ -25,16 +25,8 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="emostudy-bench-"))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    os.environ["MEDIA_ROOT"] = str(workdir / "media")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    import django
+    setup_django()
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     import numpy as np
     from django.contrib.auth import get_user_model
     from django.db import connection

@@ -9,14 +9,14 @@ predicting, mapping labels, upserting rows and updating progress per batch, on a
 database (or DATABASE_URL if set). Not a pass/fail test.
 """
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._django import setup_django  # noqa: E402
 
 
 def main() -> None:
@@ -31,17 +31,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each side (best is kept)")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="emostudy-bench-"))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    os.environ["MEDIA_ROOT"] = str(workdir / "media")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    workdir = setup_django()
     import django
-
-    django.setup()
     from django.core.files.base import ContentFile
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     import io
 
     import torch
