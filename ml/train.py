@@ -51,6 +51,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="synthetic", choices=DATASETS, help="dataset loader (ml.data.build_dataset)")
     g.add_argument("--data-root", default=None, help="dataset folder (not needed for synthetic)")
+    g.add_argument("--va-csv", default=None,
+                   help="valence/arousal for the training images (official ULDL CSV layout, e.g. pseudo-VA from "
+                        "`python -m ml.va predict`); default: <data-root>/pseudo_va.csv when present")
+    g.add_argument("--affectnet-7", action="store_true", help="AffectNet: drop Contempt (7 classes)")
     g.add_argument("--image-size", type=int, default=None,
                    help="input size in pixels; default: 224 resnet18, 112 resnet50, 64 small backbones (ref §2.2)")
     g.add_argument("--noise", type=float, default=0.0,
@@ -139,6 +143,10 @@ def _build_split(args, split: str, *, train: bool, **extra) -> Dataset:
     kwargs = dict(train=train, image_size=args.image_size, **extra)
     if args.dataset == "synthetic":
         kwargs.update(n=args.synthetic_n if split == "train" else args.synthetic_test_n, seed=args.synthetic_seed)
+    if getattr(args, "va_csv", None) and split == "train":
+        kwargs["va_csv"] = args.va_csv
+    if getattr(args, "affectnet_7", False) and args.dataset == "affectnet":
+        kwargs["affectnet_7"] = True
     return build_dataset(args.dataset, args.data_root, split, **kwargs)
 
 

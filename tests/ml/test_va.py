@@ -93,6 +93,20 @@ def test_uldl_trains_on_rafdb_with_pseudo_va(va_checkpoint, tmp_path):
     assert metrics["train_images"] == 20 and 0 <= metrics["test_acc"] <= 1
 
 
+def test_train_takes_pseudo_va_from_an_explicit_va_csv(va_checkpoint, tmp_path):
+    from ml.train import default_args, train
+
+    make_rafdb(tmp_path / "raf", n_train=20, n_test=4)
+    cli(["predict", "--checkpoint", str(va_checkpoint[0]), "--dataset", "rafdb", "--data-root", str(tmp_path / "raf"),
+         "--out", str(tmp_path / "elsewhere.csv"), "--workers", "0", "--no-progress"])
+    common = dict(dataset="rafdb", data_root=str(tmp_path / "raf"), method="uldl", arch="resnet18_small", image_size=16,
+                  epochs=1, batch_size=10, workers=0, lr_steps=[1], progress=False)
+    with pytest.raises(ValueError, match="valence"):  # no VA anywhere: ULDL refuses
+        train(default_args(**common, out=str(tmp_path / "run0")))
+    metrics = train(default_args(**common, va_csv=str(tmp_path / "elsewhere.csv"), out=str(tmp_path / "run")))
+    assert metrics["train_images"] == 20
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--dataset", "rafdb", "--data-root", "{raf}"], "has no valence/arousal"),
     (["predict", "--checkpoint", "{va}", "--data-root", "{raf}", "--knn", "3"], "exactly one split"),
