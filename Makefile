@@ -28,7 +28,7 @@ demo-model: install
 
 run: migrate
 	@test -f $(DEMO_MODEL) || $(MAKE) --no-print-directory $(DEMO_MODEL)
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py run_embedded --host $(HOST) --port $(PORT)
 
 test: install
