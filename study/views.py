@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from study.http import stimulus_file_response
 from study.errors import DomainError, InvalidInput, InvalidResponseTime, NotAssigned, StudyFull, StudyNotOpen
 from study.models import Participant, Stimulus, Study
 from study.selectors import (
@@ -318,10 +319,4 @@ def participant_image(request: HttpRequest, slug: str, public_id: uuid.UUID) -> 
     stimulus = Stimulus.objects.filter(study=study, public_id=public_id).first()
     if participant is None or stimulus is None or not participant.assignments.filter(stimulus=stimulus).exists():
         raise Http404("No such image.")
-    try:
-        handle = stimulus.image.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise Http404("The image file is missing.") from None
-    response = FileResponse(handle)
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return stimulus_file_response(stimulus)

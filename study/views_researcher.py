@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from study.http import stimulus_file_response
 from study.errors import DomainError, InvalidArchive, InvalidInput
 from study.forms import StimulusUploadForm, StudyCreateForm, StudyStatusForm
 from study.models import Stimulus, Study
@@ -215,10 +216,4 @@ def stimulus_image(request: HttpRequest, slug: str, public_id) -> FileResponse:
     stimulus = stimuli.first()
     if stimulus is None:
         raise Http404("No such image.")
-    try:
-        handle = stimulus.image.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise Http404("The image file is missing.") from None
-    response = FileResponse(handle)
-    response["Cache-Control"] = "private, max-age=86400"  # content-addressed: the bytes never change
-    return response
+    return stimulus_file_response(stimulus)
