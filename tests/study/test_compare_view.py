@@ -53,3 +53,19 @@ def test_query_count_does_not_grow_with_study_size(client, researcher, django_as
 def test_plotly_is_served_locally(client):
     response = client.get("/vendor/plotly.min.js")
     assert response.status_code == 200 and b"plotly" in b"".join(response.streaming_content)[:5000].lower()
+
+
+def test_split_half_ceiling_is_cached_by_the_vote_counts(monkeypatch):
+    import numpy as np
+
+    from study import metrics
+    from study.selectors_compare import split_half_ceiling_cached
+
+    calls = []
+    real = metrics.split_half_ceiling
+    monkeypatch.setattr(metrics, "split_half_ceiling", lambda *a, **k: calls.append(1) or real(*a, **k))
+    counts = np.array([[3, 1, 0], [0, 2, 2]])
+    first = split_half_ceiling_cached(counts, seed=1)
+    assert split_half_ceiling_cached(counts, seed=1)["mean_js"] == first["mean_js"] and len(calls) == 1
+    split_half_ceiling_cached(counts + np.array([[1, 0, 0], [0, 0, 0]]), seed=1)  # a new vote: recomputed
+    assert len(calls) == 2
