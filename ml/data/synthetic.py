@@ -29,10 +29,10 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ml.labels import AFFECTNET8, RAFDB_BASIC7
+from ml.labels import AFFECTNET8, RAFDB_BASIC7, canonical_label
 
 __all__ = [
-    "EMOTIONS", "EMOTION_VA", "OCCLUSIONS", "SyntheticFace", "generate_face", "generate_faces",
+    "EMOTIONS", "EMOTION_VA", "OCCLUSIONS", "DRAWING_VERSION", "SyntheticFace", "generate_face", "generate_faces",
     "write_dataset", "contact_sheet", "main",
 ]
 
@@ -74,6 +74,9 @@ IRIS_COLOURS = [(60, 40, 25), (40, 90, 140), (70, 110, 60), (100, 80, 50)]
 BACKGROUNDS = [(214, 222, 232), (230, 226, 214), (206, 226, 214), (226, 214, 226), (200, 200, 205)]
 
 SUPERSAMPLE = 4
+# Bump when the same seed draws different pixels, so caches keyed on it (and readers of old numbers) can tell.
+# 2: darker brows on light hair, Disgust's nostrils/folds/bared teeth, rounder open mouth.
+DRAWING_VERSION = 2
 
 
 @dataclass
@@ -191,6 +194,8 @@ def _draw_face(size: int, ident: dict, act: dict[str, float], rng: np.random.Gen
     # Brows: height (raise), inner-corner raise (sadness, fear), furrow (down and together: anger).
     brow_base = eye_y - 0.075
     raise_, inner, furrow = act["brow_raise"], act["brow_inner"], act["brow_furrow"]
+    # Brows stay darker than the skin (blond brows on dark skin would hide the expression).
+    brow_colour = _colour(np.minimum(np.array(hair) * 0.8, np.array(skin) * 0.45))
     for side in (-1, 1):
         inner_x = cx + side * (0.05 - 0.018 * furrow)
         outer_x = cx + side * (ident["eye_dx"] + 0.07)
@@ -200,21 +205,31 @@ def _draw_face(size: int, ident: dict, act: dict[str, float], rng: np.random.Gen
         if side == 1:
             inner_y -= 0.01 * act["smirk"]
             outer_y -= 0.02 * act["smirk"]
-        draw.line([px(inner_x, inner_y), px(outer_x, outer_y)], fill=_colour(np.array(hair) * 0.8),
+        draw.line([px(inner_x, inner_y), px(outer_x, outer_y)], fill=brow_colour,
                   width=int(line * 1.6 * ident["brow_thick"]))
         if furrow > 0.3:  # vertical furrow lines between the brows
             fx = cx + side * 0.02
             draw.line([px(fx, inner_y + 0.005), px(fx, inner_y + 0.035 * furrow)], fill=dark_skin, width=line // 2)
 
-    # Nose with wrinkle (Disgust).
-    nose_top, nose_bottom = eye_y + 0.02, eye_y + 0.02 + ident["nose_len"]
+    # Nose; Disgust wrinkles its bridge, flares and lifts the nostrils and deepens the nose-to-mouth folds.
+    wrinkle = max(0.0, act["nose_wrinkle"])
+    crease = _colour(np.array(skin) * 0.55)
+    nose_top, nose_bottom = eye_y + 0.02, eye_y + 0.02 + ident["nose_len"] - 0.012 * wrinkle
     draw.line([px(cx, nose_top), px(cx - 0.02, nose_bottom), px(cx + 0.02, nose_bottom)], fill=dark_skin,
               width=line // 2 + 1)
-    wrinkle = max(0.0, act["nose_wrinkle"])
     if wrinkle > 0.15:
         for k in range(1 + int(wrinkle * 2.5)):
-            y = nose_top + 0.012 + 0.014 * k
-            draw.arc(box(cx - 0.035, y - 0.01, cx + 0.035, y + 0.012), 200, 340, fill=dark_skin, width=line // 2)
+            y = nose_top + 0.01 + 0.013 * k
+            draw.arc(box(cx - 0.03, y - 0.008, cx + 0.03, y + 0.01), 200, 340, fill=crease, width=line // 2 + 1)
+        flare = 0.008 + 0.008 * wrinkle
+        mouth_y = cy + ident["mouth_y"]
+        for side in (-1, 1):
+            nx = cx + side * 0.028
+            draw.ellipse(box(nx - flare, nose_bottom - flare * 0.6, nx + flare, nose_bottom + flare * 0.6),
+                         fill=crease)
+            draw.line([px(cx + side * 0.045, nose_bottom - 0.005),
+                       px(cx + side * (ident["mouth_w"] + 0.03), mouth_y - 0.005)], fill=crease,
+                      width=max(1, int(line * 0.7 * wrinkle)))
 
     _draw_mouth(draw, s, cx, cy + ident["mouth_y"], ident["mouth_w"], act, line, skin)
 
@@ -231,7 +246,7 @@ def _draw_mouth(draw: ImageDraw.ImageDraw, s: int, cx: float, my: float, mw: flo
     """Mouth from curve (corners up/down), openness, horizontal stretch, pressing, upper-lip raise, smirk."""
     width = mw * (1 + 0.45 * act["lip_stretch"] + 0.15 * max(0.0, act["mouth_curve"]) - 0.25 * act["lip_press"])
     curve = act["mouth_curve"]
-    opening = max(0.0, act["mouth_open"]) * 0.055
+    opening = max(0.0, act["mouth_open"]) * 0.07
     upper_raise = max(0.0, act["upper_lip"]) * 0.02
     smirk = act["smirk"]
     lip_colour = (160, 60, 60) if act["lip_press"] < 0.5 else (130, 70, 65)
@@ -240,16 +255,17 @@ def _draw_mouth(draw: ImageDraw.ImageDraw, s: int, cx: float, my: float, mw: flo
     # Corners move up (smile) or down (frown): y offset is -curve * x^2.
     corner = -0.045 * curve * xs ** 2
     tilt = -0.025 * smirk * np.clip(xs, 0, None) ** 2  # one corner up: contempt
-    upper = my + corner + tilt - opening * 0.35 * (1 - xs ** 2) - upper_raise * (1 - xs ** 2) * 1.2
-    lower = my + corner + tilt + opening * (1 - xs ** 2) + 0.004
+    rounded = np.sqrt(1 - xs ** 2)  # an open mouth is round (Surprise's "O"), not a thin lens
+    upper = my + corner + tilt - opening * 0.35 * rounded - upper_raise * (1 - xs ** 2) * 1.2
+    lower = my + corner + tilt + opening * rounded + 0.004
     xs_px = cx + xs * width
     upper_pts = [(x * s, y * s) for x, y in zip(xs_px, upper)]
     lower_pts = [(x * s, y * s) for x, y in zip(xs_px, lower)]
     if opening + upper_raise > 0.008:
         draw.polygon(upper_pts + lower_pts[::-1], fill=(70, 20, 30))
-        if opening > 0.02:  # teeth
+        if opening > 0.02 or upper_raise > 0.01:  # upper teeth (a raised upper lip bares them: Disgust)
             teeth = [(x, y + 0.004 * s) for x, y in upper_pts[4:-4]]
-            draw.line(teeth, fill=(245, 245, 240), width=max(2, int(line * 1.2)))
+            draw.line(teeth, fill=(245, 245, 240), width=max(2, int(line * (1.2 + 30 * upper_raise))))
     lip_width = max(2, int(line * (1.4 - 0.5 * max(0.0, act["lip_press"]))))
     draw.line(upper_pts, fill=lip_colour, width=lip_width, joint="curve")
     draw.line(lower_pts, fill=lip_colour, width=lip_width, joint="curve")
@@ -299,14 +315,12 @@ def generate_face(seed: int, *, size: int = 112, classes: Sequence[str] = RAFDB_
         dominant: force the emotion the Dirichlet centres on (default: uniform over classes).
         occlusion: None or one of OCCLUSIONS.
     """
-    classes = tuple(classes)
-    unknown = [c for c in classes if c not in PROTOTYPES]
-    if unknown:
-        raise ValueError(f"unknown emotion(s) {unknown}; known: {', '.join(EMOTIONS)}")
-    if size < 16:
-        raise ValueError(f"size must be at least 16 pixels, got {size}")
+    classes = _check_arguments(seed, size=size, classes=classes, ambiguity=ambiguity, n_annotators=n_annotators,
+                               annotator_temperature=annotator_temperature, occlusion=occlusion)
+    if dominant is not None and canonical_label(dominant) not in classes:
+        raise ValueError(f"dominant emotion {dominant!r} is not one of the classes {list(classes)}")
     rng = _face_rng(seed)
-    centre = classes.index(dominant) if dominant is not None else int(rng.integers(len(classes)))
+    centre = classes.index(canonical_label(dominant)) if dominant is not None else int(rng.integers(len(classes)))
     mixture = sample_mixture(rng, len(classes), ambiguity, centre)
     label_index = int(np.argmax(mixture))
     va = np.array([EMOTION_VA[c] for c in classes])
@@ -320,6 +334,29 @@ def generate_face(seed: int, *, size: int = 112, classes: Sequence[str] = RAFDB_
     return SyntheticFace(image=image, label=classes[label_index], label_index=label_index, classes=classes,
                          mixture=mixture, valence=float(valence), arousal=float(arousal), votes=votes, seed=seed,
                          occlusion=occlusion)
+
+
+def _check_arguments(seed: int, *, size: int, classes: Sequence[str], ambiguity: float, n_annotators: int,
+                     annotator_temperature: float, occlusion: str | None) -> tuple[str, ...]:
+    """Refuse bad options with a readable ValueError; returns the classes with canonical names (happy -> Happiness)."""
+    if isinstance(classes, str):
+        raise ValueError(f"classes must be a list of emotion names, not the string {classes!r}")
+    classes = tuple(canonical_label(c) for c in classes)
+    unknown = [c for c in classes if c not in PROTOTYPES]
+    if unknown or not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct names from {', '.join(EMOTIONS)}; got {list(classes)}")
+    if int(seed) < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if size < 16:
+        raise ValueError(f"size must be at least 16 pixels, got {size}")
+    if not 0 <= ambiguity <= 1:
+        raise ValueError(f"ambiguity must be in [0, 1], got {ambiguity}")
+    if n_annotators < 0 or annotator_temperature <= 0:
+        raise ValueError(f"need n_annotators >= 0 and annotator_temperature > 0, got {n_annotators}, "
+                         f"{annotator_temperature}")
+    if occlusion and occlusion not in OCCLUSIONS:
+        raise ValueError(f"unknown occlusion {occlusion!r}; choose from {', '.join(OCCLUSIONS)}")
+    return classes
 
 
 def _pose_and_noise(image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -350,6 +387,8 @@ def write_dataset(out_dir: str | Path, n: int, *, seed: int = 0, layout: str = "
     """
     if layout not in ("flat", "folder"):
         raise ValueError(f"layout must be 'flat' or 'folder', got {layout!r}")
+    if n < 0 or not 0 <= gold_fraction <= 1:
+        raise ValueError(f"need n >= 0 and gold_fraction in [0, 1], got {n}, {gold_fraction}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     faces = generate_faces(n, seed=seed, **kwargs)
@@ -419,18 +458,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--contact-sheet-only needs --contact-sheet PATH")
     if not args.contact_sheet_only and args.out is None:
         parser.error("--out is required (or use --contact-sheet-only)")
+    if args.contact_sheet and args.contact_sheet.suffix.lower() != ".png":
+        parser.error(f"--contact-sheet must name a .png file, got {str(args.contact_sheet)!r}")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {str(args.out)!r} exists and is not a folder")
     classes = AFFECTNET8 if args.contempt else RAFDB_BASIC7
-    if args.contact_sheet:
-        args.contact_sheet.parent.mkdir(parents=True, exist_ok=True)
-        sheet = contact_sheet(classes=classes, size=args.size, seed=args.seed, occlusion=args.occlusion)
-        sheet.quantize(colors=256, dither=Image.Dither.NONE).save(args.contact_sheet, optimize=True)  # keeps the PNG small
-        print(f"contact sheet: {args.contact_sheet}")
-    if not args.contact_sheet_only:
-        manifest = write_dataset(args.out, args.n, seed=args.seed, layout=args.layout, size=args.size,
-                                 classes=classes, ambiguity=args.ambiguity, n_annotators=args.annotators,
-                                 annotator_temperature=args.temperature, occlusion=args.occlusion,
-                                 gold_fraction=args.gold_fraction)
-        print(f"{args.n} faces written; manifest: {manifest}")
+    try:
+        if args.contact_sheet:
+            args.contact_sheet.parent.mkdir(parents=True, exist_ok=True)
+            sheet = contact_sheet(classes=classes, size=args.size, seed=args.seed, occlusion=args.occlusion)
+            # 128 colours without dithering keep the PNG small (the README's sheet stays < 300 KB)
+            sheet.quantize(colors=128, dither=Image.Dither.NONE).save(args.contact_sheet, optimize=True)
+            print(f"contact sheet: {args.contact_sheet}")
+        if not args.contact_sheet_only:
+            manifest = write_dataset(args.out, args.n, seed=args.seed, layout=args.layout, size=args.size,
+                                     classes=classes, ambiguity=args.ambiguity, n_annotators=args.annotators,
+                                     annotator_temperature=args.temperature, occlusion=args.occlusion,
+                                     gold_fraction=args.gold_fraction)
+            print(f"{args.n} faces written; manifest: {manifest}")
+    except OSError as exc:  # unwritable or missing parent folder, disk full: a message, not a traceback
+        parser.error(f"cannot write output: {exc}")
     return 0
 
 

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from ml.data.synthetic import EMOTION_VA, generate_face, generate_faces, write_dataset
+from ml.data.synthetic import EMOTION_VA, PROTOTYPES, _actions, generate_face, generate_faces, write_dataset
 from ml.labels import AFFECTNET8, RAFDB_BASIC7, canonical_label, map_indices
 
 
@@ -65,6 +65,41 @@ def test_happy_and_angry_faces_differ_in_the_mouth_region():
     assert np.abs(mean_mouth("Happiness") - mean_mouth("Anger")).mean() > 3.0
 
 
+def _mean_face(name, region):
+    faces = [np.asarray(generate_face(i, dominant=name, ambiguity=0.0, size=64).image, dtype=float)
+             for i in range(12)]
+    return np.mean(faces, axis=0)[region]
+
+
+def test_disgust_shows_in_the_nose_and_upper_lip_region():
+    region = np.s_[32:44, 22:42]  # between the eyes and the mouth at 64 px
+    assert np.abs(_mean_face("Disgust", region) - _mean_face("Neutral", region)).mean() > 3.0
+
+
+def test_a_mixed_mixture_draws_the_weighted_sum_of_prototypes():
+    classes = ("Happiness", "Sadness")
+    half = _actions(np.array([0.5, 0.5]), classes)
+    assert half["mouth_curve"] == pytest.approx(
+        0.5 * PROTOTYPES["Happiness"]["mouth_curve"] + 0.5 * PROTOTYPES["Sadness"]["mouth_curve"])
+    assert half["brow_inner"] == pytest.approx(0.5 * PROTOTYPES["Sadness"]["brow_inner"])
+
+
+def test_bad_options_are_refused_with_readable_errors():
+    for kwargs, message in [({"classes": []}, "classes"), ({"classes": ["Happiness", "happy"]}, "distinct"),
+                            ({"classes": ["Joyful"]}, "classes"), ({"dominant": "Contempt"}, "dominant"),
+                            ({"ambiguity": 1.5}, "ambiguity"), ({"size": 8}, "size"),
+                            ({"annotator_temperature": 0}, "temperature")]:
+        with pytest.raises(ValueError, match=message):
+            generate_face(1, **kwargs)
+    with pytest.raises(ValueError, match="seed"):
+        generate_face(-1)
+
+
+def test_class_aliases_are_canonicalised():
+    face = generate_face(2, classes=["happy", "Sad", "angry"], dominant="Angry", ambiguity=0.0)
+    assert face.classes == ("Happiness", "Sadness", "Anger") and face.label == "Anger"
+
+
 def test_affectnet_classes_include_contempt():
     face = generate_face(1, classes=AFFECTNET8, dominant="Contempt", ambiguity=0.0)
     assert face.label == "Contempt" and face.mixture.shape == (8,)
@@ -92,6 +127,22 @@ def test_cli_writes_dataset_and_rejects_bad_arguments(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ml.data.synthetic", "--out", str(tmp_path), "--ambiguity", "3"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "ambiguity" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_contact_sheet_only_and_unwritable_paths(tmp_path):
+    sheet = tmp_path / "sheet.png"
+    ok = subprocess.run([sys.executable, "-m", "ml.data.synthetic", "--contact-sheet", str(sheet),
+                         "--contact-sheet-only", "--size", "32"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    from PIL import Image
+
+    assert Image.open(sheet).size == (90 + 8 * 32, 7 * 32)
+    (tmp_path / "file").write_text("x")
+    for args in (["--out", str(tmp_path / "file"), "--n", "1"],
+                 ["--contact-sheet", str(tmp_path / "sheet.jpgx"), "--contact-sheet-only"],
+                 ["--contact-sheet-only"]):
+        bad = subprocess.run([sys.executable, "-m", "ml.data.synthetic", *args], capture_output=True, text=True)
+        assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr, args
 
 
 def test_generator_does_not_import_torch():
