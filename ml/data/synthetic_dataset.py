@@ -71,7 +71,10 @@ def synthetic_arrays(n: int, seed: int, *, cache_dir: str | Path | None = None, 
     options: generate_face keywords (size, classes, ambiguity, n_annotators, annotator_temperature, occlusion).
     """
     options["classes"] = list(options.get("classes") or RAFDB_BASIC7)
-    key_src = json.dumps({"n": n, "seed": seed, **options}, sort_keys=True)
+    from ml.data.synthetic import DRAWING_VERSION
+
+    # The drawing version is part of the key: a new generator must never be served old cached pixels.
+    key_src = json.dumps({"n": n, "seed": seed, "drawing": DRAWING_VERSION, **options}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
