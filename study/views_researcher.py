@@ -3,9 +3,11 @@
 Login required; a researcher sees only the studies they own (superusers see all), and any other
 study answers 404, never 403, so slugs of other people's studies are not revealed.
 
-The detail page is built to be extended: it includes, when they exist, the panel templates listed in
-DETAIL_PANELS (the prediction pipeline's model panel, the comparison link), each rendered with the
-page's context (`study`, `dashboard`, `request`, `user`, ...).
+The detail page is built to be extended without editing it: other features append template names to
+STUDY_DETAIL_PANELS (e.g. `STUDY_DETAIL_PANELS.append("study/models/_predict_panel.html")` in their own
+module); the page includes each one, in order and once, with the page's context (`study`, `dashboard`,
+`participant_url`, `request`, `user`, ...). Pages that extend study_detail.html can also fill the empty
+blocks `model_panel` and `study_links`.
 """
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooMa
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -35,11 +35,10 @@ from study.selectors_researcher import (
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
 
-DETAIL_PANELS = (
+STUDY_DETAIL_PANELS: list[str] = [
     "study/models/_predict_panel.html",  # prediction pipeline: run models, job progress
-    "study/researcher/_models_panel.html",  # (alternative name for the same, if preferred)
     "study/researcher/_comparison_panel.html",  # comparison view: link to the human-vs-model page, exports
-)
+]
 REPORT_ROWS_KEPT = 2000
 IMAGES_PER_PAGE = 50
 Status = Study.Status
@@ -70,15 +69,9 @@ def upload_limit_bytes() -> int:
     return int(limit or 20 * 1024 * 1024)
 
 
-def _existing_templates(names) -> list[str]:
-    found = []
-    for name in names:
-        try:
-            get_template(name)
-        except TemplateDoesNotExist:
-            continue
-        found.append(name)
-    return found
+def extra_panels() -> list[str]:
+    """STUDY_DETAIL_PANELS in order, each once (two modules may append the same panel)."""
+    return list(dict.fromkeys(STUDY_DETAIL_PANELS))
 
 
 def _compact(report: ImportReport) -> dict:
@@ -99,7 +92,7 @@ def _render_detail(request: HttpRequest, study: Study, *, status: int = 200, upl
         "upload_report": upload_report,
         "upload_limit_mb": upload_limit_bytes() // 2**20,
         "error": error,
-        "panel_templates": _existing_templates(DETAIL_PANELS),
+        "extra_panels": extra_panels(),
     }
     return render(request, "study/researcher/study_detail.html", context, status=status)
 

@@ -219,6 +219,36 @@ def test_detail_shows_counts_histogram_link_and_buttons(owner_client, study):
     assert 'enctype="multipart/form-data"' in html
 
 
+def test_every_listed_detail_panel_is_a_template_rendered_on_the_page(owner_client, study):
+    from django.template.loader import get_template
+
+    from study.views_researcher import STUDY_DETAIL_PANELS
+
+    for name in STUDY_DETAIL_PANELS:
+        get_template(name)  # raises TemplateDoesNotExist for a panel someone listed but did not write
+    response = owner_client.get(url("study-detail", "mine"))
+    assert response.context["extra_panels"] == list(dict.fromkeys(STUDY_DETAIL_PANELS))
+    assert 'id="comparison"' in response.content.decode()
+
+
+def test_a_panel_appended_by_another_module_is_included_once_with_the_study(owner_client, study, settings,
+                                                                           monkeypatch):
+    from study import views_researcher
+
+    engine = dict(settings.TEMPLATES[0], APP_DIRS=False)
+    engine["OPTIONS"] = dict(engine.get("OPTIONS", {}), loaders=[
+        ("django.template.loaders.locmem.Loader", {"tests/_panel.html": "<p class=probe>panel for {{ study.slug }}</p>"}),
+        "django.template.loaders.filesystem.Loader",
+        "django.template.loaders.app_directories.Loader",
+    ])
+    settings.TEMPLATES = [engine]
+    monkeypatch.setattr(views_researcher, "STUDY_DETAIL_PANELS", [*views_researcher.STUDY_DETAIL_PANELS])
+    views_researcher.STUDY_DETAIL_PANELS.append("tests/_panel.html")
+    views_researcher.STUDY_DETAIL_PANELS.append("tests/_panel.html")
+    html = owner_client.get(url("study-detail", "mine")).content.decode()
+    assert html.count("<p class=probe>panel for mine</p>") == 1
+
+
 def test_images_page_lists_images_fewest_votes_first_and_serves_them(owner_client, study):
     busy, idle = StimulusFactory(study=study), StimulusFactory(study=study)
     VoteFactory(participant=ParticipantFactory(study=study), stimulus=busy)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
 
+from ml.labels import RAFDB_BASIC7  # pure python, no torch
 from study.models import LabelSet, Study
 from study.services.stimuli import IMPORTED, REJECTED, stimulus_import_file
 from study.services.studies import study_create, study_set_status
@@ -16,7 +17,6 @@ from study.services.studies import study_create, study_set_status
 DEMO_SLUG = "demo"
 ADMIN_USERNAME = "admin"
 PASSWORD_ENV = "EMOSTUDY_ADMIN_PASSWORD"
-RAFDB_BASIC7 = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
 
 DEMO_CONSENT = (
     "This is a demonstration of EmoStudy. The faces are synthetic: drawn by a program, not photographs of "
@@ -60,14 +60,16 @@ class Command(BaseCommand):
         base = opts["base_url"].rstrip("/")
         self.stdout.write("Open:")
         self.stdout.write(f"  participant link     {base}{reverse('study:participant-entry', args=[study.slug])}")
-        self.stdout.write(f"  researcher dashboard {base}{reverse('study:researcher-study-detail', args=[study.slug])}")
+        self.stdout.write(f"  researcher dashboard {base}{reverse('study:researcher-study-list')}")
+        self.stdout.write(f"  demo study page      {base}{reverse('study:researcher-study-detail', args=[study.slug])}")
         self.stdout.write(f"  admin                {base}{reverse('admin:index')}")
 
     def _ensure_admin(self):
         User = get_user_model()
         user = User.objects.filter(username=ADMIN_USERNAME).first()
         if user is not None:
-            self.stdout.write(f"Admin user '{ADMIN_USERNAME}' exists (password unchanged).")
+            self.stdout.write(f"Admin user '{ADMIN_USERNAME}' exists (password unchanged; to set a new one: "
+                              f"python manage.py changepassword {ADMIN_USERNAME}).")
             return user
         password = os.environ.get(PASSWORD_ENV, "")
         user = User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", password or None)
