@@ -18,10 +18,14 @@ Formulas (natural log unless said otherwise):
   ECE = sum_b |B_b|/N * |match rate in b - mean confidence in b|.
 - confusion matrix: rows = human majority label, columns = model argmax; a tied majority is attributed to
   the model's label when it is among the tied ones, else to the first tied label in label order.
+- Spearman correlation of human and model normalised entropy over images: Pearson correlation of the
+  average ranks (scipy.stats.spearmanr); NaN with fewer than 3 images or a constant side.
 - split-half ceiling: each image's votes are split at random into two halves (floor(n/2) and the rest);
   the same metrics are computed between the halves' distributions (first half as "human", second as
-  "model"), and averaged over `splits` random splits. Images with fewer than 2 votes are left out. This is
-  how well one crowd of half the size predicts another, a ceiling no model can be expected to beat.
+  "model"), and averaged over `splits` (default 100) seeded random splits, all at once as (S, N, K) arrays.
+  Images with fewer than 2 votes are left out. This is how well one crowd of half the size predicts
+  another, a ceiling no model can be expected to beat. Its KL is large when a half has no vote for a label
+  the other half chose (the epsilon smoothing then dominates); read JS and intersection first.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from scipy import stats
 __all__ = [
     "KL_EPS", "distribution", "dirichlet_interval", "normalised_entropy", "js_divergence", "kl_divergence",
     "cosine", "intersection", "majority_mask", "top1_match", "expected_calibration_error", "confusion_matrix",
-    "spearman", "ImageMetrics", "image_metrics", "summary", "split_half_ceiling",
+    "spearman", "ImageMetrics", "image_metrics", "Summary", "summary", "split_halves", "split_half_ceiling",
 ]
 
 KL_EPS = 1e-6
@@ -107,42 +111,61 @@ def top1_match(h: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.take_along_axis(majority_mask(h), choice[..., None], -1)[..., 0]
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
-    confidence, correct = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
-    if confidence.size == 0:
-        return float("nan")
-    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(ece)
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float | np.ndarray:
+    """(..., N) confidences and 0/1 correctness -> (...,) ECE over `bins` equal-width confidence bins.
+
+    sum_b |B_b|/N * |accuracy(B_b) - confidence(B_b)| = sum_b |sum_{i in B_b} (correct_i - conf_i)| / N.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    n = confidence.shape[-1]
+    if n == 0:
+        return _scalar(np.full(confidence.shape[:-1], np.nan))
+    batch = int(np.prod(confidence.shape[:-1], dtype=np.int64))
+    which = np.clip((confidence * bins).astype(np.int64), 0, bins - 1).reshape(batch, n)
+    slot = (np.arange(batch)[:, None] * bins + which).ravel()
+    gap = np.bincount(slot, weights=(correct - confidence).reshape(-1), minlength=batch * bins)
+    return _scalar((np.abs(gap.reshape(batch, bins)).sum(-1) / n).reshape(confidence.shape[:-1]))
+
+
+def _scalar(value: np.ndarray) -> float | np.ndarray:
+    """A float for a single set of images, the array for a batch of them."""
+    return float(value) if np.ndim(value) == 0 else value
 
 
 def confusion_matrix(h: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """(K, K) counts: rows human majority, columns model argmax (tie rule in the module docstring)."""
-    h, p = np.asarray(h), np.asarray(p)
+    """(..., N, K) -> (..., K, K) counts: rows human majority, columns model argmax (tie rule: module docstring)."""
+    h, p = np.asarray(h, dtype=np.float64), np.asarray(p, dtype=np.float64)
     k = h.shape[-1]
     choice = p.argmax(-1)
     majority = majority_mask(h)
-    first = majority.argmax(-1)
-    row = np.where(majority[np.arange(len(h)), choice], choice, first)
-    matrix = np.zeros((k, k), dtype=np.int64)
-    np.add.at(matrix, (row, choice), 1)
-    return matrix
+    picked_is_majority = np.take_along_axis(majority, choice[..., None], -1)[..., 0]
+    row = np.where(picked_is_majority, choice, majority.argmax(-1))
+    batch_shape = h.shape[:-2]
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    cell = (np.arange(batch).reshape(*batch_shape, 1) * k * k + row * k + choice) if batch_shape else row * k + choice
+    return np.bincount(np.ravel(cell), minlength=batch * k * k).reshape(*batch_shape, k, k)
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
+def spearman(x: np.ndarray, y: np.ndarray) -> float | np.ndarray:
+    """(..., N) -> (...,) Spearman rank correlation: Pearson correlation of average ranks (as scipy's
+    spearmanr). NaN with fewer than 3 pairs or when either side is constant."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+    if x.shape[-1] < 3:
+        return _scalar(np.full(x.shape[:-1], np.nan))
+    rx = stats.rankdata(x, axis=-1)
+    ry = stats.rankdata(y, axis=-1)
+    rx -= rx.mean(-1, keepdims=True)
+    ry -= ry.mean(-1, keepdims=True)
+    denominator = np.sqrt((rx * rx).sum(-1) * (ry * ry).sum(-1))
+    constant = (np.ptp(x, axis=-1) == 0) | (np.ptp(y, axis=-1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _scalar(np.where(constant, np.nan, (rx * ry).sum(-1) / np.where(constant, 1.0, denominator)))
 
 
 @dataclass
 class ImageMetrics:
-    """Per-image agreement of one model with the humans; arrays of shape (N,)."""
+    """Per-image agreement of one model with the humans; arrays of shape (..., N)."""
 
     js: np.ndarray
     kl: np.ndarray
@@ -155,7 +178,7 @@ class ImageMetrics:
 
 
 def image_metrics(h: np.ndarray, p: np.ndarray) -> ImageMetrics:
-    """h (N, K) human distributions, p (N, K) model distributions."""
+    """h (..., N, K) human distributions, p (..., N, K) model distributions."""
     return ImageMetrics(js=js_divergence(h, p), kl=kl_divergence(h, p), cosine=cosine(h, p),
                         intersection=intersection(h, p), match=top1_match(h, p),
                         human_entropy=normalised_entropy(h), model_entropy=normalised_entropy(p),
@@ -180,48 +203,73 @@ class Summary:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
 
 
-def summary(h: np.ndarray, p: np.ndarray) -> Summary:
-    h, p = np.asarray(h, dtype=np.float64), np.asarray(p, dtype=np.float64)
+SUMMARY_FIELDS = ("mean_js", "mean_kl", "mean_cosine", "mean_intersection", "top1_agreement", "entropy_spearman",
+                  "ece")
+
+
+def _batched_summary(h: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+    """h, p (..., N, K) with N >= 1 -> each summary field as a (...,) array and the confusion (..., K, K)."""
     m = image_metrics(h, p)
-    nan = float("nan")
-    return Summary(
-        n_images=len(h),
-        mean_js=float(m.js.mean()) if len(h) else nan, mean_kl=float(m.kl.mean()) if len(h) else nan,
-        mean_cosine=float(m.cosine.mean()) if len(h) else nan,
-        mean_intersection=float(m.intersection.mean()) if len(h) else nan,
-        top1_agreement=float(m.match.mean()) if len(h) else nan,
-        entropy_spearman=spearman(m.human_entropy, m.model_entropy),
-        ece=expected_calibration_error(m.confidence, m.match),
-        confusion=confusion_matrix(h, p) if len(h) else np.zeros((h.shape[-1], h.shape[-1]), dtype=np.int64),
-    )
+    return {
+        "mean_js": m.js.mean(-1), "mean_kl": m.kl.mean(-1), "mean_cosine": m.cosine.mean(-1),
+        "mean_intersection": m.intersection.mean(-1), "top1_agreement": m.match.mean(-1),
+        "entropy_spearman": spearman(m.human_entropy, m.model_entropy),
+        "ece": expected_calibration_error(m.confidence, m.match), "confusion": confusion_matrix(h, p),
+    }
 
 
-def _half_counts(counts: np.ndarray, splits: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K) counts -> two (S, N, K) count arrays, each image's votes split at random into halves."""
+def summary(h: np.ndarray, p: np.ndarray) -> Summary:
+    """Study-level agreement of model distributions p (N, K) with human distributions h (N, K)."""
+    h, p = np.asarray(h, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    k = h.shape[-1]
+    if len(h) == 0:
+        return Summary(n_images=0, confusion=np.zeros((k, k), dtype=np.int64),
+                       **{name: float("nan") for name in SUMMARY_FIELDS})
+    values = _batched_summary(h, p)
+    return Summary(n_images=len(h), confusion=values.pop("confusion"),
+                   **{name: float(value) for name, value in values.items()})
+
+
+def split_halves(counts: np.ndarray, splits: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) vote counts -> two (S, N, K) count arrays: each image's votes dealt at random into a first half
+    of floor(n/2) votes and a second half of the rest, independently for each of the S splits.
+
+    Vectorised over splits and images: drawing floor(n/2) of an image's votes without replacement is a
+    multivariate hypergeometric draw, done label by label from its marginals,
+    x_k ~ Hypergeometric(good=c_k, bad=votes left after label k, draws still to make).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
     n_images, k = counts.shape
-    first = np.zeros((splits, n_images, k))
-    for i, row in enumerate(counts.astype(np.int64)):
-        votes = np.repeat(np.arange(k), row)
-        shuffled = rng.permuted(np.tile(votes, (splits, 1)), axis=1)[:, : len(votes) // 2]
-        first[:, i] = np.apply_along_axis(np.bincount, 1, shuffled, minlength=k) if shuffled.size else 0
-    return first, counts[None].astype(np.float64) - first
+    first = np.zeros((splits, n_images, k), dtype=np.int64)
+    to_draw = np.broadcast_to(counts.sum(1) // 2, (splits, n_images)).copy()
+    left = counts.sum(1)
+    for label in range(k):
+        left = left - counts[:, label]
+        good = np.broadcast_to(counts[:, label], (splits, n_images))
+        first[..., label] = rng.hypergeometric(good, np.broadcast_to(left, (splits, n_images)), to_draw)
+        to_draw -= first[..., label]
+    return first, counts[None] - first
 
 
-def _nanmean(values) -> float:
+def _nanmean(values: np.ndarray) -> float:
     values = np.asarray(values, dtype=np.float64)
-    return float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("nan")
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else float("nan")
 
 
 def split_half_ceiling(counts: np.ndarray, splits: int = 100, seed: int = 0) -> Summary:
-    """The metrics between random halves of the same crowd, averaged over `splits` splits."""
+    """The metrics between random halves of the same crowd, averaged over `splits` splits (module docstring).
+
+    All splits are computed at once as (S, N, K) arrays; the confusion matrix is the mean over splits,
+    rounded to whole images.
+    """
     counts = np.asarray(counts)
     counts = counts[counts.sum(1) >= 2]
     k = counts.shape[1]
     if len(counts) == 0:
         return summary(np.zeros((0, k)), np.zeros((0, k)))
-    first, second = _half_counts(counts, splits, np.random.default_rng(seed))
-    per_split = [summary(distribution(first[s]), distribution(second[s])) for s in range(splits)]
-    fields = ("mean_js", "mean_kl", "mean_cosine", "mean_intersection", "top1_agreement", "entropy_spearman", "ece")
-    averaged = {name: _nanmean([getattr(s, name) for s in per_split]) for name in fields}
-    confusion = np.rint(np.mean([s.confusion for s in per_split], axis=0)).astype(np.int64)
-    return Summary(n_images=len(counts), confusion=confusion, **averaged)
+    first, second = split_halves(counts, splits, np.random.default_rng(seed))
+    values = _batched_summary(distribution(first), distribution(second))
+    confusion = np.rint(values.pop("confusion").mean(0)).astype(np.int64)
+    return Summary(n_images=len(counts), confusion=confusion,
+                   **{name: _nanmean(value) for name, value in values.items()})

@@ -1,4 +1,4 @@
-"""The comparison view (the ULDL paper's Figure 3 as a page), exports and the local Plotly bundle.
+"""The comparison view (the ULDL paper's Figure 3 as a page) and its export downloads.
 
 Thin: selectors_compare fetches everything in a constant number of queries, study.metrics computes the
 per-image and study-level numbers in numpy, the templates and static/js/compare.js draw them.
@@ -8,14 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from study import exports, metrics
@@ -70,12 +68,10 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     keep = n_votes >= max(min_votes, 0)
     if label_filter:
         keep &= majority[:, labels.index(label_filter)]
+    per_model = {c.model.pk: _model_columns(c, human, n_votes) for c in data.models}
     if primary is not None:
-        p = np.nan_to_num(primary.probs, nan=1.0 / len(labels))
-        js = np.where(primary.has & (n_votes > 0), metrics.js_divergence(np.nan_to_num(human), p), np.nan)
-        match = metrics.top1_match(np.nan_to_num(human), p) & primary.has & (n_votes > 0)
-        confidence = np.where(primary.has, p.max(1), np.nan)
-        model_entropy = np.where(primary.has, metrics.normalised_entropy(p), np.nan)
+        js, match, confidence, model_entropy = (per_model[primary.model.pk][k] for k in
+                                                ("js", "match", "confidence", "entropy"))
     else:
         js = match = confidence = model_entropy = np.full(len(counts), np.nan)
     key = {"js": -np.nan_to_num(js, nan=-1), "ambiguity": -human_entropy,
@@ -93,6 +89,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
             "js": _finite(float(js[i])), "match": bool(match[i]) if primary is not None and not np.isnan(js[i]) else None,
             "entropy": _finite(float(human_entropy[i])) if n_votes[i] else None,
             "majority": [labels[k] for k in np.flatnonzero(majority[i])],
+            "models": [{"name": c.model.name, "js": _finite(float(per_model[c.model.pk]["js"][i])),
+                        "match": bool(per_model[c.model.pk]["match"][i])}
+                       for c in shown_models if c.has[i] and n_votes[i]],
         })
         charts[ident] = {
             "labels": labels, "n": int(n_votes[i]),
@@ -113,9 +112,20 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "study": study, "labels": labels, "headcount": study_headcount(study=study), "summaries": summaries,
         "cards": cards, "charts": charts, "confusion": confusion, "sorts": SORTS, "sort": sort,
         "models": data.models, "focus": focus, "label_filter": label_filter, "min_votes": min_votes,
-        "page": page, "page_count": page_count, "matching": len(order), "tab": request.GET.get("tab") or "images",
+        "page": page, "page_count": page_count, "matching": len(order), "primary": primary, "tab": request.GET.get("tab") or "images",
         "uncertainty": uncertainty, "exports": exports.EXPORT_FILES,
     })
+
+
+def _model_columns(column, human: np.ndarray, n_votes: np.ndarray) -> dict[str, np.ndarray]:
+    """One model's per-image JS, top-1 match, confidence and ambiguity (NaN/False where it or the humans
+    have nothing for the image), for all images at once."""
+    p = np.nan_to_num(column.probs, nan=1.0 / column.probs.shape[1])
+    both = column.has & (n_votes > 0)
+    h = np.nan_to_num(human)
+    return {"js": np.where(both, metrics.js_divergence(h, p), np.nan), "match": metrics.top1_match(h, p) & both,
+            "confidence": np.where(column.has, p.max(1), np.nan),
+            "entropy": np.where(column.has, metrics.normalised_entropy(p), np.nan)}
 
 
 def _uncertainty(data, human_entropy, n_votes, primary, model_entropy) -> dict:
@@ -165,13 +175,3 @@ def export_file(request: HttpRequest, slug: str, name: str) -> StreamingHttpResp
         raise Http404("no such export")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}"'
     return response
-
-
-PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
-
-
-@require_GET
-@cache_control(public=True, max_age=60 * 60 * 24 * 365, immutable=True)
-def plotly_js(request: HttpRequest) -> FileResponse:
-    """Plotly's bundle from the installed package: the site draws charts offline, with no CDN."""
-    return FileResponse(open(PLOTLY_JS, "rb"), content_type="text/javascript")

@@ -1,5 +1,6 @@
 """The comparison page in headless Chromium: charts render from the locally served Plotly, sorting works,
 no console errors. Saves test-artifacts/compare.png."""
+import math
 import os
 import re
 from pathlib import Path
@@ -47,12 +48,24 @@ def test_comparison_page_draws_charts_sorts_and_logs_no_errors(live_server, chro
     expect(page.locator("#confusion svg").first).to_be_visible()
     assert page.locator(".card .chart .main-svg").count() >= 6
 
+    assert page.evaluate("document.querySelector('.card .chart').data.length") == 3  # humans + 2 models
+
     page.select_option("select[name=sort]", "ambiguity")
-    page.select_option("select[name=model]", str(models[0].pk))
     page.click("form.filters button[type=submit]")
     expect(page).to_have_url(re.compile(r"sort=ambiguity"))
     expect(page.locator(".card .chart svg").first).to_be_visible()
+    entropies = [page.evaluate(f"JSON.parse(document.getElementById('chart-data').textContent)['{card_id[5:]}']")
+                 for card_id in page.locator(".card").evaluate_all("cards => cards.map(c => c.id)")]
+    human = [[v or 0 for v in chart["human"]] for chart in entropies]
+    order = [round(-sum(v * math.log(v) for v in row if v > 0), 9) for row in human]
+    assert order == sorted(order, reverse=True)  # most ambiguous for people first
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+    page.select_option("select[name=model]", str(models[0].pk))
+    page.click("form.filters button[type=submit]")
+    expect(page).to_have_url(re.compile(rf"model={models[0].pk}"))
+    expect(page.locator(".card .chart svg").first).to_be_visible()
+    assert page.evaluate("document.querySelector('.card .chart').data.length") == 2  # humans + the chosen model
     assert errors == []
     context.close()

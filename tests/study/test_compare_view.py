@@ -20,7 +20,10 @@ def test_page_shows_summary_ceiling_and_cards(client, researcher):
     assert response.status_code == 200
     html = response.content.decode()
     assert "Human split-half ceiling" in html and models[0].name in html and models[1].name in html
-    assert html.count('class="card"') == 5 and "chart-data" in html and "/vendor/plotly.min.js" in html
+    assert html.count('class="card"') == 5 and "chart-data" in html and "/static/vendor/plotly.min.js" in html
+    cards = response.context["cards"]
+    assert all([m["name"] for m in card["models"]] == sorted(m.name for m in models) for card in cards)
+    assert all(0 <= m["js"] <= 1 and isinstance(m["match"], bool) for card in cards for m in card["models"])
 
 
 def test_other_researchers_get_404(client):
@@ -50,9 +53,31 @@ def test_query_count_does_not_grow_with_study_size(client, researcher, django_as
         assert client.get(f"/studies/{study.slug}/compare/").status_code == 200
 
 
-def test_plotly_is_served_locally(client):
-    response = client.get("/vendor/plotly.min.js")
+def test_plotly_bundle_is_found_in_the_installed_package():
+    from django.contrib.staticfiles import finders
+
+    found = finders.find("vendor/plotly.min.js")
+    assert found and found.endswith("package_data/plotly.min.js")
+
+
+def test_whitenoise_serves_plotly_in_development_through_the_finders(settings):
+    from django.test import Client
+
+    settings.WHITENOISE_USE_FINDERS = True  # what DEBUG turns on
+    response = Client().get("/static/vendor/plotly.min.js")
     assert response.status_code == 200 and b"plotly" in b"".join(response.streaming_content)[:5000].lower()
+
+
+def test_collectstatic_copies_plotly_for_whitenoise_in_production(settings, tmp_path):
+    from django.core.management import call_command
+    from django.test import Client
+
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.WHITENOISE_USE_FINDERS = False
+    call_command("collectstatic", interactive=False, verbosity=0)
+    assert (settings.STATIC_ROOT / "vendor" / "plotly.min.js").stat().st_size > 1_000_000
+    response = Client().get("/static/vendor/plotly.min.js")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/javascript")
 
 
 def test_split_half_ceiling_is_cached_by_the_vote_counts(monkeypatch):

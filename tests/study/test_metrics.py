@@ -75,8 +75,49 @@ def test_split_half_ceiling_is_perfect_for_unanimous_crowds_and_worse_for_split_
     assert metrics.split_half_ceiling(divided, splits=100, seed=3).mean_js == noisy.mean_js  # seeded
 
 
-def test_split_half_keeps_every_vote():
-    counts = np.array([[3, 2, 1], [0, 7, 0]])
-    first, second = metrics._half_counts(counts, 50, np.random.default_rng(0))
+def test_split_halves_keep_every_vote_and_deal_half_of_them():
+    counts = np.array([[3, 2, 1], [0, 7, 0], [1, 0, 0]])
+    first, second = metrics.split_halves(counts, 50, np.random.default_rng(0))
     np.testing.assert_array_equal(first + second, np.broadcast_to(counts, first.shape))
-    np.testing.assert_array_equal(first.sum(-1), np.broadcast_to([3, 3], (50, 2)))
+    np.testing.assert_array_equal(first.sum(-1), np.broadcast_to([3, 3, 0], (50, 3)))
+    assert (first >= 0).all() and (second >= 0).all()
+
+
+def test_split_halves_draw_without_replacement_like_a_shuffle():
+    """Each label's share of the first half has the hypergeometric mean c_k * floor(n/2) / n and varies."""
+    counts = np.array([[6, 3, 1, 0]])
+    first, _ = metrics.split_halves(counts, 20_000, np.random.default_rng(1))
+    np.testing.assert_allclose(first[:, 0].mean(0), counts[0] * 5 / 10, atol=0.03)
+    # hypergeometric variance of label 0: n_draw * (c/N) * (1 - c/N) * (N - n_draw) / (N - 1)
+    assert first[:, 0, 0].var() == pytest.approx(5 * 0.6 * 0.4 * 5 / 9, rel=0.05)
+
+
+def test_batched_summary_equals_one_summary_per_split():
+    rng = np.random.default_rng(2)
+    h = rng.dirichlet(np.ones(5), (4, 25))
+    p = rng.dirichlet(np.ones(5), (4, 25))
+    batched = metrics._batched_summary(h, p)
+    for s in range(4):
+        single = metrics.summary(h[s], p[s])
+        for name in metrics.SUMMARY_FIELDS:
+            assert batched[name][s] == pytest.approx(getattr(single, name))
+        np.testing.assert_array_equal(batched["confusion"][s], single.confusion)
+        assert single.entropy_spearman == pytest.approx(
+            spearmanr(metrics.normalised_entropy(h[s]), metrics.normalised_entropy(p[s])).statistic)
+
+
+def test_spearman_handles_ties_like_scipy_and_constant_input_as_nan():
+    x, y = np.array([0.1, 0.1, 0.3, 0.5, 0.5, 0.9]), np.array([2.0, 1.0, 1.0, 3.0, 5.0, 4.0])
+    assert metrics.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic)
+    assert math.isnan(metrics.spearman(x, np.ones(6))) and math.isnan(metrics.spearman(x[:2], y[:2]))
+
+
+def test_ceiling_averages_at_least_a_hundred_splits_quickly():
+    import time
+
+    rng = np.random.default_rng(3)
+    counts = rng.multinomial(40, rng.dirichlet(np.ones(7) * 0.5, 1000))
+    started = time.perf_counter()
+    ceiling = metrics.split_half_ceiling(counts, splits=100, seed=0)
+    assert time.perf_counter() - started < 5  # vectorised: well under a second on an idle core
+    assert ceiling.n_images == 1000 and 0 < ceiling.mean_js < 1 and ceiling.confusion.sum() == pytest.approx(1000, abs=7)
