@@ -9,7 +9,7 @@ import math
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -25,8 +25,11 @@ from study.selectors_researcher import studies_visible_to
 from study.serializers import (
     MetricsOutputSerializer,
     PredictionOutputSerializer,
+    PredictionPageSerializer,
     StimulusOutputSerializer,
+    StimulusPageSerializer,
     StudyOutputSerializer,
+    VoteCursorPageSerializer,
     VoteOutputSerializer,
 )
 
@@ -68,7 +71,9 @@ class StudyDetailApi(APIView):
 
 
 class StimulusListApi(APIView):
-    @extend_schema(responses=StimulusOutputSerializer(many=True))
+    @extend_schema(responses=StimulusPageSerializer, parameters=[
+        OpenApiParameter("page", int, description="page number, from 1"),
+        OpenApiParameter("page_size", int, description=f"items per page (default {Pages.page_size}, at most {Pages.max_page_size})")])
     def get(self, request, slug: str):
         paginator = Pages()
         page = paginator.paginate_queryset(Stimulus.objects.filter(study=_study(request, slug)).order_by("pk"),
@@ -77,7 +82,8 @@ class StimulusListApi(APIView):
 
 
 class VoteListApi(APIView):
-    @extend_schema(responses=VoteOutputSerializer(many=True))
+    @extend_schema(responses=VoteCursorPageSerializer, parameters=[
+        OpenApiParameter("cursor", str, description="opaque position from a previous page's next/previous link")])
     def get(self, request, slug: str):
         votes = Vote.objects.filter(stimulus__study=_study(request, slug)).select_related("participant", "stimulus")
         paginator = VoteCursor()
@@ -86,7 +92,9 @@ class VoteListApi(APIView):
 
 
 class PredictionListApi(APIView):
-    @extend_schema(responses=PredictionOutputSerializer(many=True))
+    @extend_schema(responses=PredictionPageSerializer, parameters=[
+        OpenApiParameter("page", int, description="page number, from 1"),
+        OpenApiParameter("page_size", int, description=f"items per page (default {Pages.page_size}, at most {Pages.max_page_size})")])
     def get(self, request, slug: str):
         predictions = (Prediction.objects.filter(stimulus__study=_study(request, slug))
                        .select_related("stimulus", "model_version").order_by("pk"))

@@ -64,3 +64,22 @@ class MetricsOutputSerializer(serializers.Serializer):
     participants = serializers.IntegerField()
     excluded = serializers.IntegerField()
     summaries = SummaryRowSerializer(many=True)
+
+
+def paginated(item: type[serializers.Serializer], *, with_count: bool = True) -> type[serializers.Serializer]:
+    """The schema of one page of `item`s as the API answers it: DRF's page-number pages carry a count,
+    cursor pages only next/previous links."""
+    fields = {
+        "next": serializers.URLField(allow_null=True, help_text="the next page, null on the last"),
+        "previous": serializers.URLField(allow_null=True, help_text="the previous page, null on the first"),
+        "results": item(many=True),
+    }
+    if with_count:
+        fields["count"] = serializers.IntegerField(help_text="items on all pages")
+    name = item.__name__.removesuffix("Serializer").removesuffix("Output") + ("Page" if with_count else "CursorPage")
+    return type(f"{name}Serializer", (serializers.Serializer,), fields)
+
+
+StimulusPageSerializer = paginated(StimulusOutputSerializer)
+VoteCursorPageSerializer = paginated(VoteOutputSerializer, with_count=False)
+PredictionPageSerializer = paginated(PredictionOutputSerializer)
