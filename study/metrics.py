@@ -20,6 +20,8 @@ Formulas (natural log unless said otherwise):
   the model's label when it is among the tied ones, else to the first tied label in label order.
 - Spearman correlation of human and model normalised entropy over images: Pearson correlation of the
   average ranks (scipy.stats.spearmanr); NaN with fewer than 3 images or a constant side.
+- AUROC of a score for a binary outcome: P(score of a positive > score of a negative), ties count 1/2,
+  from the Mann-Whitney rank sum. Used for the uncertainty factor: how well a low lambda flags a flipped label.
 - split-half ceiling: each image's votes are split at random into two halves (floor(n/2) and the rest);
   the same metrics are computed between the halves' distributions (first half as "human", second as
   "model"), and averaged over `splits` (default 100) seeded random splits, all at once as (S, N, K) arrays.
@@ -37,7 +39,7 @@ from scipy import stats
 __all__ = [
     "KL_EPS", "distribution", "dirichlet_interval", "normalised_entropy", "js_divergence", "kl_divergence",
     "cosine", "intersection", "majority_mask", "top1_match", "expected_calibration_error", "confusion_matrix",
-    "spearman", "ImageMetrics", "image_metrics", "Summary", "summary", "split_halves", "split_half_ceiling",
+    "spearman", "ImageMetrics", "image_metrics", "Summary", "summary", "split_halves", "split_half_ceiling", "auroc",
 ]
 
 KL_EPS = 1e-6
@@ -273,3 +275,14 @@ def split_half_ceiling(counts: np.ndarray, splits: int = 100, seed: int = 0) -> 
     confusion = np.rint(values.pop("confusion").mean(0)).astype(np.int64)
     return Summary(n_images=len(counts), confusion=confusion,
                    **{name: _nanmean(value) for name, value in values.items()})
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of `scores` for the boolean `positive`: (R+ - n+(n+ + 1)/2) / (n+ n-), with
+    R+ the sum of the positives' average ranks. NaN unless both classes occur."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -6,7 +6,12 @@ order. Per-image metrics are then computed for all images at once (study.metrics
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import heapq
+import io
+import math
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,4 +104,66 @@ def split_half_ceiling_cached(counts: np.ndarray, *, seed: int, splits: int = 10
     if result is None:
         result = metrics.split_half_ceiling(counts, splits=splits, seed=seed).as_dict()
         cache.set(key, result, timeout=24 * 3600)
+    return result
+
+
+LAMBDA_COLUMNS = ("lambda", "lam", "λ")
+
+
+def _push_bounded(heap: list, item: tuple, size: int) -> None:
+    """Keep the `size` largest items of a min-heap."""
+    if len(heap) < size:
+        heapq.heappush(heap, item)
+    else:
+        heapq.heappushpop(heap, item)
+
+
+def lambda_export_summary(*, export_file, keep: int = 25) -> dict:
+    """A training run's lambdas.csv (ml.train writes index, path, given_label, original_label, flipped,
+    lambda): the `keep` lowest and highest uncertainty factors and, when the file says which labels were
+    flipped, how well a low λ flags them (mean λ each side, AUROC).
+
+    One pass with two bounded heaps, so memory does not grow with the training set beyond one float and
+    one flag per row. Unreadable files and bad values come back as an `error` message, never an exception.
+    """
+    result = {"error": "", "lowest": [], "highest": [], "count": 0, "skipped": 0, "flipped": None}
+    lowest: list = []  # max-heap by -λ of the `keep` smallest
+    highest: list = []  # min-heap by λ of the `keep` largest
+    values, flags = array("d"), bytearray()
+    try:
+        with export_file.open("rb") as handle:
+            reader = csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
+            key = next((k for k in LAMBDA_COLUMNS if k in (reader.fieldnames or [])), None)
+            if key is None:
+                return {**result, "error": "the λ export has no 'lambda' column"}
+            has_flips = "flipped" in reader.fieldnames
+            for seq, row in enumerate(reader):
+                try:
+                    value = float(row[key])
+                except (TypeError, ValueError):
+                    value = math.nan
+                if not math.isfinite(value):
+                    result["skipped"] += 1
+                    continue
+                row = {"lambda_value": value, "given_label": row.get("given_label") or row.get("label") or "",
+                       "original_label": row.get("original_label") or "", "flipped": row.get("flipped") or "",
+                       "image": row.get("path") or row.get("index") or ""}
+                values.append(value)
+                flags.append(1 if has_flips and str(row.get("flipped", "")).strip().lower() in ("1", "true") else 0)
+                _push_bounded(lowest, (-value, -seq, row), keep)
+                _push_bounded(highest, (value, -seq, row), keep)
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+        return {**result, "error": f"could not read the λ export: {exc}"}
+    result["count"] = len(values)
+    result["lowest"] = [row for *_, row in sorted(lowest, key=lambda item: (-item[0], -item[1]))]
+    result["highest"] = [row for *_, row in sorted(highest, key=lambda item: (-item[0], -item[1]))]
+    if has_flips and values:
+        lam = np.frombuffer(values, dtype=np.float64)
+        flipped = np.frombuffer(bytes(flags), dtype=np.uint8).astype(bool)
+        result["flipped"] = {
+            "n": int(flipped.sum()),
+            "mean_flipped": float(lam[flipped].mean()) if flipped.any() else None,
+            "mean_clean": float(lam[~flipped].mean()) if (~flipped).any() else None,
+            "auroc": metrics.auroc(-lam, flipped),  # low λ should mean a flipped label
+        }
     return result

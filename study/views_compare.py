@@ -5,8 +5,6 @@ per-image and study-level numbers in numpy, the templates and static/js/compare.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 
 import numpy as np
@@ -17,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from study import exports, metrics
-from study.selectors_compare import comparison_data, model_summaries, study_headcount
+from study.selectors_compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
 from study.selectors_researcher import studies_visible_to
 
 PER_PAGE = 24
@@ -128,38 +126,25 @@ def _model_columns(column, human: np.ndarray, n_votes: np.ndarray) -> dict[str, 
             "entropy": np.where(column.has, metrics.normalised_entropy(p), np.nan)}
 
 
-def _uncertainty(data, human_entropy, n_votes, primary, model_entropy) -> dict:
+def _uncertainty(data, human_entropy, n_votes, primary, model_entropy, limit: int = 30) -> dict:
+    def row(i: int, **values) -> dict:
+        stimulus = data.stimuli[i]
+        return {"name": stimulus["original_name"], "ground_truth": stimulus["ground_truth"],
+                "image_url": reverse("study:researcher-stimulus-image", args=[data.study.slug, stimulus["public_id"]]),
+                **values}
+
     voted = np.flatnonzero(n_votes > 0)
-    by_human = [(data.stimuli[i], float(human_entropy[i]), int(n_votes[i]))
-                for i in voted[np.argsort(-human_entropy[voted], kind="stable")][:30]]
+    by_human = [row(i, entropy=float(human_entropy[i]), n=int(n_votes[i]))
+                for i in voted[np.argsort(-human_entropy[voted], kind="stable")][:limit]]
     by_model = []
     if primary is not None:
         has = np.flatnonzero(primary.has)
-        by_model = [(data.stimuli[i], float(model_entropy[i])) for i in has[np.argsort(-model_entropy[has],
-                                                                                       kind="stable")][:30]]
-    lambdas = []
-    for column in data.models:
-        if column.model.lambda_export:
-            lambdas.append({"model": column.model.name, **_lambda_rows(column.model.lambda_export)})
+        by_model = [row(i, ambiguity=float(model_entropy[i]), confidence=float(primary.probs[i].max()))
+                    for i in has[np.argsort(-model_entropy[has], kind="stable")][:limit]]
+    lambdas = [{"model": c.model.name, **lambda_export_summary(export_file=c.model.lambda_export)}
+               for c in data.models if c.model.lambda_export]
     return {"by_human": by_human, "by_model": by_model, "lambdas": lambdas,
             "model": primary.model.name if primary else None}
-
-
-def _lambda_rows(field, keep: int = 25) -> dict:
-    """The training run's lambdas.csv (ml.train writes it), lowest and highest uncertainty factors."""
-    try:
-        with field.open("rb") as handle:
-            rows = list(csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        return {"error": f"could not read the λ export: {exc}", "lowest": [], "highest": [], "count": 0}
-    key = next((k for k in ("lambda", "lam", "λ") if rows and k in rows[0]), None)
-    if key is None:
-        return {"error": "the λ export has no 'lambda' column", "lowest": [], "highest": [], "count": len(rows)}
-    rows = [r for r in rows if r.get(key) not in (None, "")]
-    rows.sort(key=lambda r: float(r[key]))
-    for r in rows:
-        r["lambda_value"] = float(r[key])
-    return {"error": "", "lowest": rows[:keep], "highest": rows[-keep:][::-1], "count": len(rows)}
 
 
 @login_required

@@ -1,17 +1,19 @@
 """The comparison page in headless Chromium: charts render from the locally served Plotly, sorting works,
-no console errors. Saves test-artifacts/compare.png."""
+no console errors, the uncertainty tab lists a training run by λ. Saves test-artifacts/compare.png and
+compare-uncertainty.png."""
 import math
 import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
 from tests.factories import UserFactory
-from tests.study.compare_data import build_study
+from tests.study.compare_data import attach_lambda_export, build_study, lambdas_csv
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
 
@@ -34,6 +36,8 @@ def test_comparison_page_draws_charts_sorts_and_logs_no_errors(live_server, chro
 
     owner = UserFactory()
     study, models = build_study(images=6, voters=8, owner=owner)
+    lams = np.random.default_rng(0).random(300)
+    attach_lambda_export(models[0], lambdas_csv(lams, lams < 0.25))
     context = chromium_browser.new_context(viewport={"width": 1280, "height": 1000})
     context.add_cookies([login_cookie(owner, live_server)])
     page = context.new_page()
@@ -67,5 +71,10 @@ def test_comparison_page_draws_charts_sorts_and_logs_no_errors(live_server, chro
     expect(page).to_have_url(re.compile(rf"model={models[0].pk}"))
     expect(page.locator(".card .chart svg").first).to_be_visible()
     assert page.evaluate("document.querySelector('.card .chart').data.length") == 2  # humans + the chosen model
+
+    page.click("nav.tabs >> text=Uncertainty")
+    expect(page.locator("table.lambda-lowest tbody tr")).to_have_count(25)
+    expect(page.locator("table.r-table img.thumb").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "compare-uncertainty.png"), full_page=True)
     assert errors == []
     context.close()

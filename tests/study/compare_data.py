@@ -1,4 +1,4 @@
-"""Bulk-built studies with votes and predictions for comparison tests and benchmarks."""
+"""Bulk-built studies with votes and predictions, and training-run λ exports, for comparison tests."""
 import numpy as np
 
 from study.models import Participant, Prediction, Stimulus, Vote
@@ -21,3 +21,17 @@ def build_study(*, images: int, voters: int, models: int = 2, seed: int = 0, own
         Prediction(stimulus=s, model_version=m, distribution=list(rng.dirichlet(np.ones(len(labels)))), ambiguity=0.5)
         for s in stimuli for m in versions])
     return study, versions
+
+
+def lambdas_csv(lams, flipped) -> str:
+    """A training run's lambdas.csv in the layout ml.train writes (ml/train.py _write_lambdas)."""
+    rows = ["index,path,given_label,original_label,flipped,lambda"]
+    rows += [f"{i},train/img_{i}.png,Fear,{'Anger' if f else 'Fear'},{int(f)},{lam:.6f}"
+             for i, (lam, f) in enumerate(zip(lams, flipped))]
+    return "\n".join(rows) + "\n"
+
+
+def attach_lambda_export(model, text: str) -> None:
+    from django.core.files.base import ContentFile
+
+    model.lambda_export.save("lambdas.csv", ContentFile(text.encode()), save=True)

@@ -2,7 +2,7 @@
 import pytest
 
 from tests.factories import UserFactory
-from tests.study.compare_data import build_study
+from tests.study.compare_data import attach_lambda_export, build_study, lambdas_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +94,46 @@ def test_split_half_ceiling_is_cached_by_the_vote_counts(monkeypatch):
     assert split_half_ceiling_cached(counts, seed=1)["mean_js"] == first["mean_js"] and len(calls) == 1
     split_half_ceiling_cached(counts + np.array([[1, 0, 0], [0, 0, 0]]), seed=1)  # a new vote: recomputed
     assert len(calls) == 2
+
+
+def test_uncertainty_tab_lists_training_images_by_lambda_with_flip_separation(client, researcher):
+    import numpy as np
+
+    study, models = build_study(images=4, voters=3, owner=researcher)
+    rng = np.random.default_rng(0)
+    lams = rng.random(200)
+    flipped = lams < 0.2  # a perfect separation: AUROC 1
+    attach_lambda_export(models[0], lambdas_csv(lams, flipped))
+    response = client.get(f"/studies/{study.slug}/compare/?tab=uncertainty")
+    assert response.status_code == 200
+    export = response.context["uncertainty"]["lambdas"][0]
+    assert export["count"] == 200 and export["error"] == ""
+    assert [r["lambda_value"] for r in export["lowest"]] == pytest.approx(sorted(lams)[:25], abs=1e-6)
+    assert [r["lambda_value"] for r in export["highest"]] == pytest.approx(sorted(lams)[::-1][:25], abs=1e-6)
+    assert export["flipped"]["n"] == int(flipped.sum()) and export["flipped"]["auroc"] == 1.0
+    html = response.content.decode()
+    assert "Figure 4" in html and "train/img_" in html and "AUROC" in html
+    assert len(response.context["uncertainty"]["by_human"]) == 4 and f"/studies/{study.slug}/images/" in html  # faces
+
+
+@pytest.mark.parametrize("text, message", [
+    ("index,path,score\n0,a.png,0.3\n", "no 'lambda' column"),
+    ("\x00\x01binary\xff", ""),
+    ("index,lambda,flipped\n0,0.4,0\n1,abc,1\n2,,0\n3,nan,1\n4,0.1,1\n", ""),
+])
+def test_a_broken_lambda_export_is_reported_not_a_server_error(client, researcher, text, message):
+    study, models = build_study(images=2, voters=2, owner=researcher)
+    attach_lambda_export(models[0], text)
+    response = client.get(f"/studies/{study.slug}/compare/?tab=uncertainty")
+    assert response.status_code == 200
+    export = response.context["uncertainty"]["lambdas"][0]
+    assert message in export["error"]
+    if text.startswith("index,lambda"):
+        assert export["count"] == 2 and export["skipped"] == 3
+        assert [r["lambda_value"] for r in export["lowest"]] == [0.1, 0.4]
+
+
+def test_uncertainty_tab_uses_a_constant_number_of_queries(client, researcher, django_assert_max_num_queries):
+    study, _ = build_study(images=20, voters=3, owner=researcher)
+    with django_assert_max_num_queries(12):
+        assert client.get(f"/studies/{study.slug}/compare/?tab=uncertainty").status_code == 200

@@ -121,3 +121,12 @@ def test_ceiling_averages_at_least_a_hundred_splits_quickly():
     ceiling = metrics.split_half_ceiling(counts, splits=100, seed=0)
     assert time.perf_counter() - started < 5  # vectorised: well under a second on an idle core
     assert ceiling.n_images == 1000 and 0 < ceiling.mean_js < 1 and ceiling.confusion.sum() == pytest.approx(1000, abs=7)
+
+
+def test_auroc_equals_the_pairwise_probability_with_half_ties():
+    rng = np.random.default_rng(4)
+    scores = rng.integers(0, 5, 60).astype(float)  # many ties
+    positive = rng.random(60) < 0.3
+    pairs = [(1.0 if a > b else 0.5 if a == b else 0.0) for a in scores[positive] for b in scores[~positive]]
+    assert metrics.auroc(scores, positive) == pytest.approx(np.mean(pairs))
+    assert metrics.auroc([0.1, 0.9], [False, True]) == 1.0 and math.isnan(metrics.auroc([1, 2], [True, True]))
