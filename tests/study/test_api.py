@@ -77,15 +77,16 @@ def test_schemathesis_finds_no_server_error(owner_client):
     user, _ = owner_client
     study, _ = build_study(images=3, voters=3, owner=user)
     token = Token.objects.get(user=user).key
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
     failures = []
-    # Like Django's test client: keep the test's database connection (and its transaction) across requests.
+    # Like Django's test client: keep the test's database connection (and its transaction) across requests,
+    # the schema's own request included.
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections
 
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
+        schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
         operations = _run_operations(schema, token, study.slug, failures)
     finally:
         request_started.connect(close_old_connections)

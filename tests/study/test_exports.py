@@ -98,3 +98,19 @@ def test_postgresql_copy_export_matches_the_python_rows():
         assert got[:4] == expected[:4] and got[5:12] == expected[5:12]
         assert json.loads(got[4]) == json.loads(expected[4])  # same JSON, key order may differ
         assert datetime.fromisoformat(got[12]) == datetime.fromisoformat(expected[12])
+
+
+def test_codebook_describes_every_column_of_every_file(tmp_path):
+    study, _ = build_study(images=2, voters=2)
+    call_command("export_study", study.slug, out=tmp_path, stdout=io.StringIO())
+    codebook = (tmp_path / "codebook.md").read_text()
+    labels = study.label_set.labels
+    for name in ("votes.csv", "stimuli.csv", "participants.csv", "predictions.csv", "distributions.csv"):
+        with open(tmp_path / name, newline="") as handle:
+            header = next(csv.reader(handle))
+        section = codebook.split(f"## {name}")[1].split("\n## ")[0]
+        for column in header:
+            generic = next((f"{prefix}<label>" for prefix in ("votes_", "p_") if column.startswith(prefix)
+                            and column[len(prefix):] in labels), None)
+            assert (generic or column) in section or (column in labels and "one column per label" in section), \
+                f"{name}: column {column!r} is not in the codebook"
