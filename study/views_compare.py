@@ -59,7 +59,6 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
 
     human = metrics.distribution(counts)
     n_votes = data.n_votes
-    low, high = metrics.dirichlet_interval(counts)
     with np.errstate(invalid="ignore"):
         human_entropy = metrics.normalised_entropy(np.nan_to_num(human))
     majority = metrics.majority_mask(np.nan_to_num(human))
@@ -78,7 +77,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     page_count = max(1, math.ceil(len(order) / PER_PAGE))
     page = min(_int(request.GET.get("page"), 1, low=1), page_count)
     cards, charts = [], {}
-    for i in order[(page - 1) * PER_PAGE: page * PER_PAGE]:
+    shown = order[(page - 1) * PER_PAGE: page * PER_PAGE]
+    low, high = metrics.dirichlet_interval(counts[shown])  # intervals only for the cards on this page
+    for row, i in enumerate(shown):
         stimulus = data.stimuli[i]
         ident = str(stimulus["public_id"])
         cards.append({
@@ -94,7 +95,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         charts[ident] = {
             "labels": labels, "n": int(n_votes[i]),
             "human": [None if np.isnan(v) else round(float(v), 4) for v in human[i]],
-            "low": [round(float(v), 4) for v in low[i]], "high": [round(float(v), 4) for v in high[i]],
+            "low": [round(float(v), 4) for v in low[row]], "high": [round(float(v), 4) for v in high[row]],
             "models": [{"name": c.model.name, "probs": [round(float(v), 4) for v in c.probs[i]]}
                        for c in shown_models if c.has[i]],
         }

@@ -137,3 +137,22 @@ def test_uncertainty_tab_uses_a_constant_number_of_queries(client, researcher, d
     study, _ = build_study(images=20, voters=3, owner=researcher)
     with django_assert_max_num_queries(12):
         assert client.get(f"/studies/{study.slug}/compare/?tab=uncertainty").status_code == 200
+
+
+def test_each_chart_carries_its_own_images_shares_and_intervals(client, researcher):
+    import numpy as np
+
+    from study import metrics
+    from study.models import Vote
+
+    study, _ = build_study(images=7, voters=5, owner=researcher)
+    labels = study.label_set.labels
+    response = client.get(f"/studies/{study.slug}/compare/?sort=ambiguity")
+    for card in response.context["cards"]:
+        chosen = list(Vote.objects.filter(stimulus__public_id=card["id"]).values_list("label", flat=True))
+        counts = np.array([chosen.count(label) for label in labels])
+        chart = response.context["charts"][card["id"]]
+        low, high = metrics.dirichlet_interval(counts)
+        np.testing.assert_allclose(chart["human"], counts / counts.sum(), atol=1e-4)
+        np.testing.assert_allclose(chart["low"], low, atol=1e-4)
+        np.testing.assert_allclose(chart["high"], high, atol=1e-4)
