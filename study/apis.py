@@ -1,4 +1,4 @@
-"""REST API (DRF): researcher reads of their own studies, and the participant vote endpoint.
+"""REST API (DRF): researcher reads of their own studies, and the participant trial and vote endpoints.
 
 One APIView per operation (STYLE.md). Researchers authenticate with a session or a token
 (`Authorization: Token <key>`, from POST /api/token/); every read is limited to the studies the user
@@ -7,6 +7,7 @@ owns (superusers: all), and another user's study answers 404.
 import math
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,7 +20,7 @@ from rest_framework.views import APIView
 
 from study.errors import DomainError
 from study.models import Prediction, Stimulus, Study, Vote
-from study.selectors import participant_by_token
+from study.selectors import participant_by_token, participant_progress, participant_upcoming_assignments
 from study.selectors_compare import comparison_data, model_summaries, study_headcount
 from study.selectors_researcher import studies_visible_to
 from study.serializers import (
@@ -29,6 +30,7 @@ from study.serializers import (
     StimulusOutputSerializer,
     StimulusPageSerializer,
     StudyOutputSerializer,
+    TrialOutputSerializer,
     VoteCursorPageSerializer,
     VoteOutputSerializer,
 )
@@ -119,6 +121,49 @@ class MetricsSummaryApi(APIView):
             "participants": headcount["participants"], "excluded": headcount["excluded"], "summaries": rows}).data)
 
 
+def _participant(request, study: Study):
+    """The participant whose study cookie the browser sends, or None."""
+    from study.views import participant_cookie_name
+
+    return participant_by_token(study=study, token=request.COOKIES.get(participant_cookie_name(study)))
+
+
+NO_PARTICIPANT = {"detail": "open the study link and give consent first"}
+
+
+class ParticipantTrialApi(APIView):
+    """The trial page's state as JSON: progress, the image to show now and the next one to preload."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: TrialOutputSerializer})
+    def get(self, request, slug: str):
+        from study.services.participants import study_require_live
+
+        study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
+        participant = _participant(request, study)
+        if participant is None:
+            return Response(NO_PARTICIPANT, status=status.HTTP_403_FORBIDDEN)
+        progress = participant_progress(participant=participant)
+        upcoming = [] if progress.done else participant_upcoming_assignments(participant=participant, limit=2)
+        if upcoming:
+            try:
+                study_require_live(study)
+            except DomainError as error:
+                raise DomainProblem(error) from None
+
+        def image(assignment):
+            return {"stimulus": assignment.stimulus.public_id,
+                    "image_url": reverse("study:participant-image", args=[study.slug, assignment.stimulus.public_id])}
+
+        return Response(TrialOutputSerializer({
+            "answered": progress.answered, "total": progress.total, "done": progress.done,
+            "labels": participant.label_order or study.label_set.labels,
+            "current": image(upcoming[0]) if upcoming else None,
+            "next": image(upcoming[1]) if len(upcoming) > 1 else None}).data)
+
+
 @method_decorator(csrf_protect, name="dispatch")
 class ParticipantVoteCreateApi(APIView):
     """The trial page's vote, as JSON: the participant is the one whose cookie the browser sends."""
@@ -134,14 +179,13 @@ class ParticipantVoteCreateApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: VoteOutputSerializer})
     def post(self, request, slug: str):
         from study.services.votes import vote_record
-        from study.views import participant_cookie_name
 
         study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        participant = participant_by_token(study=study, token=request.COOKIES.get(participant_cookie_name(study)))
+        participant = _participant(request, study)
         if participant is None:
-            return Response({"detail": "open the study link and give consent first"}, status=status.HTTP_403_FORBIDDEN)
+            return Response(NO_PARTICIPANT, status=status.HTTP_403_FORBIDDEN)
         stimulus = Stimulus.objects.filter(study=study, public_id=data.validated_data["stimulus"]).first()
         if stimulus is None:
             return Response({"detail": "that image is not part of this study"}, status=status.HTTP_400_BAD_REQUEST)

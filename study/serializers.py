@@ -66,6 +66,20 @@ class MetricsOutputSerializer(serializers.Serializer):
     summaries = SummaryRowSerializer(many=True)
 
 
+
+class TrialImageSerializer(serializers.Serializer):
+    stimulus = serializers.UUIDField(help_text="the image's public id, to send back with the vote")
+    image_url = serializers.CharField(help_text="the image, readable only with this participant's cookie")
+
+
+class TrialOutputSerializer(serializers.Serializer):
+    answered = serializers.IntegerField()
+    total = serializers.IntegerField()
+    done = serializers.BooleanField(help_text="every trial answered: go to the finish page")
+    labels = serializers.ListField(child=serializers.CharField(), help_text="the buttons, in this participant's order")
+    current = TrialImageSerializer(allow_null=True, help_text="the trial to show now; null when done")
+    next = TrialImageSerializer(allow_null=True, help_text="the trial after it, to preload; null if none")
+
 def paginated(item: type[serializers.Serializer], *, with_count: bool = True) -> type[serializers.Serializer]:
     """The schema of one page of `item`s as the API answers it: DRF's page-number pages carry a count,
     cursor pages only next/previous links."""

@@ -1,4 +1,4 @@
-"""REST API under /api/: researcher reads, the participant vote endpoint, schema and offline Swagger UI."""
+"""REST API under /api/: researcher reads, the participant trial and vote endpoints, schema and offline Swagger UI."""
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
@@ -13,6 +13,7 @@ urlpatterns = [
     path("studies/<slug:slug>/votes/", apis.VoteListApi.as_view(), name="api-vote-list"),
     path("studies/<slug:slug>/predictions/", apis.PredictionListApi.as_view(), name="api-prediction-list"),
     path("studies/<slug:slug>/metrics/", apis.MetricsSummaryApi.as_view(), name="api-metrics"),
+    path("s/<slug:slug>/trial/", apis.ParticipantTrialApi.as_view(), name="api-participant-trial"),
     path("s/<slug:slug>/votes/", apis.ParticipantVoteCreateApi.as_view(), name="api-participant-vote"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="study:api-schema"), name="api-docs"),

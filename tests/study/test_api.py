@@ -61,6 +61,40 @@ def test_participant_vote_endpoint_records_once_and_rejects_bad_input():
     assert APIClient().post(f"/api/s/{study.slug}/votes/", body, format="json").status_code == 403
 
 
+def test_participant_trial_endpoint_walks_through_the_trials_with_the_vote_endpoint():
+    study = StudyFactory(images_per_participant=2)
+    StimulusFactory.create_batch(3, study=study)
+    participant = ParticipantFactory(study=study)
+    assignment_allocate(participant=participant)
+    order = list(participant.assignments.order_by("position").values_list("stimulus__public_id", flat=True))
+    client = APIClient()
+    client.cookies[f"emostudy_participant_{study.pk}"] = participant.token
+    trial = client.get(f"/api/s/{study.slug}/trial/").json()
+    assert (trial["answered"], trial["total"], trial["done"]) == (0, len(order), False)
+    assert trial["current"]["stimulus"] == str(order[0]) and trial["next"]["stimulus"] == str(order[1])
+    assert client.get(trial["current"]["image_url"]).status_code == 200  # the participant may load it
+    assert trial["labels"] and set(trial["labels"]) == set(study.label_set.labels)
+    for stimulus in order:
+        body = {"stimulus": str(stimulus), "label": trial["labels"][0], "response_ms": 800}
+        assert client.post(f"/api/s/{study.slug}/votes/", body, format="json").status_code == 201
+        trial = client.get(f"/api/s/{study.slug}/trial/").json()
+    assert trial["done"] and trial["current"] is None and trial["answered"] == len(order)
+    assert APIClient().get(f"/api/s/{study.slug}/trial/").status_code == 403
+
+
+def test_participant_trial_endpoint_says_when_the_study_is_not_open():
+    study = StudyFactory(images_per_participant=2)
+    StimulusFactory.create_batch(2, study=study)
+    participant = ParticipantFactory(study=study)
+    assignment_allocate(participant=participant)
+    study.status = "paused"
+    study.save()
+    client = APIClient()
+    client.cookies[f"emostudy_participant_{study.pk}"] = participant.token
+    response = client.get(f"/api/s/{study.slug}/trial/")
+    assert response.status_code == 409 and "detail" in response.json()
+
+
 def test_schema_and_offline_swagger_ui_are_served(client):
     assert client.get("/api/schema/").status_code == 200
     docs = client.get("/api/docs/")
@@ -91,7 +125,7 @@ def test_schemathesis_finds_no_server_error(owner_client):
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
-    assert operations >= 8 and failures == []
+    assert operations >= 9 and failures == []
 
 
 def _run_operations(schema, token, slug, failures) -> int:
