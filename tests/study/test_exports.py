@@ -114,3 +114,15 @@ def test_codebook_describes_every_column_of_every_file(tmp_path):
                             and column[len(prefix):] in labels), None)
             assert (generic or column) in section or (column in labels and "one column per label" in section), \
                 f"{name}: column {column!r} is not in the codebook"
+
+
+def test_export_command_reports_an_unusable_output_folder(tmp_path):
+    study, _ = build_study(images=1, voters=1)
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(CommandError, match="cannot create"):
+        call_command("export_study", study.slug, out=blocker, stdout=io.StringIO())
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "votes.csv").mkdir()  # a folder where a file must go
+    with pytest.raises(CommandError, match="cannot write"):
+        call_command("export_study", study.slug, out=tmp_path / "out", stdout=io.StringIO())

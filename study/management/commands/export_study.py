@@ -24,13 +24,16 @@ class Command(BaseCommand):
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CommandError(f"cannot create {out}: {exc}") from None
-        for name in exports.EXPORT_FILES:
-            with open(out / name, "wb") as handle:
-                for chunk in exports.stream(study, name):
-                    handle.write(chunk)
-            self.stdout.write(f"wrote {out / name}")
-        if opts["zip"]:
-            with open(out / f"{study.slug}.zip", "wb") as handle:
-                for chunk in exports.zip_stream(study):
-                    handle.write(chunk)
-            self.stdout.write(f"wrote {out / (study.slug + '.zip')}")
+        try:
+            for name in exports.EXPORT_FILES:
+                self._write(out / name, exports.stream(study, name))
+            if opts["zip"]:
+                self._write(out / f"{study.slug}.zip", exports.zip_stream(study))
+        except OSError as exc:
+            raise CommandError(f"cannot write the export: {exc}") from None
+
+    def _write(self, path: Path, chunks) -> None:
+        with open(path, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        self.stdout.write(f"wrote {path}")
