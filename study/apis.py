@@ -139,7 +139,7 @@ class ParticipantTrialApi(APIView):
 
     @extend_schema(responses={200: TrialOutputSerializer})
     def get(self, request, slug: str):
-        from study.services.participants import study_require_live
+        from study.services.participants import participant_require_can_continue
 
         study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
         participant = _participant(request, study)
@@ -149,7 +149,7 @@ class ParticipantTrialApi(APIView):
         upcoming = [] if progress.done else participant_upcoming_assignments(participant=participant, limit=2)
         if upcoming:
             try:
-                study_require_live(study)
+                participant_require_can_continue(participant)
             except DomainError as error:
                 raise DomainProblem(error) from None
 

@@ -81,3 +81,15 @@ class InvalidArchive(InvalidInput):
     """An upload or import source that cannot be read at all (not a folder or zip, unreadable manifest)."""
 
     code = "invalid_archive"
+
+
+# 403: the requester may see the study but not do this to it (e.g. a read-only collaborator editing).
+class AccessDenied(DomainError):
+    status_code = 403
+    code = "access_denied"
+
+
+# 409 on the researcher side: a setting that can no longer change (the study is live or has votes).
+class SettingLocked(DomainError):
+    status_code = 409
+    code = "setting_locked"

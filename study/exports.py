@@ -26,8 +26,10 @@ CHUNK = 5000
 CODEBOOK = """# {title} ({slug}): codebook
 
 Exported by EmoStudy. Label order (the study's label set "{label_set}"): {labels}.
+Non-emotion answers (left out of every distribution, reported as counts): {non_emotion}.
 Human distributions leave out participants flagged `excluded` (failed attention checks); votes.csv
-keeps every vote with the flag, so other rules can be applied.
+keeps every vote with the flag, so other rules can be applied. Test participants (a researcher's
+preview) are {test_note}.
 
 ## votes.csv — one row per vote
 - participant: the participant's public id (a UUID; never the cookie token)
@@ -39,17 +41,22 @@ keeps every vote with the flag, so other rules can be applied.
 - is_gold: the image is an attention-check item with a known label
 - participant_excluded: the participant failed the attention checks (votes kept, flagged)
 - created_at: when the vote was stored (ISO 8601, UTC)
+- too_fast: 1 when response_ms is below the study's threshold ({fast_ms} ms; 0 turns the flag off)
+- participant_is_test: 1 for a researcher's test run (preview), only present with include_test
 
 ## stimuli.csv — one row per image
 - stimulus, file, sha256, width, height, source, is_gold
 - ground_truth, valence, arousal: as imported (may be empty)
 - votes_<label>: counted votes for each label (excluded participants left out)
 - n_votes: their sum; p_<label>: the human distribution (votes_<label> / n_votes; empty when n_votes is 0)
+- other_<answer>: counted non-emotion answers ("Unknown", "Not a face"), not part of n_votes or p_<label>
 - human_entropy: normalised entropy of the human distribution, in [0, 1]
 
 ## participants.csv — one row per participant
-- participant (public id), external_ids (JSON), user_agent_family, started_at, consented_at, finished_at
-- n_votes, gold_answered, gold_correct, gold_score (fraction correct), excluded, exclusion_reason
+- participant (public id); prolific_pid, study_id, session_id: PROLIFIC_PID, STUDY_ID, SESSION_ID from the link
+- external_ids (JSON), user_agent_family, device_type (phone, tablet or desktop), started_at, consented_at, finished_at
+- n_votes, n_too_fast (votes below the fast-response threshold), gold_answered, gold_correct,
+  gold_score (fraction correct), excluded, exclusion_reason, is_test (a researcher's preview)
 
 ## predictions.csv — one row per image and model
 - stimulus, file, model, model_arch
@@ -83,28 +90,36 @@ def _iso(value) -> str:
     return value.isoformat() if value else ""
 
 
-def _votes_queryset(study: Study):
+def _votes_queryset(study: Study, include_test: bool = False):
     # The position comes from the matching assignment through an indexed subquery, not a Python dict,
     # so memory stays flat with a million votes.
     position = Assignment.objects.filter(participant=OuterRef("participant_id"), stimulus=OuterRef("stimulus_id"))
-    return (Vote.objects.filter(stimulus__study=study).order_by("pk")
-            .annotate(position=Subquery(position.values("position")[:1])))
+    votes = Vote.objects.filter(stimulus__study=study)
+    if not include_test:
+        votes = votes.filter(participant__is_test=False)
+    return votes.order_by("pk").annotate(position=Subquery(position.values("position")[:1]))
 
 
-def votes_rows(study: Study) -> Iterator[list]:
+def _too_fast(study: Study, response_ms: int) -> int:
+    return int(bool(study.fast_response_ms) and response_ms < study.fast_response_ms)
+
+
+def votes_rows(study: Study, include_test: bool = False) -> Iterator[list]:
     """One row per vote, formatted in Python (any database)."""
-    rows = _votes_queryset(study).values_list(
+    rows = _votes_queryset(study, include_test).values_list(
         "participant__public_id", "participant__external_ids", "stimulus__public_id", "stimulus__original_name",
-        "label", "response_ms", "position", "stimulus__is_gold", "participant__excluded", "created_at")
-    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created) in rows.iterator(
+        "label", "response_ms", "position", "stimulus__is_gold", "participant__excluded", "created_at",
+        "participant__is_test")
+    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created, is_test) in rows.iterator(
             chunk_size=CHUNK):
         external = external or {}
-        yield [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
+        row = [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
                external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), stimulus, name, label, ms,
-               "" if place is None else place, int(gold), int(excluded), _iso(created)]
+               "" if place is None else place, int(gold), int(excluded), _iso(created), _too_fast(study, ms)]
+        yield [*row, int(is_test)] if include_test else row
 
 
-def votes_copy_stream(study: Study) -> Iterator[bytes]:
+def votes_copy_stream(study: Study, include_test: bool = False) -> Iterator[bytes]:
     """votes.csv produced by PostgreSQL itself (COPY ... TO STDOUT WITH CSV), streamed block by block.
 
     The same columns as votes_rows, formatted in SQL: a million votes export at close to COPY's own
@@ -113,7 +128,9 @@ def votes_copy_stream(study: Study) -> Iterator[bytes]:
     import psycopg
 
     text, integer = TextField(), IntegerField()
-    queryset = _votes_queryset(study).annotate(
+    from django.db.models import Case, When
+
+    queryset = _votes_queryset(study, include_test).annotate(
         participant_text=Cast("participant__public_id", text),
         prolific_pid=Coalesce(KeyTextTransform("PROLIFIC_PID", "participant__external_ids"), Value(""),
                               output_field=text),
@@ -126,13 +143,18 @@ def votes_copy_stream(study: Study) -> Iterator[bytes]:
         gold=Cast("stimulus__is_gold", integer), excluded=Cast("participant__excluded", integer),
         created_text=Func(F("created_at"), Value('YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'), function="to_char",
                           output_field=text),
-    ).values_list("participant_text", "prolific_pid", "study_id_param", "session_id", "external_text",
-                  "stimulus_text", "stimulus__original_name", "label", "response_ms", "position", "gold",
-                  "excluded", "created_text")
+        too_fast=Case(When(response_ms__lt=study.fast_response_ms, then=Value(1)), default=Value(0),
+                      output_field=integer),
+        is_test=Cast("participant__is_test", integer),
+    )
+    columns = ["participant_text", "prolific_pid", "study_id_param", "session_id", "external_text",
+               "stimulus_text", "stimulus__original_name", "label", "response_ms", "position", "gold",
+               "excluded", "created_text", "too_fast"]
+    queryset = queryset.values_list(*columns, *(["is_test"] if include_test else []))
     sql, params = queryset.query.sql_with_params()
     connection.ensure_connection()
     statement = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
-    yield _csv_line(VOTES_HEADER)
+    yield _csv_line(votes_header(include_test))
     with connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:
@@ -146,7 +168,11 @@ def _csv_line(values: list) -> bytes:
 
 
 VOTES_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "stimulus", "file", "label",
-                "response_ms", "position", "is_gold", "participant_excluded", "created_at"]
+                "response_ms", "position", "is_gold", "participant_excluded", "created_at", "too_fast"]
+
+
+def votes_header(include_test: bool = False) -> list[str]:
+    return [*VOTES_HEADER, "participant_is_test"] if include_test else VOTES_HEADER
 
 
 def _counts_by_stimulus(study: Study, labels: list[str], include_gold: bool = True) -> dict[int, list[int]]:
@@ -163,32 +189,43 @@ def _counts_by_stimulus(study: Study, labels: list[str], include_gold: bool = Tr
 
 def stimuli_rows(study: Study) -> Iterator[list]:
     labels = _labels(study)
+    others = list(study.label_set.non_emotion_labels)
     counts = _counts_by_stimulus(study, labels)
+    other_counts = _counts_by_stimulus(study, others) if others else {}
     for s in Stimulus.objects.filter(study=study).order_by("pk").iterator(chunk_size=CHUNK):
         c = counts.get(s.pk, [0] * len(labels))
         n = sum(c)
         shares = [f"{v / n:.6f}" for v in c] if n else [""] * len(labels)
         entropy = f"{float(metrics.normalised_entropy([v / n for v in c])):.6f}" if n else ""
         yield [s.public_id, s.original_name, s.sha256, s.width, s.height, s.source, int(s.is_gold), s.ground_truth,
-               "" if s.valence is None else s.valence, "" if s.arousal is None else s.arousal, *c, n, *shares, entropy]
+               "" if s.valence is None else s.valence, "" if s.arousal is None else s.arousal, *c, n, *shares, entropy,
+               *other_counts.get(s.pk, [0] * len(others))]
 
 
-def stimuli_header(labels: list[str]) -> list[str]:
+def stimuli_header(labels: list[str], others: list[str] = ()) -> list[str]:
     return (["stimulus", "file", "sha256", "width", "height", "source", "is_gold", "ground_truth", "valence",
              "arousal"] + [f"votes_{l}" for l in labels] + ["n_votes"] + [f"p_{l}" for l in labels]
-            + ["human_entropy"])
+            + ["human_entropy"] + [f"other_{o}" for o in others])
 
 
-PARTICIPANTS_HEADER = ["participant", "external_ids", "user_agent_family", "started_at", "consented_at", "finished_at",
-                       "n_votes", "gold_answered", "gold_correct", "gold_score", "excluded", "exclusion_reason"]
+PARTICIPANTS_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "user_agent_family",
+                       "device_type", "started_at", "consented_at", "finished_at", "n_votes", "n_too_fast",
+                       "gold_answered", "gold_correct", "gold_score", "excluded", "exclusion_reason", "is_test"]
 
 
-def participants_rows(study: Study) -> Iterator[list]:
-    people = Participant.objects.filter(study=study).annotate(n_votes=Count("votes")).order_by("pk")
+def participants_rows(study: Study, include_test: bool = False) -> Iterator[list]:
+    people = Participant.objects.filter(study=study)
+    if not include_test:
+        people = people.filter(is_test=False)
+    fast = Q(votes__response_ms__lt=study.fast_response_ms) if study.fast_response_ms else Q(pk__in=[])
+    people = people.annotate(n_votes=Count("votes"), n_too_fast=Count("votes", filter=fast)).order_by("pk")
     for p in people.iterator(chunk_size=CHUNK):
-        yield [p.public_id, json.dumps(p.external_ids, sort_keys=True), p.user_agent_family, _iso(p.started_at),
-               _iso(p.consented_at), _iso(p.finished_at), p.n_votes, p.gold_answered, p.gold_correct,
-               "" if p.gold_score is None else p.gold_score, int(p.excluded), p.exclusion_reason]
+        external = p.external_ids or {}
+        yield [p.public_id, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
+               external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), p.user_agent_family,
+               p.device_type, _iso(p.started_at), _iso(p.consented_at), _iso(p.finished_at), p.n_votes, p.n_too_fast,
+               p.gold_answered, p.gold_correct, "" if p.gold_score is None else p.gold_score, int(p.excluded),
+               p.exclusion_reason, int(p.is_test)]
 
 
 def predictions_rows(study: Study) -> Iterator[list]:
@@ -208,16 +245,17 @@ def distributions_rows(study: Study) -> Iterator[list]:
         yield [name, *counts.get(pk, [0] * len(labels))]
 
 
-def stream(study: Study, name: str) -> Iterator[bytes]:
+def stream(study: Study, name: str, include_test: bool = False) -> Iterator[bytes]:
+    """One export file. Test participants (previews) are left out unless include_test."""
     labels = _labels(study)
     if name == "votes.csv":
         if connection.vendor == "postgresql":
-            return votes_copy_stream(study)
-        return _csv_stream(VOTES_HEADER, votes_rows(study))
+            return votes_copy_stream(study, include_test)
+        return _csv_stream(votes_header(include_test), votes_rows(study, include_test))
     if name == "stimuli.csv":
-        return _csv_stream(stimuli_header(labels), stimuli_rows(study))
+        return _csv_stream(stimuli_header(labels, list(study.label_set.non_emotion_labels)), stimuli_rows(study))
     if name == "participants.csv":
-        return _csv_stream(PARTICIPANTS_HEADER, participants_rows(study))
+        return _csv_stream(PARTICIPANTS_HEADER, participants_rows(study, include_test))
     if name == "predictions.csv":
         header = ["stimulus", "file", "model", "model_arch", *[f"p_{l}" for l in labels], "dropped_mass",
                   "ambiguity", "valence", "arousal"]
@@ -225,8 +263,12 @@ def stream(study: Study, name: str) -> Iterator[bytes]:
     if name == "distributions.csv":
         return _csv_stream(["file", *labels], distributions_rows(study))
     if name == "codebook.md":
+        non_emotion = ", ".join(study.label_set.non_emotion_labels) or "none in this label set"
+        test_note = "included in this export (participant_is_test marks them)" if include_test else (
+            "left out of this export")
         return iter([CODEBOOK.format(title=study.title, slug=study.slug, label_set=study.label_set.name,
-                                     labels=", ".join(labels)).encode()])
+                                     labels=", ".join(labels), non_emotion=non_emotion, test_note=test_note,
+                                     fast_ms=study.fast_response_ms).encode()])
     raise KeyError(name)
 
 
@@ -251,13 +293,13 @@ class _ZipSink(io.RawIOBase):
         return data
 
 
-def zip_stream(study: Study) -> Iterator[bytes]:
+def zip_stream(study: Study, include_test: bool = False) -> Iterator[bytes]:
     """All export files in one zip, streamed (zipfile writes to a non-seekable sink)."""
     sink = _ZipSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in EXPORT_FILES:
             with archive.open(f"{study.slug}/{name}", "w", force_zip64=True) as member:
-                for chunk in stream(study, name):
+                for chunk in stream(study, name, include_test):
                     member.write(chunk)
                     if len(sink.chunks) > 16:
                         yield sink.take()

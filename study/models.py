@@ -15,9 +15,23 @@ class LabelSet(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     labels = models.JSONField(help_text="Ordered emotion names, e.g. ['Surprise', 'Fear', ...].")
+    non_emotion_labels = models.JSONField(
+        default=list, blank=True,
+        help_text="Answers that are not emotions (FER+'s 'Unknown', 'Not a face'): offered after the emotions, "
+                  "left out of the emotion distributions and reported as counts.")
+    keys = models.JSONField(
+        default=list, blank=True,
+        help_text="Keyboard key per answer (emotions, then non-emotion answers); empty means 1, 2, 3, ...")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="label_sets")
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def answers(self) -> list[str]:
+        """Every answer a participant may give: the emotions in order, then the non-emotion answers."""
+        return [*self.labels, *self.non_emotion_labels]
 
 
 class Study(models.Model):
@@ -41,6 +55,16 @@ class Study(models.Model):
     instructions_text = models.TextField(blank=True)
     completion_code = models.CharField(max_length=64, default=_completion_code, blank=True)
     completion_url = models.URLField(max_length=500, blank=True, help_text="Where to send a participant who finished; the code is appended as ?cc=CODE.")
+    no_consent_code = models.CharField(max_length=64, default=_completion_code, blank=True,
+                                       help_text="Code shown to a participant who does not consent.")
+    screened_out_code = models.CharField(max_length=64, default=_completion_code, blank=True,
+                                         help_text="Code shown to a participant who failed the attention checks.")
+    finish_when_paused = models.BooleanField(
+        default=True, help_text="While paused, participants who already started may finish; newcomers wait.")
+    fast_response_ms = models.PositiveIntegerField(
+        default=300, help_text="Votes faster than this many milliseconds are flagged too_fast in the exports (0: off).")
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en",
+                                help_text="Language of the participant pages.")
     url_parameters = models.JSONField(default=list, blank=True, help_text="Extra URL parameter names to record, beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
     random_seed = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -52,6 +76,26 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.slug})"
+
+
+class StudyCollaborator(models.Model):
+    """Another researcher given access to a study by its owner: read-only (viewer) or editor."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Read-only"
+        EDITOR = "editor", "Editor"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="collaborators")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collaborations")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.VIEWER)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at"]
+        constraints = [models.UniqueConstraint(fields=["study", "user"], name="collaborator_unique_per_study")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) on {self.study.slug}"
 
 
 def stimulus_upload_to(instance: "Stimulus", filename: str) -> str:
@@ -91,6 +135,8 @@ class Participant(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     external_ids = models.JSONField(default=dict, blank=True)
     user_agent_family = models.CharField(max_length=64, blank=True)
+    device_type = models.CharField(max_length=8, blank=True, help_text="phone, tablet or desktop, from the User-Agent.")
+    is_test = models.BooleanField(default=False, help_text="A researcher's preview; left out of the data by default.")
     label_order = models.JSONField(default=list, blank=True, help_text="Button order shown to this participant.")
     started_at = models.DateTimeField(auto_now_add=True)
     consented_at = models.DateTimeField(null=True, blank=True)

@@ -102,12 +102,15 @@ def study_is_full(*, study: Study, now: datetime | None = None) -> bool:
 def stimulus_vote_counts(
     study: Study, include_excluded: bool = False, include_gold: bool = False
 ) -> dict[int, dict[str, int]]:
-    """Votes per stimulus id and label: {stimulus_id: {label: n}}; labels without votes are absent.
+    """Votes per stimulus id and answer: {stimulus_id: {label: n}}; answers without votes are absent.
+
+    Non-emotion answers ("Unknown", "Not a face") come back too; callers that build distributions
+    keep only study.label_set.labels.
 
     Only stimuli with at least one counted vote appear. By default excluded participants (failed
     attention checks) and gold items are left out, so these are the human distributions to compare.
     """
-    votes = Vote.objects.filter(stimulus__study=study)
+    votes = Vote.objects.filter(stimulus__study=study, participant__is_test=False)  # previews never count
     if not include_excluded:
         votes = votes.filter(participant__excluded=False)
     if not include_gold:
@@ -135,7 +138,7 @@ def study_progress(*, study: Study) -> StudyProgress:
     votes_counted = Vote.objects.filter(
         stimulus__study=study, stimulus__is_gold=False, participant__excluded=False
     ).count()
-    people = Participant.objects.filter(study=study).aggregate(
+    people = Participant.objects.filter(study=study, is_test=False).aggregate(
         participants=Count("pk"),
         finished=Count("pk", filter=Q(finished_at__isnull=False)),
         excluded=Count("pk", filter=Q(excluded=True)),

@@ -36,6 +36,8 @@ class ComparisonData:
     stimuli: list[dict]  # id, public_id, original_name, ground_truth, valence, arousal
     counts: np.ndarray  # (N, K) human votes
     models: list[ModelColumn] = field(default_factory=list)
+    # Non-emotion answers ("Unknown", "Not a face"): left out of `counts`, reported as totals per answer.
+    non_emotion_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_votes(self) -> np.ndarray:
@@ -52,12 +54,15 @@ def comparison_data(*, study: Study, include_excluded: bool = False, include_gol
                                                       "arousal", "is_gold"))
     row = {s["id"]: i for i, s in enumerate(stimuli)}
     counts = np.zeros((len(stimuli), len(labels)))
-    votes = Vote.objects.filter(stimulus__study=study)
+    votes = Vote.objects.filter(stimulus__study=study, participant__is_test=False)  # previews never count
     if not include_excluded:
         votes = votes.filter(participant__excluded=False)
+    others = {label: 0 for label in study.label_set.non_emotion_labels}
     for stimulus_id, label, n in votes.order_by().values_list("stimulus_id", "label").annotate(n=Count("pk")):
         if stimulus_id in row and label in index:
             counts[row[stimulus_id], index[label]] = n
+        elif stimulus_id in row and label in others:
+            others[label] += n
     by_model: dict[int, ModelColumn] = {}
     models = {m.pk: m for m in ModelVersion.objects.filter(predictions__stimulus__study=study).distinct()}
     for model_id, stimulus_id, distribution in Prediction.objects.filter(stimulus__study=study).values_list(
@@ -69,15 +74,16 @@ def comparison_data(*, study: Study, include_excluded: bool = False, include_gol
         column.probs[row[stimulus_id]] = distribution
         column.has[row[stimulus_id]] = True
     ordered = sorted(by_model.values(), key=lambda c: c.model.name)
-    return ComparisonData(study=study, labels=labels, stimuli=stimuli, counts=counts, models=ordered)
+    return ComparisonData(study=study, labels=labels, stimuli=stimuli, counts=counts, models=ordered,
+                          non_emotion_counts=others)
 
 
 def study_headcount(*, study: Study) -> dict:
     """Votes and participants counted (one query each)."""
-    people = Participant.objects.filter(study=study).aggregate(
+    people = Participant.objects.filter(study=study, is_test=False).aggregate(
         participants=Count("pk"), excluded=Count("pk", filter=Q(excluded=True)),
         finished=Count("pk", filter=Q(finished_at__isnull=False)))
-    votes = Vote.objects.filter(stimulus__study=study).aggregate(
+    votes = Vote.objects.filter(stimulus__study=study, participant__is_test=False).aggregate(
         all=Count("pk"), counted=Count("pk", filter=Q(participant__excluded=False, stimulus__is_gold=False)))
     return {**people, "votes": votes["all"], "votes_counted": votes["counted"]}
 

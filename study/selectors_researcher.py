@@ -13,12 +13,7 @@ from django.db.models.functions import Coalesce
 from study.models import Participant, Stimulus, Study, Vote
 
 
-def studies_visible_to(user) -> QuerySet[Study]:
-    """Superusers see every study; everyone else only the studies they own."""
-    studies = Study.objects.select_related("label_set", "owner")
-    if not user.is_authenticated:
-        return studies.none()
-    return studies if user.is_superuser else studies.filter(owner=user)
+from study.selectors_access import studies_visible_to  # noqa: E402  (re-exported: the one access rule)
 
 
 def count_subquery(queryset: QuerySet, field: str) -> Coalesce:
@@ -32,7 +27,7 @@ def study_list_with_progress(*, user) -> QuerySet[Study]:
     return studies_visible_to(user).annotate(
         n_images=count_subquery(Stimulus.objects.filter(is_gold=False), "study"),
         n_gold=count_subquery(Stimulus.objects.filter(is_gold=True), "study"),
-        n_participants=count_subquery(Participant.objects.all(), "study"),
+        n_participants=count_subquery(Participant.objects.filter(is_test=False), "study"),
         n_votes=count_subquery(Vote.objects.filter(stimulus__is_gold=False, participant__excluded=False), "stimulus__study"),
     )
 
@@ -77,12 +72,12 @@ def study_dashboard(*, study: Study) -> StudyDashboard:
     images = Stimulus.objects.filter(study=study).aggregate(
         regular=Count("pk", filter=Q(is_gold=False)), gold=Count("pk", filter=Q(is_gold=True))
     )
-    people = Participant.objects.filter(study=study).aggregate(
+    people = Participant.objects.filter(study=study, is_test=False).aggregate(
         participants=Count("pk"),
         finished=Count("pk", filter=Q(finished_at__isnull=False)),
         excluded=Count("pk", filter=Q(excluded=True)),
     )
-    votes = Vote.objects.filter(stimulus__study=study).aggregate(
+    votes = Vote.objects.filter(stimulus__study=study, participant__is_test=False).aggregate(
         all=Count("pk"), valid=Count("pk", filter=Q(stimulus__is_gold=False, participant__excluded=False))
     )
     wanted = study.votes_per_image

@@ -152,11 +152,12 @@ def _uncertainty(data, human_entropy, n_votes, primary, model_entropy, limit: in
 @require_GET
 def export_file(request: HttpRequest, slug: str, name: str) -> StreamingHttpResponse:
     study = _study(request, slug)
+    include_test = request.GET.get("include_test") == "1"  # researchers' previews; left out by default
     if name == "all.zip":
-        response = StreamingHttpResponse(exports.zip_stream(study), content_type="application/zip")
+        response = StreamingHttpResponse(exports.zip_stream(study, include_test), content_type="application/zip")
     elif name in exports.EXPORT_FILES:
         content_type = "text/markdown; charset=utf-8" if name.endswith(".md") else "text/csv; charset=utf-8"
-        response = StreamingHttpResponse(exports.stream(study, name), content_type=content_type)
+        response = StreamingHttpResponse(exports.stream(study, name, include_test), content_type=content_type)
     else:
         raise Http404("no such export")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}"'

@@ -31,7 +31,7 @@ from django.db import transaction
 from study.errors import NotAssigned, StudyFull
 from study.models import Assignment, Participant, Stimulus, Study
 from study.selectors import study_open_slots
-from study.services.participants import study_require_live
+from study.services.participants import participant_require_can_continue
 
 FULL_MESSAGE = "This study has all the responses it needs for now. Thank you for your interest."
 
@@ -56,14 +56,14 @@ def gold_trial_count(*, study: Study, gold_available: int) -> int:
 def assignment_allocate(*, participant: Participant) -> list[Assignment]:
     """Allocate the participant's whole sequence (regular images plus gold items). Idempotent.
 
-    Raises StudyNotOpen unless the study is live, StudyFull when no regular image needs votes.
+    Raises StudyNotOpen unless the participant may go on (participant_require_can_continue), StudyFull when no regular image needs votes.
     Returns the sequence in position order (the existing one if already allocated).
     """
     study = Study.objects.select_for_update(no_key=True).get(pk=participant.study_id)
     existing = list(participant.assignments.select_related("stimulus").order_by("position"))
     if existing:
         return existing
-    study_require_live(study)
+    participant_require_can_continue(participant, study)
 
     gold_ids = sorted(
         Stimulus.objects.filter(study=study, is_gold=True).exclude(ground_truth="").values_list("pk", flat=True)

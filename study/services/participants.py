@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from study.errors import InvalidInput, StudyNotOpen
 from study.models import Participant, Study
@@ -19,16 +20,31 @@ STANDARD_URL_PARAMETERS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 MAX_PARAMETER_LENGTH = 200
 
 _NOT_OPEN_MESSAGES = {
-    Study.Status.DRAFT: "This study has not started yet.",
-    Study.Status.PAUSED: "This study is paused for the moment. Please try again later.",
-    Study.Status.CLOSED: "This study is closed and no longer accepts responses. Thank you for your interest.",
+    Study.Status.DRAFT: _("This study has not started yet."),
+    Study.Status.PAUSED: _("This study is paused for the moment. Please try again later."),
+    Study.Status.CLOSED: _("This study is closed and no longer accepts responses. Thank you for your interest."),
 }
+TEST_REASON = "Test participant (a researcher's preview); left out of the data."
 
 
 def study_require_live(study: Study) -> None:
     """Raise StudyNotOpen (with a message for participants) unless the study is live."""
     if study.status != Study.Status.LIVE:
-        raise StudyNotOpen(_NOT_OPEN_MESSAGES.get(study.status, "This study is not open."))
+        raise StudyNotOpen(str(_NOT_OPEN_MESSAGES.get(study.status, _("This study is not open."))))
+
+
+def participant_require_can_continue(participant: Participant, study: Study | None = None) -> None:
+    """Raise StudyNotOpen unless this participant may go on answering.
+
+    Live studies: everyone. Paused studies: those who already started, when the study lets them
+    finish (study.finish_when_paused). Test participants (a researcher's preview): always.
+    """
+    study = study or participant.study
+    if participant.is_test:
+        return
+    if study.status == Study.Status.PAUSED and study.finish_when_paused:
+        return
+    study_require_live(study)
 
 
 def participant_url_parameter_names(study: Study) -> list[str]:
@@ -61,26 +77,48 @@ def user_agent_family(user_agent: str) -> str:
     return "Other"
 
 
+def device_type(user_agent: str) -> str:
+    """phone, tablet or desktop from a User-Agent string (iPhone, Android phones and tablets, iPad)."""
+    ua = user_agent or ""
+    if "iPad" in ua or ("Android" in ua and "Mobile" not in ua) or "Tablet" in ua:
+        return "tablet"
+    if "iPhone" in ua or "iPod" in ua or "Mobile" in ua or "Windows Phone" in ua:
+        return "phone"
+    return "desktop" if ua else ""
+
+
 def _label_order(study: Study, token: str) -> list[str]:
+    """The emotions (shuffled once per participant when the study asks), then the non-emotion answers."""
     labels = list(study.label_set.labels)
     if study.shuffle_labels:
         seed = hashlib.sha256(f"{study.random_seed}:labels:{token}".encode()).digest()
         random.Random(seed).shuffle(labels)
-    return labels
+    return [*labels, *study.label_set.non_emotion_labels]
 
 
 @transaction.atomic
-def participant_create(*, study: Study, external_ids: Mapping[str, str], user_agent: str = "") -> Participant:
-    """A participant who has just agreed to the consent text, with their button order fixed."""
-    study_require_live(study)
+def participant_create(
+    *, study: Study, external_ids: Mapping[str, str], user_agent: str = "", is_test: bool = False
+) -> Participant:
+    """A participant who has just agreed to the consent text, with their button order fixed.
+
+    A test participant (is_test, a researcher's preview) may take any study, draft included; it is
+    stored excluded, so every count, distribution and metric leaves it out without special cases.
+    """
+    if not is_test:
+        study_require_live(study)
     token = secrets.token_urlsafe(32)
     return Participant.objects.create(
         study=study,
         token=token,
         external_ids=participant_external_ids(study=study, params=external_ids),
         user_agent_family=user_agent_family(user_agent),
+        device_type=device_type(user_agent),
         label_order=_label_order(study, token),
         consented_at=timezone.now(),
+        is_test=is_test,
+        excluded=is_test,
+        exclusion_reason=TEST_REASON if is_test else "",
     )
 
 
@@ -100,7 +138,7 @@ def participant_finish(*, participant: Participant) -> Participant:
     if participant.gold_answered:
         participant.gold_score = participant.gold_correct / participant.gold_answered
         threshold = participant.study.gold_pass_threshold
-        if participant.gold_score < threshold:
+        if participant.gold_score < threshold and not participant.is_test:
             participant.excluded = True
             participant.exclusion_reason = (
                 f"Attention checks: {participant.gold_correct} of {participant.gold_answered} correct "
@@ -110,11 +148,32 @@ def participant_finish(*, participant: Participant) -> Participant:
     return participant
 
 
-def study_completion_url(study: Study) -> str:
-    """study.completion_url with cc=<completion code> set, keeping its other query parameters; "" if unset."""
-    if not study.completion_url:
+FINISHED, SCREENED_OUT, NO_CONSENT = "finished", "screened_out", "no_consent"
+
+
+def participant_outcome(participant: Participant) -> str:
+    """finished, or screened_out when the attention checks excluded them (test participants: finished)."""
+    if participant.excluded and not participant.is_test and participant.gold_score is not None \
+            and participant.gold_score < participant.study.gold_pass_threshold:
+        return SCREENED_OUT
+    return FINISHED
+
+
+def study_outcome_code(study: Study, outcome: str) -> str:
+    """The completion code for an outcome: finished, screened_out or no_consent (each set per study)."""
+    return {FINISHED: study.completion_code, SCREENED_OUT: study.screened_out_code,
+            NO_CONSENT: study.no_consent_code}[outcome]
+
+
+def study_completion_url(study: Study, code: str | None = None) -> str:
+    """study.completion_url with cc=<code> set (the finished code by default), keeping its other parameters.
+
+    "" when the study has no completion URL or the code is blank.
+    """
+    code = study.completion_code if code is None else code
+    if not study.completion_url or not code:
         return ""
     parts = urlsplit(study.completion_url)
     query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "cc"]
-    query.append(("cc", study.completion_code))
+    query.append(("cc", code))
     return urlunsplit(parts._replace(query=urlencode(query)))

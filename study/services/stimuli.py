@@ -5,7 +5,9 @@ oversized images are rejected), stored content-addressed by sha256 and deduplica
 file gets its own transaction, so one bad file never stops the rest and never leaves half an import
 behind: if the row cannot be inserted, the stored file is removed again.
 
-Manifest (CSV, UTF-8, header row): filename,label,valence,arousal,is_gold. Only `filename` is required;
+Manifest (CSV, UTF-8, header row): filename,label,valence,arousal,is_gold. The same manifest rules
+serve the command line (import_stimuli), the web upload and background upload jobs: a manifest.csv
+inside a zip or folder is used unless a separate manifest is given, and the report names it. Only `filename` is required;
 other columns (e.g. the synthetic generator's p_<Class> and votes_<Class>) are ignored. A filename
 matches a file by its relative path, by any trailing part of it, or by its base name.
 """
@@ -61,6 +63,9 @@ class ImportResult:
 @dataclass
 class ImportReport:
     results: list[ImportResult] = field(default_factory=list)
+    manifest_source: str = ""  # which manifest was used ("" when none), e.g. "manifest.csv in faces.zip"
+    manifest_rows: int = 0
+    manifest_matched: int = 0  # rows that named a file of the import
 
     def counts(self) -> dict[str, int]:
         counted = Counter(result.status for result in self.results)
@@ -69,6 +74,13 @@ class ImportReport:
     def summary(self) -> str:
         counts = self.counts()
         return f"{counts[IMPORTED]} imported, {counts[DUPLICATE]} duplicate, {counts[REJECTED]} rejected"
+
+    def manifest_summary(self) -> str:
+        """One sentence on the manifest: which file, how many rows named an imported file."""
+        if not self.manifest_source:
+            return "No manifest was used: no labels, valence/arousal or gold items were set."
+        return (f"Manifest used: {self.manifest_source} ({self.manifest_rows} rows, "
+                f"{self.manifest_matched} matched a file).")
 
 
 class _Rejected(Exception):
@@ -376,18 +388,22 @@ def _import_entries(
     *,
     study: Study,
     entries: Sequence[_Entry],
-    manifest: str | Path | bytes | BinaryIO | None,
+    manifest: str | Path | bytes | BinaryIO | list[ManifestRow] | None,
     source: str,
     progress: Callable[[ImportResult, int, int], None] | None,
+    manifest_source: str = "",
 ) -> ImportReport:
-    index = _ManifestIndex(manifest_parse(manifest) if manifest is not None else [])
-    report = ImportReport(results=list(index.problems))
+    rows = manifest if isinstance(manifest, list) else (manifest_parse(manifest) if manifest is not None else [])
+    index = _ManifestIndex(rows)
+    report = ImportReport(results=list(index.problems), manifest_source=manifest_source if manifest is not None else "",
+                          manifest_rows=len(rows))
     total = len(entries)
     for done, entry in enumerate(entries, start=1):
         result = _import_entry(study=study, entry=entry, row=index.find(entry.path), source=source)
         report.results.append(result)
         if progress is not None:
             progress(result, done, total)
+    report.manifest_matched = len(index.used)
     report.results.extend(index.missing())
     return report
 
@@ -425,11 +441,12 @@ def stimuli_import_archive(
     """
     root = Path(path)
     source = source or root.name
+    manifest_source = str(manifest) if isinstance(manifest, (str, Path)) else "the given manifest"
     if root.is_dir():
         if manifest is None and (root / MANIFEST_NAME).is_file():
-            manifest = root / MANIFEST_NAME
+            manifest, manifest_source = root / MANIFEST_NAME, f"{MANIFEST_NAME} in {root.name}/"
         return _import_entries(study=study, entries=_folder_entries(root), manifest=manifest, source=source,
-                               progress=progress)
+                               progress=progress, manifest_source=manifest_source)
     if not root.exists():
         raise InvalidArchive(f"{path} does not exist")
     if not zipfile.is_zipfile(root):
@@ -437,9 +454,9 @@ def stimuli_import_archive(
     try:
         with zipfile.ZipFile(root) as archive:
             if manifest is None and (inner := _zip_manifest_name(archive)) is not None:
-                manifest = archive.read(inner)
+                manifest, manifest_source = archive.read(inner), f"{inner} in {root.name}"
             return _import_entries(study=study, entries=_zip_entries(archive), manifest=manifest, source=source,
-                                   progress=progress)
+                                   progress=progress, manifest_source=manifest_source)
     except zipfile.BadZipFile as exc:
         raise InvalidArchive(f"{path} is not a readable zip file ({exc})") from None
 
@@ -470,9 +487,16 @@ def stimuli_import_uploads(
     manifest: bytes | BinaryIO | None = None,
     source: str = "upload",
 ) -> ImportReport:
-    """Import files sent through the web form: images, or .zip files that are expanded in place."""
+    """Import files sent through the web form: images, or .zip files that are expanded in place.
+
+    Exactly as the command line: a manifest.csv inside a zip (at its top or in its single top folder)
+    is used when no separate manifest is uploaded; with several such zips their rows are combined.
+    A separately uploaded manifest wins over those inside zips. The report names the manifest used.
+    """
     with ExitStack() as stack:
         entries: list[_Entry] = []
+        inner_rows: list[ManifestRow] = []
+        inner_sources: list[str] = []
         for upload in files:
             name = _base_name(upload.name)
             if not name.lower().endswith(".zip"):
@@ -481,6 +505,26 @@ def stimuli_import_uploads(
             try:
                 archive = stack.enter_context(zipfile.ZipFile(upload))
                 entries.extend(_zip_entries(archive))
+                if manifest is None and (inner := _zip_manifest_name(archive)) is not None:
+                    inner_rows.extend(manifest_parse(archive.read(inner)))
+                    inner_sources.append(f"{inner} in {name}")
             except (zipfile.BadZipFile, OSError) as exc:
                 entries.append(_Entry(name, upload.size, None, f"not a readable zip file ({exc})"))
-        return _import_entries(study=study, entries=entries, manifest=manifest, source=source, progress=None)
+        if manifest is not None:
+            return _import_entries(study=study, entries=entries, manifest=manifest, source=source, progress=None,
+                                   manifest_source=f"the uploaded manifest {getattr(manifest, 'name', '') or ''}".strip())
+        return _import_entries(study=study, entries=entries, manifest=inner_rows if inner_sources else None,
+                               source=source, progress=None, manifest_source=", ".join(inner_sources))
+
+
+def stimulus_copy(*, stimulus: Stimulus, study: Study) -> ImportResult:
+    """A copy of `stimulus` (file and labels, no votes) in another study, e.g. when a study is cloned."""
+    with stimulus.image.open("rb") as handle:
+        data = handle.read()
+    ext = stimulus.image.name.rsplit(".", 1)[-1] if "." in stimulus.image.name else "bin"
+    copy = Stimulus(
+        study=study, sha256=stimulus.sha256, original_name=stimulus.original_name, width=stimulus.width,
+        height=stimulus.height, ground_truth=stimulus.ground_truth, valence=stimulus.valence,
+        arousal=stimulus.arousal, is_gold=stimulus.is_gold, source=stimulus.source,
+    )
+    return _store(copy, data, f"{stimulus.sha256}.{ext}", stimulus.original_name or stimulus.sha256)

@@ -17,8 +17,11 @@ import random
 import re
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from django.db.models import QuerySet
 
 from study.errors import InvalidInput, InvalidStatusChange
@@ -35,7 +38,7 @@ REOPEN_TARGETS = {Status.PAUSED, Status.LIVE}
 RESERVED_SLUGS = {"new"}  # /studies/new/ is the create page
 URL_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
-DEFAULT_CONSENT_TEXT = (
+DEFAULT_CONSENT_TEXT = _(
     "You are invited to take part in a research study on how people perceive emotions in faces. "
     "You will see a series of face images and choose, for each one, the emotion it shows most clearly. "
     "It takes about 5 minutes. Taking part is voluntary and you may stop at any time by closing the page. "
@@ -43,11 +46,17 @@ DEFAULT_CONSENT_TEXT = (
     "no name, e-mail or IP address is stored. The answers are used for research and may be published in "
     "aggregate form. By clicking \"I agree\" you confirm that you are at least 18 years old and agree to take part."
 )
-DEFAULT_INSTRUCTIONS_TEXT = (
-    "For each face, click the emotion that is expressed most clearly, or press its number key. "
+DEFAULT_INSTRUCTIONS_TEXT = _(
+    "For each face, choose the emotion that is expressed most clearly. "
     "There are no right or wrong answers for most images, so go with your first impression; a few "
     "images are easy checks of attention. Each choice is final, and the next face appears at once."
 )
+
+
+def default_text(text, language: str) -> str:
+    """A default text (lazy translation) in `language`."""
+    with translation.override(language):
+        return str(text)
 
 
 def _check_settings(*, votes_per_image: int, images_per_participant: int, gold_rate: float,
@@ -88,8 +97,13 @@ def study_create(
     completion_url: str = "",
     url_parameters: Iterable[str] = (),
     random_seed: int | None = None,
+    finish_when_paused: bool = True,
+    fast_response_ms: int = 300,
+    language: str = "en",
 ) -> Study:
-    """A new draft study owned by `owner`. Blank consent/instruction texts get sensible defaults."""
+    """A new draft study owned by `owner`. Blank consent/instruction texts get defaults in the study's language."""
+    if language not in dict(settings.LANGUAGES):
+        raise InvalidInput(f"Unknown language {language!r}; one of: {', '.join(dict(settings.LANGUAGES))}.")
     slug = slug.strip().lower()
     if slug in RESERVED_SLUGS:
         raise InvalidInput(f"The slug {slug!r} is reserved; choose another.")
@@ -101,8 +115,9 @@ def study_create(
         owner=owner, title=title.strip(), slug=slug, label_set=label_set, status=Status.DRAFT,
         votes_per_image=votes_per_image, images_per_participant=images_per_participant, gold_rate=gold_rate,
         gold_pass_threshold=gold_pass_threshold, shuffle_labels=shuffle_labels,
-        consent_text=consent_text.strip() or DEFAULT_CONSENT_TEXT,
-        instructions_text=instructions_text.strip() or DEFAULT_INSTRUCTIONS_TEXT,
+        consent_text=consent_text.strip() or default_text(DEFAULT_CONSENT_TEXT, language),
+        instructions_text=instructions_text.strip() or default_text(DEFAULT_INSTRUCTIONS_TEXT, language),
+        finish_when_paused=finish_when_paused, fast_response_ms=fast_response_ms, language=language,
         completion_url=completion_url.strip(), url_parameters=study_clean_url_parameters(url_parameters),
         random_seed=random.randrange(2**31) if random_seed is None else random_seed,
     )
@@ -145,4 +160,5 @@ def participants_set_excluded(*, participants: QuerySet[Participant], excluded: 
     Their votes are kept either way; selectors skip excluded participants. Returns how many changed.
     """
     reason = (reason or ("Excluded by a researcher." if excluded else ""))[:200]
-    return participants.exclude(excluded=excluded).update(excluded=excluded, exclusion_reason=reason)
+    # Test participants (previews) stay excluded: bringing them in would mix a researcher's clicks into the data.
+    return participants.exclude(excluded=excluded).exclude(is_test=True).update(excluded=excluded, exclusion_reason=reason)

@@ -11,14 +11,14 @@ from django.utils import timezone
 from study.errors import InvalidResponseTime, UnknownLabel
 from study.models import Participant, Stimulus, Vote
 from study.services.assignments import assignment_lock_for_vote
-from study.services.participants import participant_finish, study_require_live
+from study.services.participants import participant_finish, participant_require_can_continue
 
 MAX_RESPONSE_MS = 3_600_000
 
 
 def vote_clean_label(*, participant: Participant, label: str) -> str:
     """The study's spelling of `label` (matched case-insensitively); UnknownLabel otherwise."""
-    labels = participant.study.label_set.labels
+    labels = participant.study.label_set.answers
     by_key = {name.casefold(): name for name in labels}
     canonical = by_key.get(str(label).strip().casefold())
     if canonical is None:
@@ -51,7 +51,7 @@ def vote_record(*, participant: Participant, stimulus: Stimulus, label: str, res
     existing = Vote.objects.filter(participant=participant, stimulus=stimulus).first()
     if existing is not None:
         return existing
-    study_require_live(participant.study)
+    participant_require_can_continue(participant)
 
     vote, created = Vote.objects.get_or_create(
         participant=participant, stimulus=stimulus, defaults={"label": label, "response_ms": response_ms}

@@ -88,11 +88,15 @@ def test_participant_trial_endpoint_says_when_the_study_is_not_open():
     participant = ParticipantFactory(study=study)
     assignment_allocate(participant=participant)
     study.status = "paused"
+    study.finish_when_paused = False  # by default a paused study lets those who started finish
     study.save()
     client = APIClient()
     client.cookies[f"emostudy_participant_{study.pk}"] = participant.token
     response = client.get(f"/api/s/{study.slug}/trial/")
     assert response.status_code == 409 and "detail" in response.json()
+    study.finish_when_paused = True
+    study.save()
+    assert client.get(f"/api/s/{study.slug}/trial/").status_code == 200
 
 
 def test_schema_and_offline_swagger_ui_are_served(client):

@@ -117,12 +117,27 @@ def test_ties_are_broken_differently_for_different_participants():
     assert len(firsts) == 8
 
 
-def test_study_that_is_not_live_allocates_nothing():
-    study = make_study(3, status=Study.Status.PAUSED)
-    participant = ParticipantFactory(study=study)
+@pytest.mark.parametrize("status, finish_when_paused", [
+    (Study.Status.PAUSED, False), (Study.Status.CLOSED, True), (Study.Status.DRAFT, True)])
+def test_study_that_is_not_live_allocates_nothing(status, finish_when_paused):
+    study = make_study(3, status=status)
+    Study.objects.filter(pk=study.pk).update(finish_when_paused=finish_when_paused)
+    participant = ParticipantFactory(study=Study.objects.get(pk=study.pk))
     with pytest.raises(StudyNotOpen):
         assignment_allocate(participant=participant)
     assert not participant.assignments.exists()
+
+
+def test_paused_study_lets_a_participant_who_started_go_on_by_default():
+    study = make_study(3, status=Study.Status.PAUSED)
+    participant = ParticipantFactory(study=study)
+    assert len(assignment_allocate(participant=participant)) == 3
+
+
+def test_test_participant_may_take_a_draft():
+    study = make_study(3, status=Study.Status.DRAFT)
+    participant = ParticipantFactory(study=study, is_test=True, excluded=True)
+    assert len(assignment_allocate(participant=participant)) == 3
 
 
 # --- gold (attention) items ------------------------------------------------------------------------

@@ -14,6 +14,8 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="study slug")
         parser.add_argument("--out", type=Path, required=True, help="folder to write the files into")
         parser.add_argument("--zip", action="store_true", help="also write <slug>.zip with every file")
+        parser.add_argument("--include-test", action="store_true",
+                            help="keep test participants (researchers' previews), flagged participant_is_test")
 
     def handle(self, *args, **opts):
         study = Study.objects.select_related("label_set").filter(slug=opts["slug"]).first()
@@ -26,9 +28,9 @@ class Command(BaseCommand):
             raise CommandError(f"cannot create {out}: {exc}") from None
         try:
             for name in exports.EXPORT_FILES:
-                self._write(out / name, exports.stream(study, name))
+                self._write(out / name, exports.stream(study, name, opts["include_test"]))
             if opts["zip"]:
-                self._write(out / f"{study.slug}.zip", exports.zip_stream(study))
+                self._write(out / f"{study.slug}.zip", exports.zip_stream(study, opts["include_test"]))
         except OSError as exc:
             raise CommandError(f"cannot write the export: {exc}") from None
 

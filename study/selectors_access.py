@@ -1,0 +1,64 @@
+"""Who may do what to a study: the one place every researcher view and API asks.
+
+Roles, weakest first: viewer (read-only collaborator) < editor (collaborator who may change the
+study) < owner. A superuser counts as an owner of every study. Someone with no role does not see the
+study at all (views answer 404, so slugs of other people's studies are not revealed); someone who sees
+it but lacks the role an action needs gets AccessDenied (403) with a message.
+"""
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from study.errors import AccessDenied, NotFound
+from study.models import Study, StudyCollaborator
+
+VIEW, EDIT, OWN = "viewer", "editor", "owner"
+RANK = {VIEW: 1, EDIT: 2, OWN: 3}
+_NEEDS = {
+    EDIT: "Only the study's owner and its editors may change it; you have read-only access.",
+    OWN: "Only the study's owner may do this.",
+}
+
+
+def studies_visible_to(user) -> QuerySet[Study]:
+    """Superusers see every study; everyone else the studies they own or collaborate on."""
+    studies = Study.objects.select_related("label_set", "owner")
+    if not getattr(user, "is_authenticated", False):
+        return studies.none()
+    if user.is_superuser:
+        return studies
+    return studies.filter(Q(owner=user) | Q(collaborators__user=user)).distinct()
+
+
+def study_role(*, user, study: Study) -> str | None:
+    """'owner' (also for superusers), 'editor', 'viewer', or None when the user has no access."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_superuser or (study.owner_id is not None and study.owner_id == user.pk):
+        return OWN
+    return StudyCollaborator.objects.filter(study=study, user=user).values_list("role", flat=True).first()
+
+
+def study_check_access(*, user, study: Study, need: str = VIEW) -> str:
+    """The user's role on `study`; NotFound without any role, AccessDenied when the role is too weak."""
+    role = study_role(user=user, study=study)
+    if role is None:
+        raise NotFound("No such study.")
+    if RANK[role] < RANK[need]:
+        raise AccessDenied(_NEEDS[need])
+    return role
+
+
+def study_for_user(*, user, slug: str, need: str = VIEW) -> Study:
+    """The study `slug` if `user` has at least the role `need` on it (see study_check_access)."""
+    study = Study.objects.select_related("label_set", "owner").filter(slug=slug).first()
+    if study is None:
+        raise NotFound("No such study.")
+    study_check_access(user=user, study=study, need=need)
+    return study
+
+
+def user_can(*, user, study: Study, need: str) -> bool:
+    """For templates: show a button only to those who may use it."""
+    role = study_role(user=user, study=study)
+    return role is not None and RANK[role] >= RANK[need]
