@@ -7,7 +7,8 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from study.models import LabelSet, Study
+from study.models import LabelSet, Study, StudyCollaborator
+from study.selectors_label_sets import label_set_default, label_sets_with_models
 from study.errors import InvalidInput
 from study.services.stimuli import MAX_IMAGE_BYTES, MAX_MANIFEST_BYTES
 from study.services.studies import (
@@ -44,7 +45,7 @@ class StudyCreateForm(forms.ModelForm):
         fields = [
             "title", "slug", "label_set", "votes_per_image", "images_per_participant", "gold_rate",
             "gold_pass_threshold", "shuffle_labels", "consent_text", "instructions_text", "completion_url",
-            "url_parameters",
+            "url_parameters", "language", "finish_when_paused", "fast_response_ms",
         ]
         help_texts = {"slug": "Part of the participant link: /s/<slug>/. Lowercase letters, digits and hyphens."}
         widgets = {
@@ -56,8 +57,17 @@ class StudyCreateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["label_set"].queryset = LabelSet.objects.order_by("name")
         self.fields["label_set"].empty_label = None
-        self.fields["consent_text"].initial = DEFAULT_CONSENT_TEXT
-        self.fields["instructions_text"].initial = DEFAULT_INSTRUCTIONS_TEXT
+        describe_label_sets(self.fields["label_set"])
+        default = label_set_default()
+        if default is not None and not self.is_bound:
+            self.initial.setdefault("label_set", default.pk)
+        # Blank by default: the service fills in the default text in the study's language.
+        self.fields["consent_text"].widget.attrs["placeholder"] = str(DEFAULT_CONSENT_TEXT)
+        self.fields["instructions_text"].widget.attrs["placeholder"] = str(DEFAULT_INSTRUCTIONS_TEXT)
+        self.fields["consent_text"].required = False
+        self.fields["instructions_text"].required = False
+        self.fields["consent_text"].help_text = "Leave empty for the default text in the study's language."
+        self.fields["instructions_text"].help_text = "Leave empty for the default text in the study's language."
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"].strip().lower()
@@ -70,6 +80,88 @@ class StudyCreateForm(forms.ModelForm):
             return study_clean_url_parameters(self.cleaned_data.get("url_parameters", "").split(","))
         except InvalidInput as error:
             raise forms.ValidationError(error.message) from None
+
+
+def describe_label_sets(field: forms.ModelChoiceField) -> None:
+    """Each option names the models that can serve the label set, so nobody picks one that no model serves."""
+    served = {label_set.pk: names for label_set, names in label_sets_with_models()}
+
+    def label(label_set: LabelSet) -> str:
+        names = served.get(label_set.pk, [])
+        models = f"served by {', '.join(names)}" if names else "no registered model serves it"
+        return f"{label_set.name}: {', '.join(label_set.answers)} ({models})"
+
+    field.label_from_instance = label
+    field.help_text = ("Which answers participants choose from. Models are matched by emotion name; "
+                       "non-emotion answers (Unknown, Not a face) need no model class.")
+
+
+class StudyEditForm(forms.ModelForm):
+    """Edit a study. Fields the rules lock (study_locked_fields) are shown disabled, with the reason."""
+
+    url_parameters = forms.CharField(required=False, label="Extra URL parameters",
+                                     help_text="Comma-separated names to record beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
+    gold_rate = forms.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(0.9)])
+    gold_pass_threshold = forms.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    completion_url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Completion URL")
+    votes_per_image = forms.IntegerField(min_value=1, max_value=1000)
+    images_per_participant = forms.IntegerField(min_value=1, max_value=1000)
+
+    class Meta:
+        model = Study
+        fields = [
+            "title", "slug", "label_set", "votes_per_image", "images_per_participant", "gold_rate",
+            "gold_pass_threshold", "shuffle_labels", "consent_text", "instructions_text", "language",
+            "completion_url", "completion_code", "no_consent_code", "screened_out_code", "finish_when_paused",
+            "fast_response_ms", "url_parameters",
+        ]
+        labels = {"completion_code": "Completion code (finished)", "no_consent_code": "Code for no consent",
+                  "screened_out_code": "Code for screened out / failed attention checks"}
+        widgets = {"consent_text": forms.Textarea(attrs={"rows": 6}), "instructions_text": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, locked: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label_set"].queryset = LabelSet.objects.order_by("name")
+        self.fields["label_set"].empty_label = None
+        describe_label_sets(self.fields["label_set"])
+        if not self.is_bound:
+            self.initial["url_parameters"] = ", ".join(self.instance.url_parameters or [])
+        for name, reason in (locked or {}).items():
+            if name in self.fields:
+                self.fields[name].disabled = True
+                self.fields[name].help_text = reason
+
+    def clean_url_parameters(self) -> list[str]:
+        try:
+            return study_clean_url_parameters(self.cleaned_data.get("url_parameters", "").split(","))
+        except InvalidInput as error:
+            raise forms.ValidationError(error.message) from None
+
+    def changes(self) -> dict:
+        """Only the fields a researcher could edit (disabled ones keep their value and are left out)."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields if not self.fields[name].disabled}
+
+
+class StudyCloneForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=64, help_text="The clone's participant link: /s/<slug>/.")
+
+
+class CollaboratorForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Researcher's user name")
+    role = forms.ChoiceField(choices=StudyCollaborator.Role.choices)
+
+
+class LabelSetForm(forms.Form):
+    name = forms.CharField(max_length=64)
+    emotions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="One emotion per line, in the order participants see them. Optionally a key after '=', e.g. "
+                  "“Happiness = h”. Standard names (Happiness, Anger, ...) let registered models serve the set.")
+    non_emotion = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Non-emotion answers",
+        help_text="Optional, one per line, e.g. “Unknown” and “Not a face” (as in FER+). Shown after the emotions; "
+                  "left out of the emotion distributions and reported as counts.")
 
 
 class MultipleFileInput(forms.ClearableFileInput):

@@ -15,9 +15,11 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from study.http import stimulus_file_response
+from study.i18n import participant_language
 from study.errors import DomainError, InvalidInput, InvalidResponseTime, NotAssigned, StudyFull, StudyNotOpen
 from study.models import Participant, Stimulus, Study
 from study.selectors import (
@@ -27,11 +29,16 @@ from study.selectors import (
     study_is_full,
 )
 from study.services.assignments import FULL_MESSAGE, assignment_allocate
+from study.services.label_sets import label_set_keys
 from study.services.participants import (
+    NO_CONSENT,
     participant_create,
     participant_external_ids,
     participant_finish,
+    participant_outcome,
+    participant_require_can_continue,
     study_completion_url,
+    study_outcome_code,
     study_require_live,
 )
 from study.services.votes import MAX_RESPONSE_MS, vote_record
@@ -74,15 +81,38 @@ def _next_step(study: Study, participant: Participant) -> str:
 
 def _message(request: HttpRequest, study: Study | None, title: str, message: str, status: int = 200) -> HttpResponse:
     return render(
-        request, "study/participant/message.html", {"study": study, "title": title, "message": message}, status=status
+        request, "study/participant/message.html", {"study": study, "title": title, "message": str(message)},
+        status=status,
     )
+
+
+def _choices(study: Study, participant: Participant) -> list[dict]:
+    """The answer buttons in this participant's order, each with its key and whether it is an emotion."""
+    answers = study.label_set.answers
+    key_of = dict(zip(answers, label_set_keys(study.label_set)))
+    others = set(study.label_set.non_emotion_labels)
+    order = participant.label_order or answers
+    order = [*order, *[answer for answer in answers if answer not in order]]  # answers added after consent
+    return [{"label": label, "key": key_of.get(label, ""), "non_emotion": label in others} for label in order]
+
+
+def _is_touch(participant: Participant) -> bool:
+    return participant.device_type in ("phone", "tablet")
+
+
+def _preview_requested(request: HttpRequest, study: Study) -> bool:
+    """?preview=1 (or a consent form posted from it) by a researcher who may edit the study."""
+    from study.views_study_manage import preview_allowed
+
+    asked = request.GET.get("preview") == "1" or request.POST.get("preview") == "1"
+    return asked and preview_allowed(request, study)
 
 
 def _unavailable(request: HttpRequest, study: Study, error: DomainError) -> HttpResponse:
     """Closed, paused, draft or full: a clear page (HTTP 200), or 409 JSON for scripted clients."""
     if _wants_json(request):
-        return JsonResponse({"error": error.code, "message": error.message}, status=error.status_code)
-    title = "This study is full" if isinstance(error, StudyFull) else "This study is not open"
+        return JsonResponse({"error": error.code, "message": str(error.message)}, status=error.status_code)
+    title = _("This study is full") if isinstance(error, StudyFull) else _("This study is not open")
     return _message(request, study, title, error.message)
 
 
@@ -90,8 +120,8 @@ def _error(request: HttpRequest, study: Study, error: DomainError) -> HttpRespon
     if isinstance(error, (StudyNotOpen, StudyFull)):
         return _unavailable(request, study, error)
     if _wants_json(request):
-        return JsonResponse({"error": error.code, "message": error.message}, status=error.status_code)
-    return _message(request, study, "Something is not right", error.message, status=error.status_code)
+        return JsonResponse({"error": error.code, "message": str(error.message)}, status=error.status_code)
+    return _message(request, study, _("Something is not right"), error.message, status=error.status_code)
 
 
 def _open_for_newcomers(study: Study) -> DomainError | None:
@@ -99,7 +129,7 @@ def _open_for_newcomers(study: Study) -> DomainError | None:
         study_require_live(study)
     except StudyNotOpen as error:
         return error
-    return StudyFull(FULL_MESSAGE) if study_is_full(study=study) else None
+    return StudyFull(str(FULL_MESSAGE)) if study_is_full(study=study) else None
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -107,34 +137,51 @@ def _open_for_newcomers(study: Study) -> DomainError | None:
 
 @never_cache
 @require_GET
+@participant_language
 def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
-    """The study link. Returning participants resume; newcomers see the consent text."""
+    """The study link. Returning participants resume; newcomers see the consent text.
+
+    ?preview=1 from a researcher who may edit the study shows the consent page in any status (a
+    draft included); agreeing makes a test participant (see participant_consent).
+    """
     study = _study(slug)
     participant = _participant(request, study)
     if participant is not None:
         return redirect(_next_step(study, participant))
-    if (error := _open_for_newcomers(study)) is not None:
+    preview = _preview_requested(request, study)
+    if not preview and (error := _open_for_newcomers(study)) is not None:
         return _unavailable(request, study, error)
     params = participant_external_ids(study=study, params=request.GET)
     hidden = [(f"{PARAM_PREFIX}{name}", value) for name, value in params.items()]
-    return render(request, "study/participant/consent.html", {"study": study, "hidden_params": hidden})
+    return render(request, "study/participant/consent.html",
+                  {"study": study, "hidden_params": hidden, "preview": preview})
 
 
 @never_cache
 @require_POST
+@participant_language
 def participant_consent(request: HttpRequest, slug: str) -> HttpResponse:
-    """'I agree' creates the participant and sets their cookie; 'I do not agree' ends politely."""
+    """'I agree' creates the participant and sets their cookie; 'I do not agree' ends politely.
+
+    The decline page shows the study's no-consent code (and the way back to the recruiting platform
+    with it); a participant who came from Prolific is asked to return the study there.
+    """
     study = _study(slug)
     participant = _participant(request, study)
     if participant is not None:
         return redirect(_next_step(study, participant))
-    if request.POST.get("consent") != "agree":
-        return _message(request, study, "You did not take part", "No data was recorded. You can close this page.")
-    if (error := _open_for_newcomers(study)) is not None:
-        return _unavailable(request, study, error)
     params = {key[len(PARAM_PREFIX):]: value for key, value in request.POST.items() if key.startswith(PARAM_PREFIX)}
+    if request.POST.get("consent") != "agree":
+        code = study_outcome_code(study, NO_CONSENT)
+        return render(request, "study/participant/declined.html", {
+            "study": study, "code": code, "prolific": bool(params.get("PROLIFIC_PID")),
+            "return_url": study_completion_url(study, code),
+        })
+    preview = _preview_requested(request, study)
+    if not preview and (error := _open_for_newcomers(study)) is not None:
+        return _unavailable(request, study, error)
     participant = participant_create(
-        study=study, external_ids=params, user_agent=request.headers.get("User-Agent", "")
+        study=study, external_ids=params, user_agent=request.headers.get("User-Agent", ""), is_test=preview
     )
     response = redirect(_url("instructions", study))
     response.set_cookie(
@@ -150,6 +197,7 @@ def participant_consent(request: HttpRequest, slug: str) -> HttpResponse:
 
 @never_cache
 @require_GET
+@participant_language
 def participant_instructions(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(slug)
     participant = _participant(request, study)
@@ -158,18 +206,19 @@ def participant_instructions(request: HttpRequest, slug: str) -> HttpResponse:
     if participant_progress(participant=participant).total:
         return redirect(_next_step(study, participant))
     try:
-        study_require_live(study)
+        participant_require_can_continue(participant, study)
     except StudyNotOpen as error:
         return _unavailable(request, study, error)
-    return render(
-        request,
-        "study/participant/instructions.html",
-        {"study": study, "labels": participant.label_order or study.label_set.labels},
-    )
+    choices = _choices(study, participant)
+    return render(request, "study/participant/instructions.html", {
+        "study": study, "participant": participant, "choices": choices, "touch": _is_touch(participant),
+        "has_non_emotion": any(choice["non_emotion"] for choice in choices),
+    })
 
 
 @never_cache
 @require_POST
+@participant_language
 def participant_start(request: HttpRequest, slug: str) -> HttpResponse:
     """Allocate the participant's sequence (idempotent) and go to the first trial."""
     study = _study(slug)
@@ -184,6 +233,7 @@ def participant_start(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @never_cache
+@participant_language
 def participant_trial(request: HttpRequest, slug: str) -> HttpResponse:
     """GET shows the first unanswered trial; POST records a vote and redirects (or answers JSON)."""
     if request.method not in ("GET", "POST"):
@@ -201,19 +251,19 @@ def participant_trial(request: HttpRequest, slug: str) -> HttpResponse:
     if progress.total == 0 or progress.done:
         return redirect(_next_step(study, participant))
     try:
-        study_require_live(study)
+        participant_require_can_continue(participant, study)
     except StudyNotOpen as error:
         return _unavailable(request, study, error)
     upcoming = participant_upcoming_assignments(participant=participant, limit=2)
     current = upcoming[0]
-    labels = participant.label_order or study.label_set.labels
     context = {
         "study": study,
+        "participant": participant,
         "progress": progress,
         "assignment": current,
         "image_url": _image_url(study, current.stimulus),
         "next_image_url": _image_url(study, upcoming[1].stimulus) if len(upcoming) > 1 else "",
-        "choices": [(str(index) if index <= 9 else "", label) for index, label in enumerate(labels, start=1)],
+        "choices": _choices(study, participant),
         "shown_token": signing.dumps({"s": str(current.stimulus.public_id), "t": _now_ms()}, salt=SHOWN_SALT),
     }
     return render(request, "study/participant/trial.html", context)
@@ -294,8 +344,9 @@ def _image_url(study: Study, stimulus: Stimulus) -> str:
 
 @never_cache
 @require_GET
+@participant_language
 def participant_done(request: HttpRequest, slug: str) -> HttpResponse:
-    """Completion code, and the way back to the recruiting platform when the study has one."""
+    """Completion code (finished, or screened out by the attention checks), and the way back to the platform."""
     study = _study(slug)
     participant = _participant(request, study)
     if participant is None:
@@ -304,11 +355,12 @@ def participant_done(request: HttpRequest, slug: str) -> HttpResponse:
         if not participant_progress(participant=participant).done:
             return redirect(_next_step(study, participant))
         participant = participant_finish(participant=participant)
-    return render(
-        request,
-        "study/participant/done.html",
-        {"study": study, "completion_code": study.completion_code, "completion_url": study_completion_url(study)},
-    )
+    outcome = participant_outcome(participant)
+    code = study_outcome_code(study, outcome)
+    return render(request, "study/participant/done.html", {
+        "study": study, "participant": participant, "outcome": outcome, "completion_code": code,
+        "completion_url": study_completion_url(study, code),
+    })
 
 
 @require_GET

@@ -2,14 +2,17 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from study.errors import DomainError
+from study.errors import AccessDenied, DomainError, NotFound
 from study.models import ModelVersion, PredictionJob, Study
 from study.services.models import model_version_delete, model_version_register
+from study.selectors_access import EDIT, VIEW, study_for_user
+from study.selectors_label_sets import models_for_label_set
 from study.services.predictions import prediction_job_cancel, prediction_job_start
 
 
@@ -20,17 +23,19 @@ class ModelUploadForm(forms.Form):
     lambda_export = forms.FileField(required=False, help_text="Optional lambdas.csv of the training run.")
 
 
-def _visible_study(request: HttpRequest, slug: str) -> Study:
-    """A researcher sees only their own studies (superusers see all); others get a 404."""
-    study = Study.objects.select_related("label_set").filter(slug=slug).first()
-    if study is None or not (request.user.is_superuser or study.owner_id == request.user.pk):
-        raise Http404("no such study")
-    return study
+def _visible_study(request: HttpRequest, slug: str, need: str = VIEW) -> Study:
+    """The study if the user has the role `need` on it (selectors_access); 404 when it is not theirs to see."""
+    try:
+        return study_for_user(user=request.user, slug=slug, need=need)
+    except NotFound:
+        raise Http404("no such study") from None
+    except AccessDenied as error:
+        raise PermissionDenied(error.message) from None
 
 
-def _visible_job(request: HttpRequest, pk: int) -> PredictionJob:
+def _visible_job(request: HttpRequest, pk: int, need: str = VIEW) -> PredictionJob:
     job = get_object_or_404(PredictionJob.objects.select_related("study", "model_version"), pk=pk)
-    _visible_study(request, job.study.slug)
+    _visible_study(request, job.study.slug, need)
     return job
 
 
@@ -87,7 +92,7 @@ def model_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
-    study = _visible_study(request, slug)
+    study = _visible_study(request, slug, EDIT if request.method == "POST" else VIEW)
     if request.method == "POST":
         model_version = ModelVersion.objects.filter(pk=request.POST.get("model") or 0).first()
         if model_version is None:
@@ -98,8 +103,10 @@ def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
         except DomainError as error:
             return _error_page(request, error, request.path)
         return redirect("study:job-detail", pk=job.pk)
+    fits = models_for_label_set(label_set=study.label_set)
     return render(request, "study/models/predict.html", {
-        "study": study, "models": ModelVersion.objects.filter(status=ModelVersion.Status.VALID),
+        "study": study, "models": [fit.model for fit in fits if fit.serves],
+        "unfit_models": [fit for fit in fits if not fit.serves],
         "jobs": study.prediction_jobs.select_related("model_version")[:20]})
 
 
@@ -122,7 +129,7 @@ def job_status(request: HttpRequest, pk: int) -> JsonResponse:
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _visible_job(request, pk)
+    job = _visible_job(request, pk, EDIT)
     try:
         prediction_job_cancel(job=job)
     except DomainError as error:

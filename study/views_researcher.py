@@ -23,7 +23,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.http import stimulus_file_response
-from study.errors import DomainError, InvalidArchive, InvalidInput
+from django.core.exceptions import PermissionDenied
+from study.errors import AccessDenied, DomainError, InvalidArchive, InvalidInput, NotFound
+from study.selectors_access import EDIT, VIEW, study_for_user
 from study.forms import StimulusUploadForm, StudyCreateForm, StudyStatusForm
 from study.models import Stimulus, Study
 from study.selectors_researcher import (
@@ -34,10 +36,12 @@ from study.selectors_researcher import (
 )
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
+from study.services.study_settings import study_launch_warnings
 
 STUDY_DETAIL_PANELS: list[str] = [
     "study/models/_predict_panel.html",  # prediction pipeline: run models, job progress
     "study/researcher/_comparison_panel.html",  # comparison view: link to the human-vs-model page, exports
+    "study/researcher/_manage_panel.html",  # preview, edit, clone, delete, collaborators (views_study_manage)
 ]
 REPORT_ROWS_KEPT = 2000
 IMAGES_PER_PAGE = 50
@@ -55,8 +59,14 @@ STATUS_ACTIONS = {
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _owned_study(request: HttpRequest, slug: str) -> Study:
-    return get_object_or_404(studies_visible_to(request.user), slug=slug)
+def _owned_study(request: HttpRequest, slug: str, need: str = VIEW) -> Study:
+    """The study if the user has the role `need` (owner, editor, viewer; see selectors_access), else 404/403."""
+    try:
+        return study_for_user(user=request.user, slug=slug, need=need)
+    except NotFound:
+        raise Http404("No such study.") from None
+    except AccessDenied as error:
+        raise PermissionDenied(error.message) from None
 
 
 def _report_key(study: Study) -> str:
@@ -76,7 +86,8 @@ def extra_panels() -> list[str]:
 
 def _compact(report: ImportReport) -> dict:
     rows = [{"name": r.name, "status": r.status, "reason": r.reason} for r in report.results]
-    return {"summary": report.summary(), "counts": report.counts(), "rows": rows[:REPORT_ROWS_KEPT],
+    return {"summary": report.summary(), "manifest": report.manifest_summary(),
+            "manifest_used": bool(report.manifest_source), "counts": report.counts(), "rows": rows[:REPORT_ROWS_KEPT],
             "rows_left_out": max(len(rows) - REPORT_ROWS_KEPT, 0)}
 
 
@@ -133,7 +144,7 @@ def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def study_status(request: HttpRequest, slug: str) -> HttpResponse:
-    study = _owned_study(request, slug)
+    study = _owned_study(request, slug, EDIT)
     form = StudyStatusForm(request.POST)
     if not form.is_valid():
         return _render_detail(request, study, status=400, error="Unknown status change.")
@@ -142,6 +153,9 @@ def study_status(request: HttpRequest, slug: str) -> HttpResponse:
     except DomainError as error:
         return _render_detail(request, study, status=error.status_code, error=error.message)
     messages.success(request, f"The study is now {study.get_status_display().lower()}.")
+    if study.status == Study.Status.LIVE:
+        for warning in study_launch_warnings(study=study):
+            messages.warning(request, warning)
     return redirect("study:researcher-study-detail", slug=study.slug)
 
 
@@ -149,7 +163,7 @@ def study_status(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def study_upload(request: HttpRequest, slug: str) -> HttpResponse:
-    study = _owned_study(request, slug)
+    study = _owned_study(request, slug, EDIT)
     limit = upload_limit_bytes()
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -187,7 +201,7 @@ def _upload(request: HttpRequest, study: Study) -> HttpResponse:
                               error=f"Nothing was imported: {report.summary()}.")
     request.session[_report_key(study)] = _compact(report)
     level = messages.SUCCESS if counts[REJECTED] == 0 else messages.WARNING
-    messages.add_message(request, level, f"Upload finished: {report.summary()}.")
+    messages.add_message(request, level, f"Upload finished: {report.summary()}. {report.manifest_summary()}")
     return redirect("study:researcher-study-detail", slug=study.slug)
 
 

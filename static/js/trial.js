@@ -39,7 +39,7 @@
 
   function onImageError() {
     if (status) {
-      status.textContent = "The image could not be loaded. Please reload the page.";
+      status.textContent = form.getAttribute("data-msg-image-error") || "The image could not be loaded. Please reload the page.";
       status.classList.add("is-error");
     }
   }
@@ -49,7 +49,7 @@
     onShown();
   } else {
     setEnabled(false);
-    if (status) { status.textContent = "Loading the image…"; }
+    if (status) { status.textContent = form.getAttribute("data-msg-loading") || "Loading the image…"; }
     image.addEventListener("load", onShown);
     image.addEventListener("error", onImageError);
   }
@@ -78,7 +78,7 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
-    var key = event.key;
+    var key = (event.key || "").toLowerCase();
     var match = null;
     buttons.forEach(function (button) {
       if (button.getAttribute("data-key") === key) { match = button; }

@@ -27,13 +27,14 @@ import hashlib
 import random
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from study.errors import NotAssigned, StudyFull
 from study.models import Assignment, Participant, Stimulus, Study
 from study.selectors import study_open_slots
 from study.services.participants import participant_require_can_continue
 
-FULL_MESSAGE = "This study has all the responses it needs for now. Thank you for your interest."
+FULL_MESSAGE = _("This study has all the responses it needs for now. Thank you for your interest.")
 
 
 def _tie_key(seed: int, participant_id: int, stimulus_id: int) -> bytes:
@@ -73,7 +74,7 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
     ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
     sequence = [pk for pk, _load in ranked[: study.images_per_participant - n_gold]]
     if not sequence:
-        raise StudyFull(FULL_MESSAGE)
+        raise StudyFull(str(FULL_MESSAGE))
 
     rng = random.Random(_tie_key(study.random_seed, participant.pk, 0))
     rng.shuffle(sequence)  # no order effects shared between participants
@@ -97,4 +98,4 @@ def assignment_lock_for_vote(*, participant: Participant, stimulus: Stimulus) ->
     try:
         return Assignment.objects.select_for_update().get(participant=participant, stimulus=stimulus)
     except Assignment.DoesNotExist:
-        raise NotAssigned("This image is not one of your trials.") from None
+        raise NotAssigned(str(_("This image is not one of your trials."))) from None

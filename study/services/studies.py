@@ -35,7 +35,7 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.CLOSED: set(),
 }
 REOPEN_TARGETS = {Status.PAUSED, Status.LIVE}
-RESERVED_SLUGS = {"new"}  # /studies/new/ is the create page
+RESERVED_SLUGS = {"new", "label-sets"}  # /studies/new/ and /studies/label-sets/ are pages
 URL_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 DEFAULT_CONSENT_TEXT = _(

@@ -94,7 +94,7 @@ def test_instructions_list_the_labels_with_their_keys(client):
     client.post(url("consent", study), {"consent": "agree"})
     page = client.get(url("instructions", study)).content.decode()
     for key, label in enumerate(study.label_set.labels, start=1):
-        assert f"<kbd>{key}</kbd> {label}" in page
+        assert f"<kbd>{key}</kbd><span>{label}</span>" in page
 
 
 def test_trial_page_shows_progress_buttons_and_preloads_the_next_image(client):
@@ -209,10 +209,19 @@ def test_study_that_is_not_live_shows_a_clear_page(client, status, text):
     assert not Participant.objects.exists()
 
 
-def test_paused_study_stops_a_participant_midway_and_lets_them_resume(client):
+def test_paused_study_lets_a_participant_who_started_finish_by_default(client):
     study = make_study()
     join(client, study)
     Study.objects.filter(pk=study.pk).update(status=Study.Status.PAUSED)
+    assert b'name="stimulus"' in client.get(url("trial", study)).content
+    newcomer = Client()
+    assert b"paused" in newcomer.get(url("entry", study)).content
+
+
+def test_paused_study_stops_a_participant_midway_and_lets_them_resume(client):
+    study = make_study()
+    join(client, study)
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.PAUSED, finish_when_paused=False)
     page = client.get(url("trial", study))
     assert page.status_code == 200 and b"paused" in page.content and b'name="stimulus"' not in page.content
     Study.objects.filter(pk=study.pk).update(status=Study.Status.LIVE)

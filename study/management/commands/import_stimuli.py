@@ -63,3 +63,4 @@ class Command(BaseCommand):
         style = self.style.SUCCESS if counts[REJECTED] == 0 else self.style.WARNING
         self.stdout.write(style(f"{study.slug}: {report.summary()}; the study now has "
                                 f"{study.stimuli.count()} images."))
+        self.stdout.write(report.manifest_summary())
