@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MODEL := var/models/demo.pt
 
-.PHONY: install run test test-fast demo-model migrate clean
+.PHONY: install run test test-fast demo-model migrate clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not e2e"
+
+# Participant-page translations: collect the marked strings into locale/<lang>/LC_MESSAGES/django.po,
+# then compile the .mo in pure Python (no GNU gettext needed). Both files are committed.
+messages: install
+	$(PY) manage.py makemessages -l de --no-location --ignore 'tests/*' --ignore 'ml/*' --ignore 'bench/*' --ignore 'var/*'
+	$(PY) manage.py compile_translations
 
 clean:
 	rm -rf var/ .pytest_cache
