@@ -61,6 +61,11 @@ class StudyCreateForm(forms.ModelForm):
         default = label_set_default()
         if default is not None and not self.is_bound:
             self.initial.setdefault("label_set", default.pk)
+        # New settings have defaults, so older clients (and scripts) that do not send them still work.
+        self.fields["language"].required = False
+        self.fields["fast_response_ms"].required = False
+        self.fields["fast_response_ms"].help_text = ("Votes faster than this (milliseconds) are flagged too_fast in "
+                                                     "the exports; 0 turns the flag off. Default 300.")
         # Blank by default: the service fills in the default text in the study's language.
         self.fields["consent_text"].widget.attrs["placeholder"] = str(DEFAULT_CONSENT_TEXT)
         self.fields["instructions_text"].widget.attrs["placeholder"] = str(DEFAULT_INSTRUCTIONS_TEXT)
@@ -68,6 +73,13 @@ class StudyCreateForm(forms.ModelForm):
         self.fields["instructions_text"].required = False
         self.fields["consent_text"].help_text = "Leave empty for the default text in the study's language."
         self.fields["instructions_text"].help_text = "Leave empty for the default text in the study's language."
+
+    def clean_language(self) -> str:
+        return self.cleaned_data.get("language") or "en"
+
+    def clean_fast_response_ms(self) -> int:
+        value = self.cleaned_data.get("fast_response_ms")
+        return 300 if value is None else value
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"].strip().lower()

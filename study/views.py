@@ -264,6 +264,7 @@ def participant_trial(request: HttpRequest, slug: str) -> HttpResponse:
         "image_url": _image_url(study, current.stimulus),
         "next_image_url": _image_url(study, upcoming[1].stimulus) if len(upcoming) > 1 else "",
         "choices": _choices(study, participant),
+        "touch": _is_touch(participant),  # no key hints on phones and tablets
         "shown_token": signing.dumps({"s": str(current.stimulus.public_id), "t": _now_ms()}, salt=SHOWN_SALT),
     }
     return render(request, "study/participant/trial.html", context)

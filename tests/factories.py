@@ -10,6 +10,7 @@ from PIL import Image
 from study import models
 
 RAFDB_BASIC7 = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
+AFFECTNET8_CLASSES = ["Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
 
 
 def png_bytes(seed: int, size: int = 16) -> bytes:
