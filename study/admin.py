@@ -24,6 +24,7 @@ from study.models import (
     PredictionJob,
     Stimulus,
     Study,
+    StudyCollaborator,
     Vote,
 )
 from study.selectors_researcher import count_subquery
@@ -111,8 +112,15 @@ class LabelSetAdmin(admin.ModelAdmin):
         return obj.n_studies
 
 
+class StudyCollaboratorInline(admin.TabularInline):
+    model = StudyCollaborator
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    inlines = [StudyCollaboratorInline]
     list_display = ["title", "slug", "status", "owner", "label_set", "n_images", "n_gold", "n_participants",
                     "votes_per_image", "created_at", "dashboard"]
     list_filter = ["status", "label_set", "owner"]
@@ -125,9 +133,9 @@ class StudyAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["title", "slug", "owner", "label_set", "status"]}),
         ("Design", {"fields": ["votes_per_image", "images_per_participant", "gold_rate", "gold_pass_threshold",
-                               "shuffle_labels", "random_seed"]}),
-        ("Texts and links", {"fields": ["consent_text", "instructions_text", "completion_code", "completion_url",
-                                        "url_parameters"]}),
+                               "shuffle_labels", "random_seed", "finish_when_paused", "fast_response_ms"]}),
+        ("Texts and links", {"fields": ["language", "consent_text", "instructions_text", "completion_code",
+                                        "no_consent_code", "screened_out_code", "completion_url", "url_parameters"]}),
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -242,7 +250,8 @@ class StimulusAdmin(admin.ModelAdmin):
 class ParticipantAdmin(admin.ModelAdmin):
     list_display = ["public_id", "study", "started_at", "finished_at", "n_votes", "gold_score", "excluded",
                     "exclusion_reason", "user_agent_family"]
-    list_filter = ["excluded", "study", ("finished_at", admin.EmptyFieldListFilter), "user_agent_family"]
+    list_filter = ["excluded", "is_test", "study", ("finished_at", admin.EmptyFieldListFilter), "user_agent_family",
+                   "device_type"]
     list_select_related = ["study"]
     search_fields = ["=public_id", "external_ids", "exclusion_reason"]
     readonly_fields = ["public_id", "study", "external_ids", "user_agent_family", "label_order", "started_at",

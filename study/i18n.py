@@ -11,7 +11,8 @@ from functools import wraps
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.translation import gettext_lazy as _, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from study.models import Study
 

@@ -23,6 +23,11 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+def csv_rows(path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 FERPLUS = "FER+ (8 + Unknown, Not a face)"
 
 
@@ -81,11 +86,11 @@ def test_non_emotion_answers_are_votes_but_not_part_of_the_emotion_distribution(
     data = comparison_data(study=study)
     assert data.counts.sum() == 1 and data.non_emotion_counts == {"Unknown": 0, "Not a face": 1}
     call_command("export_study", study.slug, out=tmp_path, stdout=io.StringIO())
-    rows = {r["stimulus"]: r for r in csv.DictReader(open(tmp_path / "stimuli.csv", newline=""))}
+    rows = {r["stimulus"]: r for r in csv_rows(tmp_path / "stimuli.csv")}
     row = rows[str(first.stimulus.public_id)]
     assert row["other_Not a face"] == "1" and row["n_votes"] == "0" and row["p_Happiness"] == ""
     assert "other_<answer>" in (tmp_path / "codebook.md").read_text()
-    assert [*csv.reader(open(tmp_path / "distributions.csv"))][0] == ["file", *study.label_set.labels]
+    assert (tmp_path / "distributions.csv").read_text().splitlines()[0] == ",".join(["file", *study.label_set.labels])
 
 
 def test_trial_page_shows_non_emotion_answers_last_with_their_keys(client):

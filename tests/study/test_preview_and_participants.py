@@ -15,6 +15,11 @@ from study.views import participant_cookie_name
 from tests.factories import StimulusFactory, StudyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def csv_rows(path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.5 Mobile/15E148 Safari/604.1")
 
@@ -60,10 +65,10 @@ def test_owner_previews_a_draft_as_a_test_participant_left_out_of_the_data(clien
     assert participants_set_excluded(participants=Participant.objects.all(), excluded=False) == 0
     call_command("export_study", study.slug, out=tmp_path / "default", stdout=io.StringIO())
     call_command("export_study", study.slug, "--include-test", out=tmp_path / "all", stdout=io.StringIO())
-    assert len(list(csv.DictReader(open(tmp_path / "default" / "votes.csv")))) == 0
-    votes = list(csv.DictReader(open(tmp_path / "all" / "votes.csv")))
+    assert len(csv_rows(tmp_path / "default" / "votes.csv")) == 0
+    votes = csv_rows(tmp_path / "all" / "votes.csv")
     assert len(votes) == 2 and {v["participant_is_test"] for v in votes} == {"1"}
-    people = list(csv.DictReader(open(tmp_path / "all" / "participants.csv")))
+    people = csv_rows(tmp_path / "all" / "participants.csv")
     assert people[0]["is_test"] == "1"
     download = client.get(f"/studies/{study.slug}/export/votes.csv?include_test=1")
     assert b"participant_is_test" in b"".join(download.streaming_content)
@@ -134,11 +139,11 @@ def test_participants_csv_has_prolific_columns_device_and_fast_votes(client, tmp
     study = make_study(fast_response_ms=300)
     take_part(client, study, "?PROLIFIC_PID=pp1&STUDY_ID=st1&SESSION_ID=se1", agent=IPHONE)  # votes at 100 ms
     call_command("export_study", study.slug, out=tmp_path, stdout=io.StringIO())
-    person = next(csv.DictReader(open(tmp_path / "participants.csv")))
+    person = csv_rows(tmp_path / "participants.csv")[0]
     assert (person["prolific_pid"], person["study_id"], person["session_id"], person["device_type"],
             person["n_too_fast"], person["is_test"]) == ("pp1", "st1", "se1", "phone", "2", "0")
-    votes = list(csv.DictReader(open(tmp_path / "votes.csv")))
+    votes = csv_rows(tmp_path / "votes.csv")
     assert [v["too_fast"] for v in votes] == ["1", "1"] and "participant_is_test" not in votes[0]
     Study.objects.filter(pk=study.pk).update(fast_response_ms=0)
     call_command("export_study", study.slug, out=tmp_path / "off", stdout=io.StringIO())
-    assert {v["too_fast"] for v in csv.DictReader(open(tmp_path / "off" / "votes.csv"))} == {"0"}
+    assert {v["too_fast"] for v in csv_rows(tmp_path / "off" / "votes.csv")} == {"0"}

@@ -19,9 +19,10 @@ PO = LOCALE / "de" / "LC_MESSAGES" / "django.po"
 def test_every_german_message_is_translated_and_the_committed_mo_matches_the_po():
     text = PO.read_text(encoding="utf-8")
     entries = [block for block in text.split("\n\n")[1:] if "msgid" in block]
-    untranslated = [block for block in entries if re.search(r'^msgstr ""\s*$', block, re.M)]
+    untranslated = [block for block in entries if re.search(r'^msgstr ""\s*$', block, re.MULTILINE)]
     assert not untranslated and "#, fuzzy" not in text
-    committed = gettext.GNUTranslations(open(PO.with_suffix(".mo"), "rb"))._catalog
+    with open(PO.with_suffix(".mo"), "rb") as handle:
+        committed = gettext.GNUTranslations(handle)._catalog
     built = parse_po(text)
     assert {k: v for k, v in committed.items() if k} == {k: v for k, v in built.items() if k}
     assert len(built) - 1 == len(entries)
@@ -31,7 +32,8 @@ def test_pure_python_compiler_writes_a_catalog_gettext_reads(tmp_path):
     path = tmp_path / "x.mo"
     path.write_bytes(mo_bytes({"": "Content-Type: text/plain; charset=UTF-8\n", "Yes": "Ja",
                                "emotion\x04Anger": "Wut"}))
-    catalog = gettext.GNUTranslations(open(path, "rb"))
+    with open(path, "rb") as handle:
+        catalog = gettext.GNUTranslations(handle)
     assert catalog.gettext("Yes") == "Ja" and catalog.pgettext("emotion", "Anger") == "Wut"
 
 
