@@ -7,9 +7,9 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from study.models import LabelSet, Study, StudyCollaborator
-from study.selectors_label_sets import label_set_default, label_sets_with_models
 from study.errors import InvalidInput
+from study.models import LabelSet, Study, StudyCollaborator
+from study.selectors.label_sets import label_set_default, label_sets_with_models
 from study.services.stimuli import MAX_IMAGE_BYTES, MAX_MANIFEST_BYTES
 from study.services.studies import (
     DEFAULT_CONSENT_TEXT,
@@ -111,8 +111,9 @@ def describe_label_sets(field: forms.ModelChoiceField) -> None:
 class StudyEditForm(forms.ModelForm):
     """Edit a study. Fields the rules lock (study_locked_fields) are shown disabled, with the reason."""
 
-    url_parameters = forms.CharField(required=False, label="Extra URL parameters",
-                                     help_text="Comma-separated names to record beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
+    url_parameters = forms.CharField(
+        required=False, label="Extra URL parameters",
+        help_text="Comma-separated names to record beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
     gold_rate = forms.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(0.9)])
     gold_pass_threshold = forms.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     completion_url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Completion URL")

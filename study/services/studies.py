@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
-from django.db.models import QuerySet
 
 from study.errors import InvalidInput, InvalidStatusChange
 from study.models import LabelSet, Participant, Stimulus, Study

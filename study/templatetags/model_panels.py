@@ -1,7 +1,7 @@
 """{% predict_panel study %}: the model/predictions panel that the study page includes."""
 from django import template
 
-from study.selectors_label_sets import models_for_label_set
+from study.selectors.label_sets import models_for_label_set
 
 register = template.Library()
 

@@ -2,7 +2,7 @@
 from django import template
 
 from study.models import Participant
-from study.selectors_access import EDIT, OWN, RANK, study_role
+from study.selectors.access import EDIT, OWN, RANK, study_role
 from study.services.study_settings import study_launch_warnings
 
 register = template.Library()

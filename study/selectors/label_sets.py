@@ -1,0 +1,56 @@
+"""Which registered models can serve which label set, and the label set a new study starts with.
+
+A model serves a label set when every emotion of the set has a model class of the same name (through
+ml.labels' aliases); extra model classes are dropped at prediction time. Non-emotion answers
+("Unknown", "Not a face") never need a model class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from study.analysis.label_mapping import LabelMismatch, label_mapping_build
+from study.models import LabelSet, ModelVersion
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    model: ModelVersion
+    serves: bool
+    reason: str = ""  # why not, when it does not
+
+
+def model_fit(*, model: ModelVersion, label_set: LabelSet) -> ModelFit:
+    try:
+        label_mapping_build(model_classes=model.classes or [], study_labels=label_set.labels)
+    except LabelMismatch as mismatch:
+        return ModelFit(model, False, f"no class for {', '.join(mismatch.missing)}")
+    return ModelFit(model, True)
+
+
+def models_for_label_set(*, label_set: LabelSet) -> list[ModelFit]:
+    """Every validated model, with whether it can serve `label_set` (and why not)."""
+    models = ModelVersion.objects.filter(status=ModelVersion.Status.VALID).order_by("name")
+    return [model_fit(model=model, label_set=label_set) for model in models]
+
+
+FALLBACK_LABEL_SET = "RAF-DB basic-7"  # the demo model's classes, before any model is registered
+
+
+def label_sets_with_models() -> list[tuple[LabelSet, list[str]]]:
+    """Each label set with the names of the registered models (not invalid ones) that can serve it."""
+    models = list(ModelVersion.objects.exclude(status=ModelVersion.Status.INVALID).order_by("name"))
+    result = []
+    for label_set in LabelSet.objects.order_by("name"):
+        result.append((label_set, [m.name for m in models if model_fit(model=m, label_set=label_set).serves]))
+    return result
+
+
+def label_set_default() -> LabelSet | None:
+    """The label set served by the most registered models (the demo model breaks ties), else the first."""
+    best, best_key = None, None
+    demo_models = set(ModelVersion.objects.filter(is_demo=True).values_list("name", flat=True))
+    for label_set, served_by in label_sets_with_models():
+        key = (len(served_by), bool(demo_models & set(served_by)), label_set.name == FALLBACK_LABEL_SET)
+        if best_key is None or key > best_key:
+            best, best_key = label_set, key
+    return best

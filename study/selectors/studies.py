@@ -1,0 +1,100 @@
+"""Reads for the researcher pages: which studies a user may see, and their progress numbers, in SQL.
+
+Kept beside study/selectors.py (the participant side) so both can grow without stepping on each other.
+"Valid" votes are those of participants who are not excluded; "regular" images are the non-gold ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from study.models import Participant, Stimulus, Study, Vote
+from study.selectors.access import studies_visible_to
+
+__all__ = ["count_subquery", "stimuli_with_vote_counts", "studies_visible_to", "study_dashboard",
+           "study_list_with_progress"]
+
+
+def count_subquery(queryset: QuerySet, field: str) -> Coalesce:
+    """A correlated COUNT subquery on `field` = the outer row (no row blow-up when several are combined)."""
+    counted = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def study_list_with_progress(*, user) -> QuerySet[Study]:
+    """The user's studies with n_images, n_gold, n_participants and n_votes (valid votes on regular images)."""
+    return studies_visible_to(user).annotate(
+        n_images=count_subquery(Stimulus.objects.filter(is_gold=False), "study"),
+        n_gold=count_subquery(Stimulus.objects.filter(is_gold=True), "study"),
+        n_participants=count_subquery(Participant.objects.filter(is_test=False), "study"),
+        n_votes=count_subquery(Vote.objects.filter(stimulus__is_gold=False, participant__excluded=False), "stimulus__study"),
+    )
+
+
+def stimuli_with_vote_counts(*, study: Study) -> QuerySet[Stimulus]:
+    """The study's stimuli annotated with n_votes (valid votes), fewest first: the per-image progress table."""
+    valid_votes = Vote.objects.filter(participant__excluded=False)
+    return (
+        Stimulus.objects.filter(study=study)
+        .annotate(n_votes=count_subquery(valid_votes, "stimulus"))
+        .order_by("is_gold", "n_votes", "id")
+    )
+
+
+@dataclass(frozen=True)
+class HistogramBar:
+    label: str
+    images: int
+    share: float  # of all regular images, for the bar width
+
+
+@dataclass(frozen=True)
+class StudyDashboard:
+    images: int
+    gold: int
+    participants: int
+    finished: int
+    excluded: int
+    votes: int  # valid votes on regular images
+    votes_all: int  # every vote stored, gold and excluded included
+    votes_wanted: int
+    images_complete: int
+    histogram: list[HistogramBar]
+
+    @property
+    def percent_complete(self) -> int:
+        return round(100 * min(self.votes, self.votes_wanted) / self.votes_wanted) if self.votes_wanted else 0
+
+
+def study_dashboard(*, study: Study) -> StudyDashboard:
+    """Headline counts and a histogram of valid votes per regular image (last bar: complete)."""
+    images = Stimulus.objects.filter(study=study).aggregate(
+        regular=Count("pk", filter=Q(is_gold=False)), gold=Count("pk", filter=Q(is_gold=True))
+    )
+    people = Participant.objects.filter(study=study, is_test=False).aggregate(
+        participants=Count("pk"),
+        finished=Count("pk", filter=Q(finished_at__isnull=False)),
+        excluded=Count("pk", filter=Q(excluded=True)),
+    )
+    votes = Vote.objects.filter(stimulus__study=study, participant__is_test=False).aggregate(
+        all=Count("pk"), valid=Count("pk", filter=Q(stimulus__is_gold=False, participant__excluded=False))
+    )
+    wanted = study.votes_per_image
+    per_count = (
+        stimuli_with_vote_counts(study=study).filter(is_gold=False).order_by()
+        .values("n_votes").annotate(images=Count("pk")).values_list("n_votes", "images")
+    )
+    buckets = [0] * (wanted + 1)  # 0, 1, ..., wanted-1 votes, then "wanted or more"
+    for n_votes, n_images in per_count:  # at most one row per distinct vote count
+        buckets[min(n_votes, wanted)] += n_images
+    total = images["regular"]
+    histogram = [
+        HistogramBar(label=f"{k}" if k < wanted else f"{wanted}+ (complete)", images=n, share=n / total if total else 0.0)
+        for k, n in enumerate(buckets)
+    ]
+    return StudyDashboard(
+        images=total, gold=images["gold"], votes=votes["valid"], votes_all=votes["all"], votes_wanted=total * wanted,
+        images_complete=buckets[wanted], histogram=histogram, **people,
+    )

@@ -1,0 +1,102 @@
+"""Collaborators and the one access rule (selectors/access.py): owner, editor, viewer, superuser, stranger."""
+import pytest
+
+from study.errors import AccessDenied, InvalidInput, NotFound
+from study.models import Study, StudyCollaborator
+from study.selectors.access import EDIT, OWN, VIEW, studies_visible_to, study_check_access, study_role
+from study.services.collaborators import collaborator_remove, collaborator_set
+from tests.factories import StimulusFactory, StudyFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def people():
+    owner = UserFactory(username="owner", is_staff=False)
+    study = StudyFactory(owner=owner, status=Study.Status.DRAFT)
+    StimulusFactory(study=study)
+    editor, viewer, stranger = (UserFactory(username=name, is_staff=False) for name in ("ed", "vi", "st"))
+    collaborator_set(study=study, username="ed", role="editor")
+    collaborator_set(study=study, username="VI", role="viewer")  # user names match case-insensitively
+    root = UserFactory(username="root", is_superuser=True)
+    return study, {"owner": owner, "editor": editor, "viewer": viewer, "stranger": stranger, "root": root}
+
+
+def test_roles_follow_ownership_collaboration_and_superuser(people):
+    study, users = people
+    assert [study_role(user=users[n], study=study) for n in ("owner", "editor", "viewer", "stranger", "root")] == \
+        ["owner", "editor", "viewer", None, "owner"]
+    assert list(studies_visible_to(users["viewer"])) == [study]
+    assert not studies_visible_to(users["stranger"]).exists()
+
+
+@pytest.mark.parametrize("name, need, error", [
+    ("viewer", VIEW, None), ("viewer", EDIT, AccessDenied), ("editor", EDIT, None), ("editor", OWN, AccessDenied),
+    ("owner", OWN, None), ("root", OWN, None), ("stranger", VIEW, NotFound),
+])
+def test_check_access_raises_the_right_error(people, name, need, error):
+    study, users = people
+    if error is None:
+        study_check_access(user=users[name], study=study, need=need)
+    else:
+        with pytest.raises(error):
+            study_check_access(user=users[name], study=study, need=need)
+
+
+def test_collaborator_rules(people):
+    study, users = people
+    with pytest.raises(InvalidInput, match="No active researcher"):
+        collaborator_set(study=study, username="nobody", role="viewer")
+    with pytest.raises(InvalidInput, match="owns this study"):
+        collaborator_set(study=study, username="owner", role="editor")
+    with pytest.raises(InvalidInput, match="Unknown role"):
+        collaborator_set(study=study, username="st", role="admin")
+    collaborator_set(study=study, username="vi", role="editor")  # changes the role, no second row
+    assert StudyCollaborator.objects.filter(study=study).count() == 2
+    assert study_role(user=users["viewer"], study=study) == "editor"
+
+
+def test_pages_enforce_the_roles(client, people):
+    study, users = people
+    detail, status, edit = (f"/studies/{study.slug}/", f"/studies/{study.slug}/status/", f"/studies/{study.slug}/edit/")
+    client.force_login(users["stranger"])
+    assert client.get(detail).status_code == 404
+    client.force_login(users["viewer"])
+    page = client.get(detail)
+    assert page.status_code == 200 and b"read-only" in page.content and b'id="edit-link"' not in page.content
+    assert client.post(status, {"status": "live"}).status_code == 403
+    assert client.get(edit).status_code == 403
+    assert client.get(f"/studies/{study.slug}/compare/").status_code == 200  # reading is fine
+    assert client.post(f"/studies/{study.slug}/collaborators/", {"username": "st", "role": "viewer"}).status_code == 403
+    client.force_login(users["editor"])
+    assert client.post(status, {"status": "live"}).status_code == 302
+    assert Study.objects.get(pk=study.pk).status == "live"
+    assert client.get(f"/studies/{study.slug}/delete/").status_code == 403  # owner only
+
+
+def test_owner_adds_and_removes_collaborators_on_the_study_page(client, people):
+    study, users = people
+    client.force_login(users["owner"])
+    page = client.get(f"/studies/{study.slug}/").content.decode()
+    assert 'id="collaborator-form"' in page and "ed" in page
+    client.post(f"/studies/{study.slug}/collaborators/", {"username": "st", "role": "viewer"})
+    assert study_role(user=users["stranger"], study=study) == "viewer"
+    bad = client.post(f"/studies/{study.slug}/collaborators/", {"username": "ghost", "role": "viewer"}, follow=True)
+    assert b"No active researcher account" in bad.content
+    row = StudyCollaborator.objects.get(study=study, user=users["stranger"])
+    client.post(f"/studies/{study.slug}/collaborators/", {"remove": row.pk})
+    assert study_role(user=users["stranger"], study=study) is None
+    with pytest.raises(NotFound):
+        collaborator_remove(study=study, collaborator_id=row.pk)
+
+
+def test_api_lists_studies_shared_with_a_viewer(client, people):
+    study, users = people
+    client.force_login(users["viewer"])
+    response = client.get("/api/studies/")
+    assert response.status_code == 200 and study.slug in response.content.decode()
