@@ -28,10 +28,12 @@ class VoteOutputSerializer(serializers.ModelSerializer):
     participant = serializers.UUIDField(source="participant.public_id")
     stimulus = serializers.UUIDField(source="stimulus.public_id")
     participant_excluded = serializers.BooleanField(source="participant.excluded")
+    participant_is_test = serializers.BooleanField(source="participant.is_test")
 
     class Meta:
         model = Vote
-        fields = ["id", "participant", "stimulus", "label", "response_ms", "participant_excluded", "created_at"]
+        fields = ["id", "participant", "stimulus", "label", "response_ms", "participant_excluded", "participant_is_test",
+                  "created_at"]
 
 
 class PredictionOutputSerializer(serializers.ModelSerializer):

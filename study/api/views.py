@@ -31,13 +31,13 @@ from study.api.serializers import (
 )
 from study.errors import DomainError
 from study.models import Prediction, Stimulus, Study, Vote
+from study.selectors.access import studies_visible_to
 from study.selectors.compare import comparison_data, model_summaries, study_headcount
 from study.selectors.participants import (
     participant_from_cookies,
     participant_progress,
     participant_upcoming_assignments,
 )
-from study.selectors.studies import studies_visible_to
 
 
 class Pages(PageNumberPagination):
@@ -92,9 +92,12 @@ class StimulusListApi(APIView):
 
 class VoteListApi(APIView):
     @extend_schema(responses=VoteCursorPageSerializer, parameters=[
-        OpenApiParameter("cursor", str, description="opaque position from a previous page's next/previous link")])
+        OpenApiParameter("cursor", str, description="opaque position from a previous page's next/previous link"),
+        OpenApiParameter("include_test", bool, description="also list the votes of test participants (previews)")])
     def get(self, request, slug: str):
         votes = Vote.objects.filter(stimulus__study=_study(request, slug)).select_related("participant", "stimulus")
+        if request.query_params.get("include_test") not in ("1", "true"):
+            votes = votes.filter(participant__is_test=False)  # researchers' previews are not data
         paginator = VoteCursor()
         page = paginator.paginate_queryset(votes, request, view=self)
         return paginator.get_paginated_response(VoteOutputSerializer(page, many=True).data)

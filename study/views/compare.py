@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET
 
 from study import exports
 from study.analysis import metrics
+from study.selectors.access import studies_visible_to
 from study.selectors.compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
-from study.selectors.studies import studies_visible_to
 
 PER_PAGE = 24
 SORTS = {
@@ -115,6 +115,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "page": page, "page_count": page_count, "matching": len(order), "primary": primary,
         "tab": request.GET.get("tab") or "images",
         "uncertainty": uncertainty, "exports": exports.EXPORT_FILES,
+        "non_emotion_counts": data.non_emotion_counts,  # "Unknown", "Not a face": counted apart
     })
 
 

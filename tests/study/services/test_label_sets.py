@@ -129,3 +129,14 @@ def test_predict_form_offers_only_models_that_serve_the_study_and_says_why_not(c
     options = page.split('name="model"')[1].split("</select>")[0]
     assert "affect" in options and "raf-only" not in options
     assert 'id="unfit-models"' in page and "no class for Contempt" in page
+
+
+def test_comparison_page_reports_non_emotion_answers_apart(client):
+    owner = UserFactory(is_staff=False)
+    study = ferplus_study(owner=owner)
+    participant = ParticipantFactory(study=study, label_order=[])
+    first, second = assignment_allocate(participant=participant)
+    vote_record(participant=participant, stimulus=first.stimulus, label="Unknown", response_ms=900)
+    client.force_login(owner)
+    page = client.get(f"/studies/{study.slug}/compare/").content.decode()
+    assert 'id="non-emotion-counts"' in page and "Unknown 1" in page and "Not a face 0" in page

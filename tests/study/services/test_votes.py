@@ -106,11 +106,23 @@ def test_gold_answers_update_the_participants_counters():
 def test_new_votes_are_refused_while_the_study_is_paused_but_a_repeat_still_returns_the_first(started):
     participant, sequence = started
     first = vote_record(participant=participant, stimulus=sequence[0].stimulus, label="Fear", response_ms=500)
-    Study.objects.filter(pk=participant.study_id).update(status=Study.Status.PAUSED)
+    # finish_when_paused off: a pause stops everyone, those who started included.
+    Study.objects.filter(pk=participant.study_id).update(status=Study.Status.PAUSED, finish_when_paused=False)
     participant.refresh_from_db()
     with pytest.raises(StudyNotOpen):
         vote_record(participant=participant, stimulus=sequence[1].stimulus, label="Fear", response_ms=500)
     assert vote_record(participant=participant, stimulus=sequence[0].stimulus, label="Fear", response_ms=9).pk == first.pk
+
+
+def test_a_participant_who_started_may_finish_while_paused_by_default(started):
+    participant, sequence = started
+    Study.objects.filter(pk=participant.study_id).update(status=Study.Status.PAUSED)
+    participant.refresh_from_db()
+    assert vote_record(participant=participant, stimulus=sequence[1].stimulus, label="Fear", response_ms=500).pk
+    Study.objects.filter(pk=participant.study_id).update(status=Study.Status.CLOSED)
+    participant.refresh_from_db()
+    with pytest.raises(StudyNotOpen):
+        vote_record(participant=participant, stimulus=sequence[2].stimulus, label="Fear", response_ms=500)
 
 
 def test_stimulus_vote_counts_aggregates_per_image_and_label():

@@ -147,3 +147,16 @@ def test_participants_csv_has_prolific_columns_device_and_fast_votes(client, tmp
     Study.objects.filter(pk=study.pk).update(fast_response_ms=0)
     call_command("export_study", study.slug, out=tmp_path / "off", stdout=io.StringIO())
     assert {v["too_fast"] for v in csv_rows(tmp_path / "off" / "votes.csv")} == {"0"}
+
+
+def test_api_vote_list_leaves_out_test_participants_unless_asked(client):
+    owner = UserFactory(is_staff=False)
+    study = make_study(owner=owner)
+    client.force_login(owner)
+    take_part(client, study)
+    client.post(f"/studies/{study.slug}/preview/")
+    take_part(client, study, "?preview=1")
+    default = client.get(f"/api/studies/{study.slug}/votes/").json()["results"]
+    everything = client.get(f"/api/studies/{study.slug}/votes/?include_test=1").json()["results"]
+    assert len(default) == 2 and len(everything) == 4
+    assert sorted(vote["participant_is_test"] for vote in everything) == [False, False, True, True]
