@@ -171,5 +171,5 @@ def test_comparison_with_one_vote_per_image_shows_no_nan(client):
     study, _models = build_study(images=3, voters=1, owner=owner)
     client.force_login(owner)
     page = client.get(f"/studies/{study.slug}/compare/").content.decode()
-    text = re.sub(r"<script.*?</script>|<[^>]+>", " ", page, flags=re.S)
+    text = re.sub(r"<script.*?</script>|<style.*?</style>|<[^>]+>", " ", page, flags=re.S)
     assert "nan" not in text.lower().split()
