@@ -5,6 +5,7 @@ import io
 import os
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -18,6 +19,7 @@ from tests.factories import LabelSetFactory, ModelVersionFactory, UserFactory
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -83,6 +85,8 @@ def test_researcher_creates_uploads_previews_launches_predicts_and_compares(
     expect(page.locator("#manifest-note")).to_contain_text("Manifest used: faces/manifest.csv in faces.zip")
     assert Stimulus.objects.filter(study__slug="first", is_gold=True).count() == 1
     expect(page.locator("#launch-warnings")).to_have_count(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "researcher-study-page.png"), full_page=True)
 
     with context.expect_page() as opened:
         page.locator("#preview-button").click()
@@ -110,6 +114,9 @@ def test_researcher_creates_uploads_previews_launches_predicts_and_compares(
     expect(page.locator("#job-state")).to_have_text("Done")
     assert Prediction.objects.filter(stimulus__study__slug="first").count() == 6
 
+    page.goto(f"{live_server.url}/studies/first/edit/")
+    expect(page.locator("#locked-note")).to_be_visible()  # live: label set, slug, images per participant locked
+    page.screenshot(path=str(ARTIFACTS / "researcher-edit-live.png"), full_page=True)
     page.goto(f"{live_server.url}/studies/first/compare/")
     expect(page.locator(".card").first).to_be_visible()
     assert page.locator(".card").count() == 4  # five trials: four regular images with a vote, one gold item
