@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from study.analysis import metrics
-from study.models import Participant, Vote
+from study.models import Participant, Study, Vote
 from study.selectors.compare import comparison_data, model_summaries
 from tests.factories import UserFactory
 from tests.study.compare_data import build_study
@@ -98,6 +98,26 @@ def test_postgresql_copy_export_matches_the_python_rows():
         assert got[:4] == expected[:4] and got[5:12] == expected[5:12]
         assert json.loads(got[4]) == json.loads(expected[4])  # same JSON, key order may differ
         assert datetime.fromisoformat(got[12]) == datetime.fromisoformat(expected[12])
+        assert got[13] == expected[13] == "0"  # too_fast: 700 ms is above the default 300 ms
+
+
+def test_postgresql_copy_export_flags_fast_votes_and_keeps_test_participants_only_on_request():
+    from tests.services import require_postgres
+
+    require_postgres()
+    from study.exports import votes_copy_stream, votes_header, votes_rows
+
+    study, _ = build_study(images=2, voters=2)
+    Participant.objects.filter(study=study).filter(pk=Participant.objects.filter(study=study).first().pk).update(
+        is_test=True, excluded=True)
+    Study.objects.filter(pk=study.pk).update(fast_response_ms=701)
+    study.refresh_from_db()
+    for include_test in (False, True):
+        copied = list(csv.reader(io.StringIO(b"".join(votes_copy_stream(study, include_test)).decode())))
+        python_rows = [[str(v) for v in row] for row in votes_rows(study, include_test)]
+        assert copied[0] == votes_header(include_test) and len(copied) - 1 == len(python_rows) == 2 * (1 + include_test)
+        assert [row[13:] for row in copied[1:]] == [row[13:] for row in python_rows]
+        assert {row[13] for row in copied[1:]} == {"1"}
 
 
 def test_codebook_describes_every_column_of_every_file(tmp_path):
