@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 
 from study.errors import NotAssigned, StudyFull
 from study.models import Assignment, Participant, Stimulus, Study
-from study.selectors.participants import study_open_slots
+from study.selectors.participants import stimuli_with_load, study_open_slots
 from study.services.participants import participant_require_can_continue
 
 FULL_MESSAGE = _("This study has all the responses it needs for now. Thank you for your interest.")
@@ -58,7 +58,7 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
     """Allocate the participant's whole sequence (regular images plus gold items). Idempotent.
 
     Raises StudyNotOpen unless the participant may go on (participant_require_can_continue), StudyFull when
-    no regular image needs votes.
+    no regular image needs votes (never for a test participant, who takes no quota).
     Returns the sequence in position order (the existing one if already allocated).
     """
     study = Study.objects.select_for_update(no_key=True).get(pk=participant.study_id)
@@ -71,7 +71,9 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
         Stimulus.objects.filter(study=study, is_gold=True).exclude(ground_truth="").values_list("pk", flat=True)
     )
     n_gold = gold_trial_count(study=study, gold_available=len(gold_ids))
-    slots = study_open_slots(study=study).values_list("pk", "load")
+    # A test participant (a researcher's preview) takes no quota: it may see any regular image, even when full.
+    slots = (stimuli_with_load(study=study).filter(is_gold=False) if participant.is_test
+             else study_open_slots(study=study)).values_list("pk", "load")
     ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
     sequence = [pk for pk, _load in ranked[: study.images_per_participant - n_gold]]
     if not sequence:

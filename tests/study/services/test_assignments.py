@@ -140,6 +140,18 @@ def test_test_participant_may_take_a_draft():
     assert len(assignment_allocate(participant=participant)) == 3
 
 
+def test_test_participant_may_preview_a_full_study_and_takes_no_quota():
+    study = make_study(2, votes_per_image=1, images_per_participant=2)
+    answer_all_for = ParticipantFactory(study=study)
+    assignment_allocate(participant=answer_all_for)
+    answer_all(answer_all_for)
+    with pytest.raises(StudyFull):
+        assignment_allocate(participant=ParticipantFactory(study=study))
+    tester = ParticipantFactory(study=study, is_test=True, excluded=True)
+    assert len(assignment_allocate(participant=tester)) == 2
+    assert len(assignment_allocate(participant=ParticipantFactory(study=study, is_test=True, excluded=True))) == 2
+
+
 # --- gold (attention) items ------------------------------------------------------------------------
 
 
