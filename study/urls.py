@@ -1,7 +1,7 @@
 """URLs of the study app. Participant pages live under /s/<slug>/; add other areas as include lines below."""
 from django.urls import include, path
 
-from study import views
+from study import landing_views, urls_accounts, views
 
 app_name = "study"
 
@@ -16,6 +16,9 @@ participant_patterns = [
 ]
 
 urlpatterns: list = [
+    path("", landing_views.landing, name="landing"),
+    path("accounts/", include("study.urls_accounts")),
+    path("", include(urls_accounts.workspace_patterns)),
     path("s/<slug:slug>/", include(participant_patterns)),
     path("studies/", include("study.urls_researcher")),
     path("", include("study.urls_models")),
