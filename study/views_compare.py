@@ -51,7 +51,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     data = comparison_data(study=study)
     labels, counts = data.labels, data.counts
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "js"
-    min_votes = _int(request.GET.get("min_votes"), 1)
+    min_votes = _int(request.GET.get("min_votes"), 0)  # images without votes yet show their predictions too
     label_filter = request.GET.get("label") if request.GET.get("label") in labels else ""
     focus = next((c for c in data.models if str(c.model.pk) == request.GET.get("model")), None)
     shown_models = [focus] if focus else data.models
@@ -89,8 +89,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
             "entropy": _finite(float(human_entropy[i])) if n_votes[i] else None,
             "majority": [labels[k] for k in np.flatnonzero(majority[i])],
             "models": [{"name": c.model.name, "js": _finite(float(per_model[c.model.pk]["js"][i])),
-                        "match": bool(per_model[c.model.pk]["match"][i])}
-                       for c in shown_models if c.has[i] and n_votes[i]],
+                        "match": bool(per_model[c.model.pk]["match"][i]) if n_votes[i] else None,
+                        "top": labels[int(np.argmax(c.probs[i]))]}
+                       for c in shown_models if c.has[i]],
         })
         charts[ident] = {
             "labels": labels, "n": int(n_votes[i]),

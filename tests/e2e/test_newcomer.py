@@ -135,7 +135,7 @@ def test_newcomer_from_seed_demo_to_a_predicted_study(live_server, chromium_brow
     # Launch, then predict with the registered model.
     page.click("#status-panel button:has-text('Launch')")
     expect(page.locator("#study-status")).to_have_text("Live")
-    page.select_option("#predictions select[name=model]", label=re.compile("tiny-model"))
+    page.select_option("#predictions select[name=model]", str(ModelVersion.objects.get(name="tiny-model").pk))
     page.click("#predictions button:has-text('Predict all images')")
     expect(page).to_have_url(re.compile(r"/jobs/\d+/$"))
     expect(page.locator("#job-state")).to_have_text(re.compile("Done", re.I), timeout=30_000)
@@ -147,10 +147,32 @@ def test_newcomer_from_seed_demo_to_a_predicted_study(live_server, chromium_brow
     expect(page.locator("h1")).to_have_text("Models")
     snap(page, "09-models")
 
-    # The comparison shows a card per image and no `nan`, even before any person has voted.
+    # Before anyone votes, the comparison shows each image with its prediction and says votes are missing.
     page.goto(live_server.url + "/studies/my-first/compare/")
     expect(page.locator(".card")).to_have_count(6)
-    expect(page.locator("#few-votes")).to_contain_text("votes per image is enough")
+    expect(page.locator("#few-votes")).to_contain_text("No image has votes yet")
+    no_nan(page)
+
+    # One participant takes the study (a second browser, as on a phone).
+    phone = chromium_browser.new_context(viewport={"width": 390, "height": 844})
+    participant = phone.new_page()
+    participant.goto(live_server.url + "/s/my-first/?PROLIFIC_PID=newcomer-test")
+    participant.get_by_role("button", name="I agree").click()
+    participant.get_by_role("button", name="Start").click()
+    for number in range(1, 7):
+        expect(participant.locator(".progress-label")).to_have_text(f"{number} of 6")
+        participant.wait_for_function(
+            "() => { const i = document.getElementById('stimulus'); return i && i.complete && i.naturalWidth > 0; }")
+        participant.wait_for_timeout(250)
+        participant.keyboard.press("4")  # Happiness
+    expect(participant.locator("#completion-code")).to_be_visible()
+    phone.close()
+
+    # The comparison now has a headline, a card per image, the few-votes warning and never `nan`.
+    page.goto(live_server.url + "/studies/my-first/compare/")
+    expect(page.locator(".card")).to_have_count(6)
+    expect(page.locator(".headline")).to_contain_text(re.compile(r"tiny-model picks the crowd's top emotion on \d+% of 6 images"))
+    expect(page.locator("#few-votes")).to_contain_text("About 10 votes per image is enough")
     no_nan(page)
     snap(page, "10-compare")
     page.click("nav.tabs >> text=Uncertainty")
