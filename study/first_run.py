@@ -120,7 +120,8 @@ def first_run_execute(*, load_builder: Callable[[str], Callable], validate: Call
     """Provide every first-run model in turn; one failing entry is reported on its step and the next goes on."""
     for entry in FIRST_RUN_MODELS if models is None else models:
         step, _ = SetupStep.objects.get_or_create(key=entry.key, defaults={"title": entry.title})
-        _update(step, state=SetupStep.State.RUNNING, started_at=timezone.now(), finished_at=None)
+        _update(step, state=SetupStep.State.RUNNING, message="started in the background worker",
+                started_at=timezone.now(), finished_at=None)
         try:
             message = _provide(entry, step, load_builder=load_builder, validate=validate)
         except (DomainError, OSError, ValueError, RuntimeError, ImportError, SystemExit) as exc:
