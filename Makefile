@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MODEL := var/models/demo.pt
 
-.PHONY: install install-dev run test test-fast demo-model migrate clean
+.PHONY: install install-dev run test test-fast lint demo-model migrate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ run: migrate
 
 test: install-dev
 	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test-fast: install-dev
 	$(PY) -m pytest -m "not slow and not e2e"

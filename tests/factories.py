@@ -36,7 +36,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     def researcher(self, create, extracted, **kwargs):
         """A researcher (member of the "researchers" group) unless UserFactory(researcher=False)."""
         if create and extracted is not False:
-            from study.researchers import researcher_group
+            from study.services.researchers import researcher_group
 
             self.groups.add(researcher_group())
 

@@ -109,7 +109,7 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-# Researchers log in on the site's own pages (/accounts/login/); they need no is_staff (study.researchers).
+# Researchers log in on the site's own pages (/accounts/login/); they need no is_staff (study.selectors.researchers).
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "study:researcher-study-list"
 LOGOUT_REDIRECT_URL = "study:landing"

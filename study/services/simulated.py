@@ -42,7 +42,7 @@ def simulated_panel_load(*, study: Study, counts: Mapping[int, Sequence[int]], p
         row = [int(n) for n in row]
         if len(row) != len(labels) or min(row, default=0) < 0:
             raise InvalidInput(f"the panel needs {len(labels)} non-negative counts per image ({', '.join(labels)})")
-        ballots = [label for label, n in zip(labels, row) for _ in range(n)]
+        ballots = [label for label, n in zip(labels, row, strict=True) for _ in range(n)]
         per_stimulus[stimulus_id] = [ballots[i] for i in rng.permutation(len(ballots))]
     size = max((len(ballots) for ballots in per_stimulus.values()), default=0)
     now = timezone.now()

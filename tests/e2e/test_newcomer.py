@@ -171,7 +171,8 @@ def test_newcomer_from_seed_demo_to_a_predicted_study(live_server, chromium_brow
     # The comparison now has a headline, a card per image, the few-votes warning and never `nan`.
     page.goto(live_server.url + "/studies/my-first/compare/")
     expect(page.locator(".card")).to_have_count(6)
-    expect(page.locator(".headline")).to_contain_text(re.compile(r"tiny-model picks the crowd's top emotion on \d+% of 6 images"))
+    headline = re.compile(r"tiny-model picks the crowd's top emotion on \d+% of 6 images")
+    expect(page.locator(".headline")).to_contain_text(headline)
     expect(page.locator("#few-votes")).to_contain_text("About 10 votes per image is enough")
     no_nan(page)
     snap(page, "10-compare")

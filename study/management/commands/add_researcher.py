@@ -5,7 +5,7 @@ import secrets
 from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import InvalidInput
-from study.researchers import researcher_add
+from study.services.researchers import researcher_add
 
 
 class Command(BaseCommand):

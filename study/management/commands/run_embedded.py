@@ -4,7 +4,7 @@
 
 The worker runs the same task code as production, on the broker the settings choose: Redis when REDIS_URL
 is set, otherwise kombu's filesystem transport under var/celery. Ctrl-C (or SIGTERM) stops both.
-On start it queues the first-run bootstrap (study.first_run): the worker builds the demo model if
+On start it queues the first-run bootstrap (study.services.first_run): the worker builds the demo model if
 var/models/demo.pt is missing, registers it with its λ export, and queues the demo study's predictions,
 while the site already serves; this command prints the progress, the models page shows it.
 """
@@ -80,11 +80,11 @@ class Command(BaseCommand):
             self.stdout.write(f"resuming unfinished prediction job(s): {', '.join(map(str, resumed))}")
 
     def _first_run(self) -> None:
-        """Queue the first-run bootstrap (study.first_run) and print its progress until every step ends."""
+        """Queue the first-run bootstrap (study.services.first_run) and print its progress until every step ends."""
         from django.db import connection
 
-        from study.first_run import first_run_queue, first_run_steps
         from study.models import SetupStep
+        from study.services.first_run import first_run_queue, first_run_steps
 
         try:
             pending = first_run_queue()
