@@ -42,7 +42,7 @@ def study_list_with_progress(*, user) -> QuerySet[Study]:
     return studies_visible_to(user).annotate(
         n_images=count_subquery(Stimulus.objects.filter(is_gold=False), "study"),
         n_gold=count_subquery(Stimulus.objects.filter(is_gold=True), "study"),
-        n_participants=count_subquery(Participant.objects.all(), "study"),
+        n_participants=count_subquery(Participant.objects.filter(is_simulated=False), "study"),
         n_votes=count_subquery(Vote.objects.filter(stimulus__is_gold=False, participant__excluded=False,
                                                    participant__is_simulated=False), "stimulus__study"),
         n_simulated_votes=count_subquery(Vote.objects.filter(stimulus__is_gold=False, participant__is_simulated=True),

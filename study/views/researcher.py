@@ -106,7 +106,8 @@ def _render_detail(request: HttpRequest, study: Study, *, status: int = 200, upl
 @require_GET
 def study_list(request: HttpRequest) -> HttpResponse:
     studies = study_list_with_progress(user=request.user)
-    return render(request, "study/researcher/study_list.html", {"studies": studies})
+    shared = studies_readable_by(request.user).exclude(pk__in=studies.values("pk")).order_by("title")
+    return render(request, "study/researcher/study_list.html", {"studies": studies, "shared": shared})
 
 
 @researcher_required

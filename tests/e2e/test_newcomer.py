@@ -106,7 +106,7 @@ def test_newcomer_from_seed_demo_to_a_predicted_study(live_server, chromium_brow
     snap(page, "03-studies")
 
     # The demo's comparison is full from the first minute (simulated panel, flagged).
-    page.goto(live_server.url + "/studies/demo/compare/")
+    page.click("#shared-studies a")
     expect(page.locator(".card").first).to_be_visible()
     expect(page.locator("#simulated-note")).to_contain_text("simulated participants")
     no_nan(page)
@@ -114,7 +114,7 @@ def test_newcomer_from_seed_demo_to_a_predicted_study(live_server, chromium_brow
 
     # Create a study with the default label set of the form.
     page.click("nav.site-nav >> text=Studies")
-    page.goto(live_server.url + "/studies/new/")
+    page.click("#new-study")
     page.fill("input[name=title]", "My first study")
     page.fill("input[name=slug]", "my-first")
     raf = page.locator("select[name=label_set] option", has_text="RAF-DB basic-7").get_attribute("value")

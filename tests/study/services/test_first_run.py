@@ -94,7 +94,7 @@ def test_running_again_builds_nothing_and_queues_no_second_job(tmp_path):
 def test_queue_marks_steps_and_enqueues_only_what_is_not_ready(tmp_path, monkeypatch):
     monkeypatch.setattr(first_run, "FIRST_RUN_MODELS", [entry(tmp_path)])
     sent = []
-    monkeypatch.setattr("study.tasks.first_run_bootstrap.delay", lambda: sent.append(1))
+    monkeypatch.setattr(first_run, "enqueue_first_run", lambda: sent.append(1))
     StudyFactory(slug="demo")
     steps = first_run_queue()
     assert [s.state for s in steps] == [SetupStep.State.QUEUED] and sent == [1]
@@ -120,3 +120,11 @@ def test_models_page_shows_first_run_progress_and_the_json_follows_it(client, tm
     assert 'id="first-run"' in page and "trained epoch 3 of 8" in page and "3/8" in page
     data = client.get("/models/setup.json").json()
     assert data["steps"][0]["percent"] == 38 and data["steps"][0]["finished"] is False
+
+
+def test_the_bootstrap_task_is_published_by_name_through_the_jobs_seam():
+    from study.jobs import FIRST_RUN_BOOTSTRAP
+    from webapp.celery import app
+
+    app.loader.import_default_modules()
+    assert FIRST_RUN_BOOTSTRAP in app.tasks

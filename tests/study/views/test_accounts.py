@@ -177,3 +177,12 @@ def test_the_demo_study_is_readable_by_every_researcher_but_only_its_owner_chang
     assert client.post("/studies/demo/simulated/", {"include": "0"}).status_code == 404
     demo.refresh_from_db()
     assert demo.include_simulated
+
+
+def test_a_new_researcher_sees_the_shared_demo_on_the_studies_page(client):
+    StudyFactory(slug="demo", title="Demo study", readable_by_all_researchers=True)
+    StudyFactory(slug="private", title="Someone else's study")
+    client.force_login(UserFactory())
+    html = client.get("/studies/").content.decode()
+    assert 'id="shared-studies"' in html and 'href="/studies/demo/compare/"' in html
+    assert "Someone else" not in html and 'id="new-study"' in html
