@@ -20,6 +20,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from study.analysis import metrics
 from study.models import Assignment, Participant, Prediction, Stimulus, Study, Vote
+from study.selectors.votes import counted_votes
 
 CHUNK = 5000
 
@@ -27,9 +28,9 @@ CODEBOOK = """# {title} ({slug}): codebook
 
 Exported by EmoStudy. Label order (the study's label set "{label_set}"): {labels}.
 Non-emotion answers (left out of every distribution, reported as counts): {non_emotion}.
-Human distributions leave out participants flagged `excluded` (failed attention checks); votes.csv
-keeps every vote with the flag, so other rules can be applied. Test participants (a researcher's
-preview) are {test_note}.
+Human distributions leave out participants flagged `excluded` (failed attention checks){simulated_note};
+votes.csv keeps every vote with its flags, so other rules can be applied. Test participants (a
+researcher's preview) are {test_note}.
 
 ## votes.csv — one row per vote
 - participant: the participant's public id (a UUID; never the cookie token)
@@ -41,6 +42,8 @@ preview) are {test_note}.
 - is_gold: the image is an attention-check item with a known label
 - participant_excluded: the participant failed the attention checks (votes kept, flagged)
 - created_at: when the vote was stored (ISO 8601, UTC)
+- is_simulated: the vote is a simulated annotator's (e.g. the demo's synthetic panel), not a person's; its
+  response_ms is 0 (no time was measured)
 - too_fast: 1 when response_ms is below the study's threshold ({fast_ms} ms; 0 turns the flag off)
 - participant_is_test: 1 for a researcher's test run (preview), only present with include_test
 
@@ -57,6 +60,7 @@ preview) are {test_note}.
 - external_ids (JSON), user_agent_family, device_type (phone, tablet or desktop), started_at, consented_at, finished_at
 - n_votes, n_too_fast (votes below the fast-response threshold), gold_answered, gold_correct,
   gold_score (fraction correct), excluded, exclusion_reason, is_test (a researcher's preview)
+- is_simulated: a simulated annotator (external_ids names its panel), not a person
 
 ## predictions.csv — one row per image and model
 - stimulus, file, model, model_arch
@@ -109,13 +113,14 @@ def votes_rows(study: Study, include_test: bool = False) -> Iterator[list]:
     rows = _votes_queryset(study, include_test).values_list(
         "participant__public_id", "participant__external_ids", "stimulus__public_id", "stimulus__original_name",
         "label", "response_ms", "position", "stimulus__is_gold", "participant__excluded", "created_at",
-        "participant__is_test")
-    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created, is_test) in rows.iterator(
-            chunk_size=CHUNK):
+        "participant__is_simulated", "participant__is_test")
+    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created, simulated,
+         is_test) in rows.iterator(chunk_size=CHUNK):
         external = external or {}
         row = [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
                external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), stimulus, name, label, ms,
-               "" if place is None else place, int(gold), int(excluded), _iso(created), _too_fast(study, ms)]
+               "" if place is None else place, int(gold), int(excluded), _iso(created), int(simulated),
+               _too_fast(study, ms)]
         yield [*row, int(is_test)] if include_test else row
 
 
@@ -141,6 +146,7 @@ def votes_copy_stream(study: Study, include_test: bool = False) -> Iterator[byte
         external_text=Cast("participant__external_ids", text),
         stimulus_text=Cast("stimulus__public_id", text),
         gold=Cast("stimulus__is_gold", integer), excluded=Cast("participant__excluded", integer),
+        simulated=Cast("participant__is_simulated", integer),
         created_text=Func(F("created_at"), Value('YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'), function="to_char",
                           output_field=text),
         too_fast=Case(When(response_ms__lt=study.fast_response_ms, then=Value(1)), default=Value(0),
@@ -149,7 +155,7 @@ def votes_copy_stream(study: Study, include_test: bool = False) -> Iterator[byte
     )
     columns = ["participant_text", "prolific_pid", "study_id_param", "session_id", "external_text",
                "stimulus_text", "stimulus__original_name", "label", "response_ms", "position", "gold",
-               "excluded", "created_text", "too_fast"]
+               "excluded", "created_text", "simulated", "too_fast"]
     queryset = queryset.values_list(*columns, *(["is_test"] if include_test else []))
     sql, params = queryset.query.sql_with_params()
     connection.ensure_connection()
@@ -168,7 +174,7 @@ def _csv_line(values: list) -> bytes:
 
 
 VOTES_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "stimulus", "file", "label",
-                "response_ms", "position", "is_gold", "participant_excluded", "created_at", "too_fast"]
+                "response_ms", "position", "is_gold", "participant_excluded", "created_at", "is_simulated", "too_fast"]
 
 
 def votes_header(include_test: bool = False) -> list[str]:
@@ -176,7 +182,7 @@ def votes_header(include_test: bool = False) -> list[str]:
 
 
 def _counts_by_stimulus(study: Study, labels: list[str], include_gold: bool = True) -> dict[int, list[int]]:
-    votes = Vote.objects.filter(stimulus__study=study, participant__excluded=False)
+    votes = counted_votes(study)
     if not include_gold:
         votes = votes.filter(stimulus__is_gold=False)
     counts: dict[int, list[int]] = {}
@@ -210,7 +216,8 @@ def stimuli_header(labels: list[str], others: list[str] | tuple = ()) -> list[st
 
 PARTICIPANTS_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "user_agent_family",
                        "device_type", "started_at", "consented_at", "finished_at", "n_votes", "n_too_fast",
-                       "gold_answered", "gold_correct", "gold_score", "excluded", "exclusion_reason", "is_test"]
+                       "gold_answered", "gold_correct", "gold_score", "excluded", "exclusion_reason", "is_test",
+                       "is_simulated"]
 
 
 def participants_rows(study: Study, include_test: bool = False) -> Iterator[list]:
@@ -225,7 +232,7 @@ def participants_rows(study: Study, include_test: bool = False) -> Iterator[list
                external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), p.user_agent_family,
                p.device_type, _iso(p.started_at), _iso(p.consented_at), _iso(p.finished_at), p.n_votes, p.n_too_fast,
                p.gold_answered, p.gold_correct, "" if p.gold_score is None else p.gold_score, int(p.excluded),
-               p.exclusion_reason, int(p.is_test)]
+               p.exclusion_reason, int(p.is_test), int(p.is_simulated)]
 
 
 def predictions_rows(study: Study) -> Iterator[list]:
@@ -266,9 +273,11 @@ def stream(study: Study, name: str, include_test: bool = False) -> Iterator[byte
         non_emotion = ", ".join(study.label_set.non_emotion_labels) or "none in this label set"
         test_note = "included in this export (participant_is_test marks them)" if include_test else (
             "left out of this export")
+        simulated_note = ("; simulated participants count" if study.include_simulated
+                          else " and simulated participants (the study leaves them out)")
         return iter([CODEBOOK.format(title=study.title, slug=study.slug, label_set=study.label_set.name,
                                      labels=", ".join(labels), non_emotion=non_emotion, test_note=test_note,
-                                     fast_ms=study.fast_response_ms).encode()])
+                                     fast_ms=study.fast_response_ms, simulated_note=simulated_note).encode()])
     raise KeyError(name)
 
 

@@ -1,9 +1,11 @@
 """Who may do what to a study: the one place every researcher view and API asks.
 
-Roles, weakest first: viewer (read-only collaborator) < editor (collaborator who may change the
-study) < owner. A superuser counts as an owner of every study. Someone with no role does not see the
-study at all (views answer 404, so slugs of other people's studies are not revealed); someone who sees
-it but lacks the role an action needs gets AccessDenied (403) with a message.
+Roles, weakest first: viewer (read-only collaborator, or any researcher on a study shared read-only
+with every researcher, like the demo) < editor (collaborator who may change the study) < owner. A
+superuser counts as an owner of every study. Only researchers (selectors/researchers.py) have roles.
+Someone with no role does not see the study at all (views answer 404, so slugs of other people's
+studies are not revealed); someone who sees it but lacks the role an action needs gets AccessDenied
+(403) with a message.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from django.db.models import Q, QuerySet
 
 from study.errors import AccessDenied, NotFound
 from study.models import Study, StudyCollaborator
+from study.selectors.researchers import is_researcher
 
 VIEW, EDIT, OWN = "viewer", "editor", "owner"
 RANK = {VIEW: 1, EDIT: 2, OWN: 3}
@@ -21,22 +24,35 @@ _NEEDS = {
 
 
 def studies_visible_to(user) -> QuerySet[Study]:
-    """Superusers see every study; everyone else the studies they own or collaborate on."""
+    """A researcher's own studies: owned or collaborated on (superusers: every study)."""
     studies = Study.objects.select_related("label_set", "owner")
-    if not getattr(user, "is_authenticated", False):
+    if not is_researcher(user):
         return studies.none()
     if user.is_superuser:
         return studies
     return studies.filter(Q(owner=user) | Q(collaborators__user=user)).distinct()
 
 
+def studies_readable_by(user) -> QuerySet[Study]:
+    """Everything a researcher may read: their own studies plus those shared read-only with every researcher."""
+    studies = Study.objects.select_related("label_set", "owner")
+    if not is_researcher(user):
+        return studies.none()
+    if user.is_superuser:
+        return studies
+    return studies.filter(Q(owner=user) | Q(collaborators__user=user) | Q(readable_by_all_researchers=True)).distinct()
+
+
 def study_role(*, user, study: Study) -> str | None:
     """'owner' (also for superusers), 'editor', 'viewer', or None when the user has no access."""
-    if not getattr(user, "is_authenticated", False):
+    if not is_researcher(user):
         return None
     if user.is_superuser or (study.owner_id is not None and study.owner_id == user.pk):
         return OWN
-    return StudyCollaborator.objects.filter(study=study, user=user).values_list("role", flat=True).first()
+    role = StudyCollaborator.objects.filter(study=study, user=user).values_list("role", flat=True).first()
+    if role is None and study.readable_by_all_researchers:
+        return VIEW
+    return role
 
 
 def study_check_access(*, user, study: Study, need: str = VIEW) -> str:

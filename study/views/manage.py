@@ -8,39 +8,33 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from study.errors import AccessDenied, DomainError, NotFound
+from study.errors import DomainError
 from study.forms import CollaboratorForm, LabelSetForm, StudyCloneForm, StudyEditForm
 from study.models import Study
-from study.selectors.access import EDIT, OWN, VIEW, study_for_user
+from study.selectors.access import EDIT, OWN, VIEW
 from study.selectors.label_sets import label_sets_with_models
 from study.services.collaborators import collaborator_remove, collaborator_set
 from study.services.label_sets import label_set_create, label_set_keys, label_set_parse_lines
 from study.services.study_settings import study_clone, study_delete_draft, study_locked_fields, study_update
+from study.views.access import researcher_required, study_or_404
 
 PREVIEW_PARAMETER = "preview"
 
 
 def _study(request: HttpRequest, slug: str, need: str) -> Study:
-    try:
-        return study_for_user(user=request.user, slug=slug, need=need)
-    except NotFound:
-        raise Http404("No such study.") from None
-    except AccessDenied as error:
-        raise PermissionDenied(error.message) from None
+    return study_or_404(request, slug, need)
 
 
 def _detail(study: Study) -> HttpResponse:
     return redirect("study:researcher-study-detail", slug=study.slug)
 
 
-@login_required
+@researcher_required
 @require_http_methods(["GET", "POST"])
 def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug, EDIT)
@@ -63,7 +57,7 @@ def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
                   {"study": study, "form": form, "locked": locked}, status=status)
 
 
-@login_required
+@researcher_required
 @require_http_methods(["GET", "POST"])
 def study_clone_view(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug, VIEW)
@@ -85,7 +79,7 @@ def study_clone_view(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "study/researcher/study_clone.html", {"study": study, "form": form}, status=status)
 
 
-@login_required
+@researcher_required
 @require_http_methods(["GET", "POST"])
 def study_delete(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug, OWN)
@@ -103,7 +97,7 @@ def study_delete(request: HttpRequest, slug: str) -> HttpResponse:
                   status=409 if error and request.method == "POST" else 200)
 
 
-@login_required
+@researcher_required
 @require_POST
 def study_collaborators(request: HttpRequest, slug: str) -> HttpResponse:
     """Add (or change the role of) a collaborator, or remove one: owner only."""
@@ -125,7 +119,7 @@ def study_collaborators(request: HttpRequest, slug: str) -> HttpResponse:
     return _detail(study)
 
 
-@login_required
+@researcher_required
 @require_POST
 def study_preview(request: HttpRequest, slug: str) -> HttpResponse:
     """Take the study as a test participant: forget this browser's participant, open the link in preview mode.
@@ -139,14 +133,14 @@ def study_preview(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
-@login_required
+@researcher_required
 @require_GET
 def label_set_list(request: HttpRequest) -> HttpResponse:
     rows = [{"label_set": ls, "models": models, "keys": label_set_keys(ls)} for ls, models in label_sets_with_models()]
     return render(request, "study/researcher/label_sets.html", {"rows": rows})
 
 
-@login_required
+@researcher_required
 @require_http_methods(["GET", "POST"])
 def label_set_new(request: HttpRequest) -> HttpResponse:
     form = LabelSetForm(request.POST or None)

@@ -1,19 +1,19 @@
 """Researcher pages for the model registry and prediction jobs (thin: services do the work)."""
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from study.errors import AccessDenied, DomainError, NotFound
+from study.errors import DomainError
 from study.models import ModelVersion, PredictionJob, Study
-from study.selectors.access import EDIT, VIEW, study_for_user
+from study.selectors.access import EDIT, VIEW
 from study.selectors.label_sets import models_for_label_set
+from study.services.first_run import first_run_steps
 from study.services.models import model_version_delete, model_version_register
 from study.services.predictions import prediction_job_cancel, prediction_job_start
+from study.views.access import researcher_required, study_or_404
 
 
 class ModelUploadForm(forms.Form):
@@ -24,13 +24,8 @@ class ModelUploadForm(forms.Form):
 
 
 def _visible_study(request: HttpRequest, slug: str, need: str = VIEW) -> Study:
-    """The study if the user has the role `need` on it (selectors/access.py); 404 when it is not theirs to see."""
-    try:
-        return study_for_user(user=request.user, slug=slug, need=need)
-    except NotFound:
-        raise Http404("no such study") from None
-    except AccessDenied as error:
-        raise PermissionDenied(error.message) from None
+    """The study if the user has the role `need` on it (the one access rule); 404 when it is not theirs to see."""
+    return study_or_404(request, slug, need)
 
 
 def _visible_job(request: HttpRequest, pk: int, need: str = VIEW) -> PredictionJob:
@@ -43,7 +38,7 @@ def _error_page(request, error: DomainError, back: str) -> HttpResponse:
     return render(request, "study/models/error.html", {"error": error, "back": back}, status=error.status_code)
 
 
-@login_required
+@researcher_required
 def model_list(request: HttpRequest) -> HttpResponse:
     form = ModelUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -62,16 +57,17 @@ def model_list(request: HttpRequest) -> HttpResponse:
     else:
         status = 400 if request.method == "POST" else 200
     return render(request, "study/models/list.html",
-                  {"models": ModelVersion.objects.order_by("-created_at"), "form": form}, status=status)
+                  {"models": ModelVersion.objects.order_by("-created_at"), "form": form,
+                   "setup_steps": first_run_steps()}, status=status)
 
 
-@login_required
+@researcher_required
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     model_version = get_object_or_404(ModelVersion, pk=pk)
     return render(request, "study/models/detail.html", {"model": model_version})
 
 
-@login_required
+@researcher_required
 @require_GET
 def model_status(request: HttpRequest, pk: int) -> JsonResponse:
     model_version = get_object_or_404(ModelVersion, pk=pk)
@@ -79,7 +75,7 @@ def model_status(request: HttpRequest, pk: int) -> JsonResponse:
                          "error": model_version.validation_error, "classes": model_version.classes})
 
 
-@login_required
+@researcher_required
 @require_POST
 def model_delete(request: HttpRequest, pk: int) -> HttpResponse:
     model_version = get_object_or_404(ModelVersion, pk=pk)
@@ -90,7 +86,7 @@ def model_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("study:model-list")
 
 
-@login_required
+@researcher_required
 def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
     study = _visible_study(request, slug, EDIT if request.method == "POST" else VIEW)
     if request.method == "POST":
@@ -110,14 +106,14 @@ def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
         "jobs": study.prediction_jobs.select_related("model_version")[:20]})
 
 
-@login_required
+@researcher_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)
     return render(request, "study/models/job.html", {"job": job, "study": job.study,
                                                       "status_url": reverse("study:job-status", args=[job.pk])})
 
 
-@login_required
+@researcher_required
 @require_GET
 def job_status(request: HttpRequest, pk: int) -> JsonResponse:
     job = _visible_job(request, pk)
@@ -126,7 +122,7 @@ def job_status(request: HttpRequest, pk: int) -> JsonResponse:
                          "finished": job.state in ("done", "failed", "cancelled")})
 
 
-@login_required
+@researcher_required
 @require_POST
 def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk, EDIT)

@@ -14,5 +14,5 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("study", "0004_collaborators_test_mode_label_keys_codes_language")]
+    dependencies = [("study", "0005_collaborators_test_mode_label_keys_codes_language")]
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
