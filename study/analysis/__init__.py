@@ -1,0 +1,1 @@
+"""Pure numbers for studies (numpy/scipy, no Django): metrics, ceilings, aggregation, allocation."""
