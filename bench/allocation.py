@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ml.data.synthetic import sample_mixture  # noqa: E402
-from study.analysis import _metrics as metrics  # noqa: E402
+from study.analysis import metrics  # noqa: E402
 from study.analysis.allocation import AllocationPolicy, allocation_order  # noqa: E402
 
 K = 7

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from study.analysis import _metrics as metrics
+from study.analysis import metrics
 from study.analysis.ceilings import empirical_prior
 
 __all__ = ["AllocationPolicy", "instability", "allocation_order", "settled"]

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, special
 
-from study.analysis import _metrics as metrics
+from study.analysis import metrics
 
 __all__ = ["SUMMARY_FIELDS", "HIGHER_IS_BETTER", "empirical_prior", "dirichlet_posterior_draws", "noise_floor",
            "split_half", "full_crowd", "ceilings", "fraction_of_ceiling"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.analysis import _metrics as base
+from study.analysis import metrics as base
 
 __all__ = ["LDL_METRICS", "LOWER_IS_BETTER", "chebyshev", "clark", "canberra", "ldl_metrics", "ldl_means"]
 

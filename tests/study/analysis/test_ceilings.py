@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ml.data.synthetic import sample_mixture
-from study.analysis import _metrics as metrics
+from study.analysis import metrics
 from study.analysis import ceilings
 
 K = 7

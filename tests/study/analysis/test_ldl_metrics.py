@@ -5,7 +5,7 @@ from scipy.spatial import distance
 from scipy.special import rel_entr
 
 from study.analysis import ldl_metrics as ldl
-from study.analysis._metrics import KL_EPS
+from study.analysis.metrics import KL_EPS
 
 H = np.array([0.5, 0.3, 0.2, 0.0])
 P = np.array([0.25, 0.25, 0.25, 0.25])

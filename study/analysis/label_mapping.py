@@ -7,8 +7,8 @@ extra model labels are dropped and the rest renormalised, and the dropped probab
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ml.labels import canonical_label
 

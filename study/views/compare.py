@@ -1,7 +1,7 @@
 """The comparison view (the ULDL paper's Figure 3 as a page) and its export downloads.
 
-Thin: selectors_compare fetches everything in a constant number of queries, study.metrics computes the
-per-image and study-level numbers in numpy, the templates and static/js/compare.js draw them.
+Thin: study.selectors.compare fetches everything in a constant number of queries, study.analysis.metrics computes the
+per-image and study-level numbers in numpy, the templates and static/study/compare/compare.js draw them.
 """
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from study import exports, metrics
-from study.selectors_compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
-from study.selectors_researcher import studies_visible_to
+from study import exports
+from study.analysis import metrics
+from study.selectors.compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
+from study.selectors.studies import studies_visible_to
 
 PER_PAGE = 24
 SORTS = {
@@ -111,7 +112,8 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "study": study, "labels": labels, "headcount": study_headcount(study=study), "summaries": summaries,
         "cards": cards, "charts": charts, "confusion": confusion, "sorts": SORTS, "sort": sort,
         "models": data.models, "focus": focus, "label_filter": label_filter, "min_votes": min_votes,
-        "page": page, "page_count": page_count, "matching": len(order), "primary": primary, "tab": request.GET.get("tab") or "images",
+        "page": page, "page_count": page_count, "matching": len(order), "primary": primary,
+        "tab": request.GET.get("tab") or "images",
         "uncertainty": uncertainty, "exports": exports.EXPORT_FILES,
     })
 

@@ -1,9 +1,12 @@
-"""REST API under /api/: researcher reads, the participant trial and vote endpoints, schema and offline Swagger UI."""
+"""REST API under /api/ (included by study/urls.py).
+
+Researcher reads, the participant trial and vote endpoints, the schema and the offline Swagger UI.
+"""
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from study import apis
+from study.api import views as apis
 
 urlpatterns = [
     path("token/", obtain_auth_token, name="api-token"),

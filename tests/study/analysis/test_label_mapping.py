@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from study.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
+from study.analysis.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
 
 RAF = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
 AFFECTNET = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
@@ -31,7 +31,7 @@ def test_missing_study_label_is_refused_naming_it():
 
 
 def test_all_mass_on_dropped_classes_falls_back_to_uniform():
-    mapping = label_mapping_build(model_classes=RAF + ["Contempt"], study_labels=RAF)
+    mapping = label_mapping_build(model_classes=[*RAF, "Contempt"], study_labels=RAF)
     distribution, dropped = mapping.apply([0.0] * 7 + [1.0])
     assert distribution == pytest.approx([1 / 7] * 7) and dropped == 1.0
 

@@ -20,6 +20,7 @@ from study.services.stimuli import (
     stimulus_import_file,
 )
 from tests.factories import StudyFactory, png_bytes
+from tests.files import make_zip
 
 pytestmark = pytest.mark.django_db
 
@@ -228,14 +229,6 @@ def test_a_bad_file_does_not_stop_the_others(study, tmp_path):
 
 
 # --- folders, zips, uploads ------------------------------------------------------------------------
-
-
-def make_zip(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_folder_is_imported_recursively_skipping_hidden_and_macos_files(study, tmp_path):

@@ -2,7 +2,7 @@
 
 `comparison_data` fetches the study's regular (non-gold) stimuli, their human vote counts (excluded
 participants left out by default) and every model's predictions, as aligned arrays in the study's label
-order. Per-image metrics are then computed for all images at once (study.metrics).
+order. Per-image metrics are then computed for all images at once (study.analysis.metrics).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 from django.core.cache import cache
 from django.db.models import Count, Q
 
-from study import metrics
+from study.analysis import metrics
 from study.models import ModelVersion, Participant, Prediction, Stimulus, Study, Vote
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from study.errors import InvalidResponseTime, NotAssigned, StudyNotOpen, UnknownLabel
 from study.models import Study, Vote
-from study.selectors import participant_progress, stimulus_vote_counts
+from study.selectors.participants import participant_progress, stimulus_vote_counts
 from study.services.assignments import assignment_allocate
 from study.services.votes import vote_record
 from tests.factories import ParticipantFactory, StimulusFactory, StudyFactory

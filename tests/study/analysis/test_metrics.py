@@ -1,4 +1,4 @@
-"""study.metrics against scipy and hand-computed cases."""
+"""study.analysis.metrics against scipy and hand-computed cases."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import beta, entropy, spearmanr
 
-from study import metrics
+from study.analysis import metrics
 
 
 def test_distribution_and_entropy_by_hand():
@@ -23,7 +23,7 @@ def test_js_kl_cosine_against_scipy():
     np.testing.assert_allclose(metrics.js_divergence(h, p), jensenshannon(h, p, base=2, axis=1) ** 2, atol=1e-12)
     np.testing.assert_allclose(metrics.kl_divergence(h, p, eps=0), entropy(h, p, axis=1), atol=1e-12)
     np.testing.assert_allclose(metrics.cosine(h, p), [hi @ pi / np.linalg.norm(hi) / np.linalg.norm(pi)
-                                                      for hi, pi in zip(h, p)])
+                                                      for hi, pi in zip(h, p, strict=False)])
     assert metrics.js_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
     assert metrics.intersection(np.array([0.5, 0.5, 0]), np.array([0.2, 0.3, 0.5])) == pytest.approx(0.5)
 

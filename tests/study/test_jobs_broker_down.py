@@ -1,6 +1,5 @@
 """With the broker down, starting a job answers 503 and creates nothing; the rest of the site works."""
 import pytest
-from django.core.files.base import ContentFile
 
 from study.models import PredictionJob
 from tests.factories import ModelVersionFactory, StimulusFactory, StudyFactory, UserFactory
@@ -43,7 +42,7 @@ def test_predict_study_command_exits_with_the_message(broker_down):
     from django.core.management import CommandError, call_command
 
     study = StudyFactory()
-    model = ModelVersionFactory(name="m1")
+    ModelVersionFactory(name="m1")
     with pytest.raises(CommandError, match="unreachable"):
         call_command("predict_study", study.slug, model="m1")
     assert not PredictionJob.objects.exists()

@@ -6,8 +6,8 @@ from django.test import Client
 from django.urls import reverse
 
 from study.models import Participant, Study, Vote
+from study.selectors.participants import participant_cookie_name
 from study.services.participants import study_completion_url, user_agent_family
-from study.views import participant_cookie_name
 from tests.factories import StimulusFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +174,7 @@ def test_json_votes_answer_json_including_errors(client):
     assert good.status_code == 200
     assert good.json()["vote"]["response_ms"] == 640 and good.json()["progress"] == {"answered": 1, "total": 3}
     assert good.json()["next_url"] == url("trial", study)
-    for body in ("{not json", "[1, 2]", '{"stimulus": "%s", "label": "Fear", "response_ms": Infinity}' % stimulus):
+    for body in ("{not json", "[1, 2]", f'{{"stimulus": "{stimulus}", "label": "Fear", "response_ms": Infinity}}'):
         broken = client.generic("POST", url("trial", study), body, content_type="application/json",
                                 HTTP_ACCEPT="application/json")
         assert broken.status_code == 400 and broken.json()["message"], body
@@ -231,7 +231,8 @@ def test_full_study_shows_a_full_page_to_newcomers(client):
 
 def finish(client: Client, study: Study) -> None:
     for _ in range(study.images_per_participant):
-        client.post(url("trial", study), {"stimulus": current_stimulus(client, study), "label": "Fear", "response_ms": "400"})
+        client.post(url("trial", study),
+                    {"stimulus": current_stimulus(client, study), "label": "Fear", "response_ms": "400"})
 
 
 def test_finish_shows_the_completion_code_without_redirect_when_no_url(client):

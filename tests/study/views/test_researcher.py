@@ -1,16 +1,15 @@
 """Researcher pages: ownership (404 for others), creation, status transitions, uploads (happy path, bad files, limits)."""
-import io
-import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from study.errors import InvalidInput, InvalidStatusChange
 from study.models import LabelSet, Stimulus, Study
 from study.services.studies import study_set_status
-from study.errors import InvalidInput, InvalidStatusChange
 from tests.factories import ParticipantFactory, StimulusFactory, StudyFactory, UserFactory, VoteFactory, png_bytes
+from tests.files import make_zip
 
 pytestmark = pytest.mark.django_db
 
@@ -42,14 +41,6 @@ def url(name: str, *args) -> str:
 
 def upload(name: str, data: bytes, content_type: str = "image/png") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type=content_type)
-
-
-def make_zip(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 # --- access ----------------------------------------------------------------------------------------
@@ -222,7 +213,7 @@ def test_detail_shows_counts_histogram_link_and_buttons(owner_client, study):
 def test_every_listed_detail_panel_is_a_template_rendered_on_the_page(owner_client, study):
     from django.template.loader import get_template
 
-    from study.views_researcher import STUDY_DETAIL_PANELS
+    from study.views.researcher import STUDY_DETAIL_PANELS
 
     for name in STUDY_DETAIL_PANELS:
         get_template(name)  # raises TemplateDoesNotExist for a panel someone listed but did not write
@@ -233,7 +224,7 @@ def test_every_listed_detail_panel_is_a_template_rendered_on_the_page(owner_clie
 
 def test_a_panel_appended_by_another_module_is_included_once_with_the_study(owner_client, study, settings,
                                                                            monkeypatch):
-    from study import views_researcher
+    from study.views import researcher as views_researcher
 
     engine = dict(settings.TEMPLATES[0], APP_DIRS=False)
     engine["OPTIONS"] = dict(engine.get("OPTIONS", {}), loaders=[

@@ -83,8 +83,8 @@ def test_collectstatic_copies_plotly_for_whitenoise_in_production(settings, tmp_
 def test_split_half_ceiling_is_cached_by_the_vote_counts(monkeypatch):
     import numpy as np
 
-    from study import metrics
-    from study.selectors_compare import split_half_ceiling_cached
+    from study.analysis import metrics
+    from study.selectors.compare import split_half_ceiling_cached
 
     calls = []
     real = metrics.split_half_ceiling
@@ -142,7 +142,7 @@ def test_uncertainty_tab_uses_a_constant_number_of_queries(client, researcher, d
 def test_each_chart_carries_its_own_images_shares_and_intervals(client, researcher):
     import numpy as np
 
-    from study import metrics
+    from study.analysis import metrics
     from study.models import Vote
 
     study, _ = build_study(images=7, voters=5, owner=researcher)

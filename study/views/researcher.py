@@ -22,11 +22,10 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from study.http import stimulus_file_response
 from study.errors import DomainError, InvalidArchive, InvalidInput
 from study.forms import StimulusUploadForm, StudyCreateForm, StudyStatusForm
 from study.models import Stimulus, Study
-from study.selectors_researcher import (
+from study.selectors.studies import (
     stimuli_with_vote_counts,
     studies_visible_to,
     study_dashboard,
@@ -34,6 +33,7 @@ from study.selectors_researcher import (
 )
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
+from study.views.images import stimulus_file_response
 
 STUDY_DETAIL_PANELS: list[str] = [
     "study/models/_predict_panel.html",  # prediction pipeline: run models, job progress

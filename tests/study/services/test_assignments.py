@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from study.errors import StudyFull, StudyNotOpen
 from study.models import Assignment, Study, Vote
-from study.selectors import stimuli_with_load, stimulus_vote_counts, study_is_full
+from study.selectors.participants import stimuli_with_load, stimulus_vote_counts, study_is_full
 from study.services.assignments import assignment_allocate, gold_trial_count
 from study.services.participants import participant_create
 from study.services.votes import vote_record

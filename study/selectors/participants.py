@@ -1,4 +1,4 @@
-"""Reads that aggregate, done in SQL. Services write; views call these to show things.
+"""Reads for the participant flow, done in SQL. Services write; views and the API call these to show things.
 
 Sections: participant progress · stimulus load (the quota balance) · human vote distributions.
 Human distributions leave out excluded participants and gold (attention) items by default.
@@ -29,6 +29,16 @@ class ParticipantProgress:
     @property
     def done(self) -> bool:
         return self.total > 0 and self.answered >= self.total
+
+
+def participant_cookie_name(study: Study) -> str:
+    """One cookie per study, so one browser can take part in several studies."""
+    return f"{settings.PARTICIPANT_COOKIE_NAME}_{study.pk}"
+
+
+def participant_from_cookies(*, study: Study, cookies) -> Participant | None:
+    """The participant whose study cookie the browser sends (pages and the API alike), or None."""
+    return participant_by_token(study=study, token=cookies.get(participant_cookie_name(study)))
 
 
 def participant_by_token(*, study: Study, token: str | None) -> Participant | None:

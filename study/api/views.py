@@ -18,12 +18,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from study.errors import DomainError
-from study.models import Prediction, Stimulus, Study, Vote
-from study.selectors import participant_by_token, participant_progress, participant_upcoming_assignments
-from study.selectors_compare import comparison_data, model_summaries, study_headcount
-from study.selectors_researcher import studies_visible_to
-from study.serializers import (
+from study.api.serializers import (
     MetricsOutputSerializer,
     PredictionOutputSerializer,
     PredictionPageSerializer,
@@ -34,6 +29,15 @@ from study.serializers import (
     VoteCursorPageSerializer,
     VoteOutputSerializer,
 )
+from study.errors import DomainError
+from study.models import Prediction, Stimulus, Study, Vote
+from study.selectors.compare import comparison_data, model_summaries, study_headcount
+from study.selectors.participants import (
+    participant_from_cookies,
+    participant_progress,
+    participant_upcoming_assignments,
+)
+from study.selectors.studies import studies_visible_to
 
 
 class Pages(PageNumberPagination):
@@ -41,6 +45,9 @@ class Pages(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
 
+
+
+PAGE_SIZE_HELP = f"items per page (default {Pages.page_size}, at most {Pages.max_page_size})"
 
 class VoteCursor(CursorPagination):
     page_size = 500
@@ -75,7 +82,7 @@ class StudyDetailApi(APIView):
 class StimulusListApi(APIView):
     @extend_schema(responses=StimulusPageSerializer, parameters=[
         OpenApiParameter("page", int, description="page number, from 1"),
-        OpenApiParameter("page_size", int, description=f"items per page (default {Pages.page_size}, at most {Pages.max_page_size})")])
+        OpenApiParameter("page_size", int, description=PAGE_SIZE_HELP)])
     def get(self, request, slug: str):
         paginator = Pages()
         page = paginator.paginate_queryset(Stimulus.objects.filter(study=_study(request, slug)).order_by("pk"),
@@ -96,7 +103,7 @@ class VoteListApi(APIView):
 class PredictionListApi(APIView):
     @extend_schema(responses=PredictionPageSerializer, parameters=[
         OpenApiParameter("page", int, description="page number, from 1"),
-        OpenApiParameter("page_size", int, description=f"items per page (default {Pages.page_size}, at most {Pages.max_page_size})")])
+        OpenApiParameter("page_size", int, description=PAGE_SIZE_HELP)])
     def get(self, request, slug: str):
         predictions = (Prediction.objects.filter(stimulus__study=_study(request, slug))
                        .select_related("stimulus", "model_version").order_by("pk"))
@@ -122,10 +129,7 @@ class MetricsSummaryApi(APIView):
 
 
 def _participant(request, study: Study):
-    """The participant whose study cookie the browser sends, or None."""
-    from study.views import participant_cookie_name
-
-    return participant_by_token(study=study, token=request.COOKIES.get(participant_cookie_name(study)))
+    return participant_from_cookies(study=study, cookies=request.COOKIES)
 
 
 NO_PARTICIPANT = {"detail": "open the study link and give consent first"}

@@ -1,13 +1,14 @@
 """Participant pages: /s/<slug>/ → consent → instructions → trials → done. Thin: services do the work.
 
 Every write is a POST with CSRF protection and a redirect after it (PRG), so reload and the back
-button only ever re-read. The trial form works without JavaScript; static/js/trial.js adds keys 1–N,
+button only ever re-read. The trial form works without JavaScript; static/study/participant/trial.js adds keys 1–N,
 the response time, double-submit protection and preloading. The vote endpoint also answers JSON when
 asked (Accept: application/json), for scripted clients.
 """
 import json
 import time
 import uuid
+from functools import wraps
 
 from django.conf import settings
 from django.core import signing
@@ -17,11 +18,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from study.http import stimulus_file_response
 from study.errors import DomainError, InvalidInput, InvalidResponseTime, NotAssigned, StudyFull, StudyNotOpen
 from study.models import Participant, Stimulus, Study
-from study.selectors import (
-    participant_by_token,
+from study.selectors.participants import (
+    participant_cookie_name,
+    participant_from_cookies,
     participant_progress,
     participant_upcoming_assignments,
     study_is_full,
@@ -35,6 +36,7 @@ from study.services.participants import (
     study_require_live,
 )
 from study.services.votes import MAX_RESPONSE_MS, vote_record
+from study.views.images import stimulus_file_response
 
 PARAM_PREFIX = "p_"  # consent-form hidden inputs carrying the URL parameters
 SHOWN_SALT = "emostudy.trial-shown"
@@ -43,17 +45,12 @@ SHOWN_SALT = "emostudy.trial-shown"
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def participant_cookie_name(study: Study) -> str:
-    """One cookie per study, so one browser can take part in several studies."""
-    return f"{settings.PARTICIPANT_COOKIE_NAME}_{study.pk}"
-
-
 def _study(slug: str) -> Study:
     return get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
 
 
 def _participant(request: HttpRequest, study: Study) -> Participant | None:
-    return participant_by_token(study=study, token=request.COOKIES.get(participant_cookie_name(study)))
+    return participant_from_cookies(study=study, cookies=request.COOKIES)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -102,6 +99,31 @@ def _open_for_newcomers(study: Study) -> DomainError | None:
     return StudyFull(FULL_MESSAGE) if study_is_full(study=study) else None
 
 
+def _joined(view):
+    """For pages after consent: pass the study and the browser's participant; a stranger goes to the study link."""
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        study = _study(slug)
+        participant = _participant(request, study)
+        if participant is None:
+            return redirect(_url("entry", study))
+        return view(request, study, participant)
+
+    return wrapper
+
+
+def _resume(request: HttpRequest, study: Study) -> HttpResponse | None:
+    """A returning participant (the browser sends their cookie) goes on where they left off."""
+    participant = _participant(request, study)
+    return redirect(_next_step(study, participant)) if participant is not None else None
+
+
+def _closed_to_newcomers(request: HttpRequest, study: Study) -> HttpResponse | None:
+    """The page a newcomer sees when the study is not live or already full; None when they may join."""
+    error = _open_for_newcomers(study)
+    return _unavailable(request, study, error) if error is not None else None
+
+
 # --- pages ---------------------------------------------------------------------------------------
 
 
@@ -110,11 +132,8 @@ def _open_for_newcomers(study: Study) -> DomainError | None:
 def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """The study link. Returning participants resume; newcomers see the consent text."""
     study = _study(slug)
-    participant = _participant(request, study)
-    if participant is not None:
-        return redirect(_next_step(study, participant))
-    if (error := _open_for_newcomers(study)) is not None:
-        return _unavailable(request, study, error)
+    if (early := _resume(request, study) or _closed_to_newcomers(request, study)) is not None:
+        return early
     params = participant_external_ids(study=study, params=request.GET)
     hidden = [(f"{PARAM_PREFIX}{name}", value) for name, value in params.items()]
     return render(request, "study/participant/consent.html", {"study": study, "hidden_params": hidden})
@@ -125,13 +144,12 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
 def participant_consent(request: HttpRequest, slug: str) -> HttpResponse:
     """'I agree' creates the participant and sets their cookie; 'I do not agree' ends politely."""
     study = _study(slug)
-    participant = _participant(request, study)
-    if participant is not None:
-        return redirect(_next_step(study, participant))
+    if (early := _resume(request, study)) is not None:
+        return early
     if request.POST.get("consent") != "agree":
         return _message(request, study, "You did not take part", "No data was recorded. You can close this page.")
-    if (error := _open_for_newcomers(study)) is not None:
-        return _unavailable(request, study, error)
+    if (early := _closed_to_newcomers(request, study)) is not None:
+        return early
     params = {key[len(PARAM_PREFIX):]: value for key, value in request.POST.items() if key.startswith(PARAM_PREFIX)}
     participant = participant_create(
         study=study, external_ids=params, user_agent=request.headers.get("User-Agent", "")
@@ -150,11 +168,8 @@ def participant_consent(request: HttpRequest, slug: str) -> HttpResponse:
 
 @never_cache
 @require_GET
-def participant_instructions(request: HttpRequest, slug: str) -> HttpResponse:
-    study = _study(slug)
-    participant = _participant(request, study)
-    if participant is None:
-        return redirect(_url("entry", study))
+@_joined
+def participant_instructions(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
     if participant_progress(participant=participant).total:
         return redirect(_next_step(study, participant))
     try:
@@ -170,12 +185,9 @@ def participant_instructions(request: HttpRequest, slug: str) -> HttpResponse:
 
 @never_cache
 @require_POST
-def participant_start(request: HttpRequest, slug: str) -> HttpResponse:
+@_joined
+def participant_start(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
     """Allocate the participant's sequence (idempotent) and go to the first trial."""
-    study = _study(slug)
-    participant = _participant(request, study)
-    if participant is None:
-        return redirect(_url("entry", study))
     try:
         assignment_allocate(participant=participant)
     except DomainError as error:
@@ -294,12 +306,9 @@ def _image_url(study: Study, stimulus: Stimulus) -> str:
 
 @never_cache
 @require_GET
-def participant_done(request: HttpRequest, slug: str) -> HttpResponse:
+@_joined
+def participant_done(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
     """Completion code, and the way back to the recruiting platform when the study has one."""
-    study = _study(slug)
-    participant = _participant(request, study)
-    if participant is None:
-        return redirect(_url("entry", study))
     if participant.finished_at is None:
         if not participant_progress(participant=participant).done:
             return redirect(_next_step(study, participant))
