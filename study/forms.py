@@ -36,13 +36,25 @@ class StudyCreateForm(forms.ModelForm):
         required=False, max_length=500, assume_scheme="https", label="Completion URL",
         help_text="Where to send a participant who finished; ?cc=<completion code> is appended. Optional.",
     )
-    votes_per_image = forms.IntegerField(initial=10, min_value=1, max_value=1000)
+    votes_per_image = forms.IntegerField(initial=10, min_value=1, max_value=1000,
+                                         help_text="Fixed allocation: every image gets this many votes.")
+    min_votes_per_image = forms.IntegerField(initial=3, min_value=1, max_value=1000,
+                                             help_text="Adaptive allocation: at least this many votes per image.")
+    max_votes_per_image = forms.IntegerField(initial=30, min_value=1, max_value=1000,
+                                             help_text="Adaptive allocation: at most this many votes per image.")
+    stability_threshold = forms.FloatField(
+        initial=0.02, min_value=0.001, max_value=0.5,
+        help_text="Adaptive allocation: an image is settled when the expected JS divergence of its vote "
+                  "distribution's posterior to its mean is at most this (0.02 is about 20 votes for an "
+                  "ambiguous face; see README).",
+    )
     images_per_participant = forms.IntegerField(initial=20, min_value=1, max_value=1000)
 
     class Meta:
         model = Study
         fields = [
-            "title", "slug", "label_set", "votes_per_image", "images_per_participant", "gold_rate",
+            "title", "slug", "label_set", "allocation", "votes_per_image", "min_votes_per_image",
+            "max_votes_per_image", "stability_threshold", "images_per_participant", "gold_rate",
             "gold_pass_threshold", "shuffle_labels", "consent_text", "instructions_text", "completion_url",
             "url_parameters",
         ]
@@ -70,6 +82,13 @@ class StudyCreateForm(forms.ModelForm):
             return study_clean_url_parameters(self.cleaned_data.get("url_parameters", "").split(","))
         except InvalidInput as error:
             raise forms.ValidationError(error.message) from None
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("min_votes_per_image"), data.get("max_votes_per_image")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_votes_per_image", "The maximum must be at least the minimum.")
+        return data
 
 
 class MultipleFileInput(forms.ClearableFileInput):
