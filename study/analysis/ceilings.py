@@ -157,7 +157,7 @@ def full_crowd(counts: np.ndarray, splits: int = 100, seed: int = 0, prior: floa
     a = _resolve_prior(counts, prior)
     observed = metrics._batched_summary(first, second)
     observed.pop("confusion")
-    ratio = _size_ratio(counts, splits, seed, a)
+    ratio = _size_ratio(counts, min(splits, 50), seed, a)  # a ratio of two means: 50 crowds pin it to ~1%
     per_draw = {field: observed[field] * ratio[field] for field in SUMMARY_FIELDS if field != "entropy_spearman"}
     rho = observed["entropy_spearman"]
     per_draw["entropy_spearman"] = 2 * rho / (1 + rho)

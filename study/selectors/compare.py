@@ -18,7 +18,7 @@ import numpy as np
 from django.core.cache import cache
 from django.db.models import Count, Q
 
-from study.analysis import metrics
+from study.analysis import ceilings, metrics
 from study.models import ModelVersion, Participant, Prediction, Stimulus, Study, Vote
 
 
@@ -82,17 +82,45 @@ def study_headcount(*, study: Study) -> dict:
     return {**people, "votes": votes["all"], "votes_counted": votes["counted"]}
 
 
-def model_summaries(data: ComparisonData) -> list[dict]:
-    """Study-level metrics per model over images with votes and a prediction, plus the split-half ceiling."""
-    voted = data.n_votes > 0
+CEILING_NAMES = {
+    "noise_floor": "Human noise floor (headline ceiling)",
+    "full_crowd": "Human full-crowd ceiling",
+    "split_half": "Human split-half ceiling",
+}
+
+
+def model_summaries(data: ComparisonData, counts: np.ndarray | None = None) -> list[dict]:
+    """Study-level metrics per model over images with votes and a prediction, each also as a fraction of the
+    headline ceiling, then the three human ceilings with their Monte-Carlo s.e. (study.analysis.ceilings).
+
+    counts: the human reference (default the live votes; the comparison view may pass an imported source
+    or live + imported)."""
+    counts = data.counts if counts is None else counts
+    voted = counts.sum(1) > 0
+    reference = human_ceilings_cached(counts[voted], seed=data.study.random_seed)
+    headline = reference[reference["headline"]]
     rows = []
     for column in data.models:
         use = voted & column.has
-        result = metrics.summary(metrics.distribution(data.counts[use]), column.probs[use])
-        rows.append({"name": column.model.name, "model_id": column.model.pk, **result.as_dict()})
-    rows.append({"name": "Human split-half ceiling", "model_id": None,
-                 **split_half_ceiling_cached(data.counts[voted], seed=data.study.random_seed)})
+        result = metrics.summary(metrics.distribution(counts[use]), column.probs[use]).as_dict()
+        rows.append({"name": column.model.name, "model_id": column.model.pk, **result,
+                     "fraction": ceilings.fraction_of_ceiling(result, headline)})
+    for key, name in CEILING_NAMES.items():
+        rows.append({**reference[key], "name": name, "model_id": None, "ceiling": key,
+                     "headline": key == reference["headline"]})
     return rows
+
+
+def human_ceilings_cached(counts: np.ndarray, *, seed: int, splits: int = 100, resamples: int = 100) -> dict:
+    """All three ceilings depend only on the vote counts, so they are cached under their hash (a new vote
+    changes the counts and so the key)."""
+    key = "ceilings:v1:" + hashlib.sha256(np.ascontiguousarray(counts, dtype=np.int64).tobytes()
+                                          + f":{counts.shape}:{seed}:{splits}:{resamples}".encode()).hexdigest()
+    result = cache.get(key)
+    if result is None:
+        result = ceilings.ceilings(np.asarray(counts, dtype=np.int64), splits=splits, resamples=resamples, seed=seed)
+        cache.set(key, result, timeout=24 * 3600)
+    return result
 
 
 def split_half_ceiling_cached(counts: np.ndarray, *, seed: int, splits: int = 100) -> dict:
