@@ -18,7 +18,7 @@ import numpy as np
 from django.core.cache import cache
 from django.db.models import Count, Q
 
-from study.analysis import ceilings, metrics
+from study.analysis import aggregation, ceilings, metrics
 from study.models import ModelVersion, Participant, Prediction, Stimulus, Study, Vote
 
 
@@ -131,6 +131,36 @@ def split_half_ceiling_cached(counts: np.ndarray, *, seed: int, splits: int = 10
     result = cache.get(key)
     if result is None:
         result = metrics.split_half_ceiling(counts, splits=splits, seed=seed).as_dict()
+        cache.set(key, result, timeout=24 * 3600)
+    return result
+
+
+def study_votes_long(*, study: Study, stimulus_ids: list[int], labels: list[str]) -> aggregation.Votes:
+    """Counted votes (excluded participants left out) on `stimulus_ids`, as long-format arrays in that row
+    order: one query."""
+    row = {pk: i for i, pk in enumerate(stimulus_ids)}
+    column = {label: k for k, label in enumerate(labels)}
+    task, worker, label = [], [], []
+    for stimulus_id, participant_id, name in (Vote.objects.filter(stimulus__study=study, participant__excluded=False)
+                                              .order_by("pk").values_list("stimulus_id", "participant_id", "label")):
+        if stimulus_id in row and name in column:
+            task.append(row[stimulus_id]), worker.append(participant_id), label.append(column[name])
+    return aggregation.Votes.from_lists(task, np.asarray(worker, dtype=np.int64), label,
+                                        n_tasks=len(stimulus_ids), n_labels=len(labels))
+
+
+def aggregated_distributions(*, study: Study, method: str, stimulus_ids: list[int], labels: list[str]) -> np.ndarray:
+    """(N, K) human distributions by an aggregation method (study.analysis.aggregation), NaN rows for images
+    without votes. Cached by the votes themselves: Dawid-Skene, GLAD and MACE iterate to convergence."""
+    votes = study_votes_long(study=study, stimulus_ids=stimulus_ids, labels=labels)
+    if method in aggregation.COUNT_METHODS:
+        return aggregation.aggregate(method, votes)
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=np.int64).tobytes()
+                                     for a in (votes.task, votes.worker, votes.label)))
+    key = f"aggregate:v1:{method}:{votes.n_tasks}:{votes.n_labels}:{digest.hexdigest()}"
+    result = cache.get(key)
+    if result is None:
+        result = aggregation.aggregate(method, votes, seed=study.random_seed)
         cache.set(key, result, timeout=24 * 3600)
     return result
 
