@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 
 from study.analysis import aggregation, ceilings, metrics
-from study.models import ModelVersion, Participant, Prediction, Stimulus, Study, Vote
+from study.models import ImportedVote, ModelVersion, Participant, Prediction, Stimulus, Study, Vote, VoteSource
 
 
 @dataclass
@@ -89,26 +89,55 @@ CEILING_NAMES = {
 }
 
 
-def model_summaries(data: ComparisonData, counts: np.ndarray | None = None) -> list[dict]:
+def model_summaries(data: ComparisonData, counts: np.ndarray | None = None, human: np.ndarray | None = None,
+                    others: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Study-level metrics per model over images with votes and a prediction, each also as a fraction of the
     headline ceiling, then the three human ceilings with their Monte-Carlo s.e. (study.analysis.ceilings).
 
-    counts: the human reference (default the live votes; the comparison view may pass an imported source
-    or live + imported)."""
+    counts: the human reference votes (default the live votes; the comparison view may pass an imported
+    source or live + imported). human: (N, K) distributions to score against instead of the vote shares
+    (an aggregation method); the ceilings are defined for vote shares only, so they are left out then.
+    others: named (N, K) vote counts of other human sources, each scored like a model against the reference."""
     counts = data.counts if counts is None else counts
     voted = counts.sum(1) > 0
-    reference = human_ceilings_cached(counts[voted], seed=data.study.random_seed)
-    headline = reference[reference["headline"]]
+    reference_shares = metrics.distribution(counts) if human is None else human
+    voted &= ~np.isnan(reference_shares).any(1)
+    headline = None
+    if human is None:
+        reference = human_ceilings_cached(counts[voted], seed=data.study.random_seed)
+        headline = reference[reference["headline"]]
     rows = []
     for column in data.models:
         use = voted & column.has
-        result = metrics.summary(metrics.distribution(counts[use]), column.probs[use]).as_dict()
+        result = metrics.summary(reference_shares[use], column.probs[use]).as_dict()
         rows.append({"name": column.model.name, "model_id": column.model.pk, **result,
-                     "fraction": ceilings.fraction_of_ceiling(result, headline)})
-    for key, name in CEILING_NAMES.items():
-        rows.append({**reference[key], "name": name, "model_id": None, "ceiling": key,
-                     "headline": key == reference["headline"]})
+                     "fraction": ceilings.fraction_of_ceiling(result, headline) if headline else None})
+    for name, other in (others or {}).items():
+        use = voted & (other.sum(1) > 0)
+        result = metrics.summary(reference_shares[use], metrics.distribution(other[use])).as_dict()
+        rows.append({"name": name, "model_id": None, "source": True, **result,
+                     "fraction": ceilings.fraction_of_ceiling(result, headline) if headline else None})
+    if headline is not None:
+        for key, name in CEILING_NAMES.items():
+            rows.append({**reference[key], "name": name, "model_id": None, "ceiling": key,
+                         "headline": key == reference["headline"]})
     return rows
+
+
+def vote_sources(*, study: Study) -> list[VoteSource]:
+    return list(VoteSource.objects.filter(study=study).order_by("name"))
+
+
+def imported_counts(*, source: VoteSource, stimulus_ids: list[int], labels: list[str]) -> np.ndarray:
+    """(N, K) vote counts of an imported source, aligned with `stimulus_ids` and `labels` (one query)."""
+    row = {pk: i for i, pk in enumerate(stimulus_ids)}
+    column = {label: k for k, label in enumerate(labels)}
+    counts = np.zeros((len(stimulus_ids), len(labels)))
+    for stimulus_id, label, n in (ImportedVote.objects.filter(source=source).order_by()
+                                  .values_list("stimulus_id", "label").annotate(n=Sum("count"))):
+        if stimulus_id in row and label in column:
+            counts[row[stimulus_id], column[label]] = n
+    return counts
 
 
 def human_ceilings_cached(counts: np.ndarray, *, seed: int, splits: int = 100, resamples: int = 100) -> dict:
