@@ -137,3 +137,11 @@ class StimulusUploadForm(forms.Form):
 class StudyStatusForm(forms.Form):
     status = forms.ChoiceField(choices=Study.Status.choices)
     reopen = forms.BooleanField(required=False)
+
+
+class VoteImportForm(forms.Form):
+    """Existing annotations as a CSV (study.services.vote_imports describes the two layouts)."""
+
+    source = forms.CharField(max_length=100, label="Source name", help_text="e.g. FER+ taggers")
+    file = forms.FileField(label="CSV file", help_text="Long (filename, annotator, label[, response_ms]) or counts "
+                                                       "(filename plus one column per label).")
