@@ -5,7 +5,7 @@ study/api/urls.py, mounted under /api/.
 """
 from django.urls import include, path
 
-from study.views import compare, models, participant, researcher, vote_imports
+from study.views import compare, models, participant, participants, researcher, vote_imports
 
 app_name = "study"
 
@@ -27,6 +27,9 @@ researcher_patterns = [  # /studies/...
     path("<slug:slug>/upload/", researcher.study_upload, name="researcher-study-upload"),
     path("<slug:slug>/images/", researcher.study_images, name="researcher-study-images"),
     path("<slug:slug>/import-votes/", vote_imports.study_import_votes, name="researcher-study-import-votes"),
+    path("<slug:slug>/participants/", participants.participant_list, name="researcher-participants"),
+    path("<slug:slug>/participants/<uuid:public_id>/exclusion/", participants.participant_exclusion,
+         name="researcher-participant-exclusion"),
     path("<slug:slug>/images/<uuid:public_id>/", researcher.stimulus_image, name="researcher-stimulus-image"),
 ]
 
