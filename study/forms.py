@@ -38,12 +38,13 @@ class StudyCreateForm(forms.ModelForm):
     )
     votes_per_image = forms.IntegerField(initial=10, min_value=1, max_value=1000,
                                          help_text="Fixed allocation: every image gets this many votes.")
-    min_votes_per_image = forms.IntegerField(initial=3, min_value=1, max_value=1000,
+    allocation = forms.ChoiceField(choices=Study.Allocation.choices, initial=Study.Allocation.FIXED, required=False)
+    min_votes_per_image = forms.IntegerField(initial=3, min_value=1, max_value=1000, required=False,
                                              help_text="Adaptive allocation: at least this many votes per image.")
-    max_votes_per_image = forms.IntegerField(initial=30, min_value=1, max_value=1000,
+    max_votes_per_image = forms.IntegerField(initial=30, min_value=1, max_value=1000, required=False,
                                              help_text="Adaptive allocation: at most this many votes per image.")
     stability_threshold = forms.FloatField(
-        initial=0.02, min_value=0.001, max_value=0.5,
+        initial=0.02, min_value=0.001, max_value=0.5, required=False,
         help_text="Adaptive allocation: an image is settled when the expected JS divergence of its vote "
                   "distribution's posterior to its mean is at most this (0.02 is about 20 votes for an "
                   "ambiguous face; see README).",
@@ -83,8 +84,14 @@ class StudyCreateForm(forms.ModelForm):
         except InvalidInput as error:
             raise forms.ValidationError(error.message) from None
 
+    ADAPTIVE_DEFAULTS = {"allocation": Study.Allocation.FIXED, "min_votes_per_image": 3, "max_votes_per_image": 30,
+                         "stability_threshold": 0.02}
+
     def clean(self):
         data = super().clean()
+        for name, default in self.ADAPTIVE_DEFAULTS.items():  # optional: older clients and scripts omit them
+            if data.get(name) in (None, "") and name not in self.errors:
+                data[name] = default
         low, high = data.get("min_votes_per_image"), data.get("max_votes_per_image")
         if low is not None and high is not None and low > high:
             self.add_error("max_votes_per_image", "The maximum must be at least the minimum.")
