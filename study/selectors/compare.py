@@ -20,6 +20,7 @@ from django.db.models import Count, Q, Sum
 
 from study.analysis import aggregation, ceilings, metrics
 from study.models import ImportedVote, ModelVersion, Participant, Prediction, Stimulus, Study, Vote, VoteSource
+from study.selectors.votes import counted_vote_filter, counted_votes
 
 
 @dataclass
@@ -52,9 +53,7 @@ def comparison_data(*, study: Study, include_excluded: bool = False, include_gol
                                                       "arousal", "is_gold"))
     row = {s["id"]: i for i, s in enumerate(stimuli)}
     counts = np.zeros((len(stimuli), len(labels)))
-    votes = Vote.objects.filter(stimulus__study=study)
-    if not include_excluded:
-        votes = votes.filter(participant__excluded=False)
+    votes = counted_votes(study, include_excluded=include_excluded)
     for stimulus_id, label, n in votes.order_by().values_list("stimulus_id", "label").annotate(n=Count("pk")):
         if stimulus_id in row and label in index:
             counts[row[stimulus_id], index[label]] = n
@@ -73,13 +72,16 @@ def comparison_data(*, study: Study, include_excluded: bool = False, include_gol
 
 
 def study_headcount(*, study: Study) -> dict:
-    """Votes and participants counted (one query each)."""
+    """Votes and participants counted (one query each); simulated ones also on their own."""
     people = Participant.objects.filter(study=study).aggregate(
         participants=Count("pk"), excluded=Count("pk", filter=Q(excluded=True)),
-        finished=Count("pk", filter=Q(finished_at__isnull=False)))
+        finished=Count("pk", filter=Q(finished_at__isnull=False)),
+        simulated=Count("pk", filter=Q(is_simulated=True)))
     votes = Vote.objects.filter(stimulus__study=study).aggregate(
-        all=Count("pk"), counted=Count("pk", filter=Q(participant__excluded=False, stimulus__is_gold=False)))
-    return {**people, "votes": votes["all"], "votes_counted": votes["counted"]}
+        all=Count("pk"), counted=Count("pk", filter=counted_vote_filter(study) & Q(stimulus__is_gold=False)),
+        simulated=Count("pk", filter=Q(participant__is_simulated=True, stimulus__is_gold=False)))
+    return {**people, "votes": votes["all"], "votes_counted": votes["counted"], "votes_simulated": votes["simulated"],
+            "include_simulated": study.include_simulated}
 
 
 CEILING_NAMES = {
@@ -165,13 +167,13 @@ def split_half_ceiling_cached(counts: np.ndarray, *, seed: int, splits: int = 10
 
 
 def study_votes_long(*, study: Study, stimulus_ids: list[int], labels: list[str]) -> aggregation.Votes:
-    """Counted votes (excluded participants left out) on `stimulus_ids`, as long-format arrays in that row
+    """Counted votes (study.selectors.votes: excluded and, unless included, simulated participants left out) on `stimulus_ids`, as long-format arrays in that row
     order: one query."""
     row = {pk: i for i, pk in enumerate(stimulus_ids)}
     column = {label: k for k, label in enumerate(labels)}
     task, worker, label = [], [], []
-    for stimulus_id, participant_id, name in (Vote.objects.filter(stimulus__study=study, participant__excluded=False)
-                                              .order_by("pk").values_list("stimulus_id", "participant_id", "label")):
+    for stimulus_id, participant_id, name in (counted_votes(study).order_by("pk")
+                                              .values_list("stimulus_id", "participant_id", "label")):
         if stimulus_id in row and name in column:
             task.append(row[stimulus_id]), worker.append(participant_id), label.append(column[name])
     return aggregation.Votes.from_lists(task, np.asarray(worker, dtype=np.int64), label,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from study import exports
 from study.analysis import aggregation as aggregation_methods
-from study.analysis import metrics
+from study.analysis import compare_text, metrics
 from study.selectors.compare import (
     aggregated_distributions,
     comparison_data,
@@ -26,7 +25,8 @@ from study.selectors.compare import (
     study_headcount,
     vote_sources,
 )
-from study.selectors.studies import studies_visible_to
+from study.selectors.studies import studies_readable_by
+from study.views.access import researcher_required
 
 PER_PAGE = 24
 SORTS = {
@@ -37,7 +37,7 @@ SORTS = {
 
 
 def _study(request: HttpRequest, slug: str):
-    study = studies_visible_to(request.user).select_related("label_set").filter(slug=slug).first()
+    study = studies_readable_by(request.user).select_related("label_set").filter(slug=slug).first()
     if study is None:
         raise Http404("no such study")
     return study
@@ -54,7 +54,7 @@ def _finite(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-@login_required
+@researcher_required
 @require_GET
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
@@ -63,7 +63,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     humans = _human_reference(request, data)
     counts = humans["counts"]
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "js"
-    min_votes = _int(request.GET.get("min_votes"), 1)
+    min_votes = _int(request.GET.get("min_votes"), 0)  # images without votes yet show their predictions too
     label_filter = request.GET.get("label") if request.GET.get("label") in labels else ""
     focus = next((c for c in data.models if str(c.model.pk) == request.GET.get("model")), None)
     shown_models = [focus] if focus else data.models
@@ -101,8 +101,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
             "entropy": _finite(float(human_entropy[i])) if n_votes[i] else None,
             "majority": [labels[k] for k in np.flatnonzero(majority[i])],
             "models": [{"name": c.model.name, "js": _finite(float(per_model[c.model.pk]["js"][i])),
-                        "match": bool(per_model[c.model.pk]["match"][i])}
-                       for c in shown_models if c.has[i] and n_votes[i]],
+                        "match": bool(per_model[c.model.pk]["match"][i]) if n_votes[i] else None,
+                        "top": labels[int(np.argmax(c.probs[i]))]}
+                       for c in shown_models if c.has[i]],
         })
         charts[ident] = {
             "labels": labels, "n": int(n_votes[i]),
@@ -113,6 +114,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         }
     summaries = model_summaries(data, counts, None if humans["aggregation"] == "raw" else human,
                                 others=humans["others"])
+    ceiling = next((row for row in summaries if row.get("ceiling") == "split_half"), None)
+    headlines = [{"name": row["name"], "text": _with_fraction(compare_text.model_headline(row["name"], row, ceiling), row)}
+                 for row in summaries if row["model_id"] is not None]
     confusion = None
     if primary is not None:
         for row in summaries:
@@ -126,12 +130,23 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "models": data.models, "focus": focus, "label_filter": label_filter, "min_votes": min_votes,
         "page": page, "page_count": page_count, "matching": len(order), "primary": primary,
         "tab": request.GET.get("tab") or "images",
-        "uncertainty": uncertainty, "exports": exports.EXPORT_FILES, "humans": humans,
-        "aggregations": AGGREGATIONS,
+        "uncertainty": uncertainty, "exports": exports.EXPORT_FILES, "headlines": headlines,
+        "few_votes": compare_text.few_votes_warning(n_votes), "enough_votes": compare_text.ENOUGH_VOTES,
+        "definitions": compare_text.METRIC_DEFINITIONS, "can_change": study.owner_id == request.user.pk
+        or request.user.is_superuser, "humans": humans, "aggregations": AGGREGATIONS,
     })
 
 
-COUNT_AGGREGATIONS = {"raw": aggregation_methods.raw_shares, "majority": aggregation_methods.majority,
+COUNT_def _with_fraction(text: str, row: dict) -> str:
+    """Add the headline ceiling's fraction: how far the model is from what the truth itself would score."""
+    fraction = (row.get("fraction") or {}).get("top1_agreement")
+    if fraction is None or not math.isfinite(fraction):
+        return text
+    return (f"{text[:-1]}; that is {compare_text.percent(fraction)} of the top-1 agreement the true distributions "
+            "themselves would reach against these votes (the noise floor).")
+
+
+AGGREGATIONS = {"raw": aggregation_methods.raw_shares, "majority": aggregation_methods.majority,
                       "ferplus": aggregation_methods.ferplus}
 AGGREGATIONS = {
     "raw": "vote shares",
@@ -202,21 +217,34 @@ def _uncertainty(data, human_entropy, n_votes, primary, model_entropy, limit: in
                 "image_url": reverse("study:researcher-stimulus-image", args=[data.study.slug, stimulus["public_id"]]),
                 **values}
 
+    labels = data.labels
+    majority = metrics.majority_mask(np.nan_to_num(metrics.distribution(data.counts)))
+
+    def crowd_top(i: int) -> str:
+        return " / ".join(labels[k] for k in np.flatnonzero(majority[i])) if n_votes[i] else "no votes yet"
+
+    def model_tops(i: int) -> list[dict]:
+        """Each model's top label beside its ambiguity (normalised entropy) on image i."""
+        return [{"name": c.model.name, "top": labels[int(np.argmax(c.probs[i]))],
+                 "ambiguity": float(metrics.normalised_entropy(c.probs[i]))} for c in data.models if c.has[i]]
+
     voted = np.flatnonzero(n_votes > 0)
-    by_human = [row(i, entropy=float(human_entropy[i]), n=int(n_votes[i]))
+    by_human = [row(i, entropy=float(human_entropy[i]), n=int(n_votes[i]), crowd_top=crowd_top(i),
+                    models=model_tops(i))
                 for i in voted[np.argsort(-human_entropy[voted], kind="stable")][:limit]]
     by_model = []
     if primary is not None:
         has = np.flatnonzero(primary.has)
-        by_model = [row(i, ambiguity=float(model_entropy[i]), confidence=float(primary.probs[i].max()))
+        by_model = [row(i, ambiguity=float(model_entropy[i]), confidence=float(primary.probs[i].max()),
+                        top=labels[int(np.argmax(primary.probs[i]))], crowd_top=crowd_top(i))
                     for i in has[np.argsort(-model_entropy[has], kind="stable")][:limit]]
     lambdas = [{"model": c.model.name, **lambda_export_summary(export_file=c.model.lambda_export)}
                for c in data.models if c.model.lambda_export]
     return {"by_human": by_human, "by_model": by_model, "lambdas": lambdas,
-            "model": primary.model.name if primary else None}
+            "model": primary.model.name if primary else None, "model_names": [c.model.name for c in data.models]}
 
 
-@login_required
+@researcher_required
 @require_GET
 def export_file(request: HttpRequest, slug: str, name: str) -> StreamingHttpResponse:
     study = _study(request, slug)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('study', '0003_model_registry'),
+        ('study', '0004_simulated_participants_and_setup_steps'),
     ]
 
     operations = [
