@@ -39,9 +39,12 @@ class Study(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT, db_index=True)
     votes_per_image = models.PositiveIntegerField(default=10)
     allocation = models.CharField(max_length=8, choices=Allocation.choices, default=Allocation.FIXED)
-    min_votes_per_image = models.PositiveIntegerField(default=3, help_text="Adaptive allocation: every image gets at least this many votes.")
+    min_votes_per_image = models.PositiveIntegerField(
+        default=3, help_text="Adaptive allocation: every image gets at least this many votes.")
     max_votes_per_image = models.PositiveIntegerField(default=30, help_text="Adaptive allocation: no image gets more.")
-    stability_threshold = models.FloatField(default=0.02, help_text="Adaptive allocation: an image is settled when the expected JS divergence of its Dirichlet posterior to its mean is at most this.")
+    stability_threshold = models.FloatField(
+        default=0.02, help_text="Adaptive allocation: an image is settled when the expected JS divergence of its "
+                                "Dirichlet posterior to its mean is at most this.")
     images_per_participant = models.PositiveIntegerField(default=20)
     gold_rate = models.FloatField(default=0.1,
                                   help_text="Fraction of a participant's trials that are gold (attention) items.")

@@ -32,7 +32,7 @@ __all__ = ["METHODS", "COUNT_METHODS", "Votes", "aggregate", "raw_shares", "majo
            "leave_one_out_agreement", "dawid_skene_quality", "model_agreement", "response_time_profile"]
 
 COUNT_METHODS = ("raw", "majority", "ferplus")
-METHODS = COUNT_METHODS + ("dawid_skene", "glad", "mace")
+METHODS = (*COUNT_METHODS, "dawid_skene", "glad", "mace")
 FERPLUS_COVERAGE = 0.75
 FERPLUS_MAX_LABELS = 3
 
@@ -48,7 +48,7 @@ class Votes:
     n_labels: int
 
     @classmethod
-    def from_lists(cls, task, worker, label, *, n_tasks: int, n_labels: int) -> "Votes":
+    def from_lists(cls, task, worker, label, *, n_tasks: int, n_labels: int) -> Votes:
         return cls(np.asarray(task, dtype=np.int64), np.asarray(worker), np.asarray(label, dtype=np.int64),
                    n_tasks, n_labels)
 

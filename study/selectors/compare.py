@@ -167,8 +167,8 @@ def split_half_ceiling_cached(counts: np.ndarray, *, seed: int, splits: int = 10
 
 
 def study_votes_long(*, study: Study, stimulus_ids: list[int], labels: list[str]) -> aggregation.Votes:
-    """Counted votes (study.selectors.votes: excluded and, unless included, simulated participants left out) on `stimulus_ids`, as long-format arrays in that row
-    order: one query."""
+    """Counted votes (study.selectors.votes: excluded and, unless included, simulated participants left out)
+    on `stimulus_ids`, as long-format arrays in that row order: one query."""
     row = {pk: i for i, pk in enumerate(stimulus_ids)}
     column = {label: k for k, label in enumerate(labels)}
     task, worker, label = [], [], []

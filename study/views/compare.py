@@ -137,7 +137,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     })
 
 
-COUNT_def _with_fraction(text: str, row: dict) -> str:
+def _with_fraction(text: str, row: dict) -> str:
     """Add the headline ceiling's fraction: how far the model is from what the truth itself would score."""
     fraction = (row.get("fraction") or {}).get("top1_agreement")
     if fraction is None or not math.isfinite(fraction):
@@ -146,7 +146,7 @@ COUNT_def _with_fraction(text: str, row: dict) -> str:
             "themselves would reach against these votes (the noise floor).")
 
 
-AGGREGATIONS = {"raw": aggregation_methods.raw_shares, "majority": aggregation_methods.majority,
+COUNT_AGGREGATIONS = {"raw": aggregation_methods.raw_shares, "majority": aggregation_methods.majority,
                       "ferplus": aggregation_methods.ferplus}
 AGGREGATIONS = {
     "raw": "vote shares",

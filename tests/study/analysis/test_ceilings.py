@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from ml.data.synthetic import sample_mixture
-from study.analysis import metrics
-from study.analysis import ceilings
+from study.analysis import ceilings, metrics
 
 K = 7
 
