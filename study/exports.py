@@ -1,7 +1,9 @@
 """CSV exports of a study, streamed row by row so memory stays flat however many votes there are.
 
-Files: votes.csv, stimuli.csv, participants.csv, predictions.csv, distributions.csv and codebook.md, plus
-all of them as one zip. `stream(study, name)` yields encoded chunks for StreamingHttpResponse and for the
+Files: votes.csv, stimuli.csv, participants.csv, predictions.csv, distributions.csv, soft_labels.csv,
+distributions_<method>.csv per aggregation method and codebook.md, plus all of them as one zip (the slow
+GLAD and MACE aggregations left out of it). Floats of model outputs are written with 9 significant digits,
+enough to round-trip a float32. `stream(study, name)` yields encoded chunks for StreamingHttpResponse and for the
 export_study command alike. Rows come from `.iterator(chunk_size=...)` querysets (server-side cursors on
 PostgreSQL).
 """
@@ -18,8 +20,10 @@ from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
-from study.analysis import metrics
+from study.analysis import aggregation, metrics
+from study.analysis.precision import format_float32
 from study.models import Assignment, Participant, Prediction, Stimulus, Study, Vote
+from study.selectors.compare import aggregated_distributions
 from study.selectors.votes import counted_votes
 
 CHUNK = 5000
@@ -70,6 +74,17 @@ researcher's preview) are {test_note}.
 
 ## distributions.csv — human soft labels, the CIFAR-10H / RAF-DB layout
 - file, then one column per label with the counted votes (excluded participants and gold items left out)
+
+## soft_labels.csv — training targets for `python -m ml.train --soft-labels soft_labels.csv`
+- image: the image's path under MEDIA_ROOT (pass --image-root MEDIA_ROOT to ml.train); file: its original name
+- n_votes: counted votes; p_<label>: the human distribution (images without votes left out)
+
+## distributions_<method>.csv — one human distribution per image, by an aggregation method
+- methods: raw (vote shares), majority (tied labels share equally), ferplus (FER+ probability mode: single
+  votes dropped as outliers, top labels kept up to 75% coverage), dawid_skene, glad, mace (crowd-kit: the
+  posterior of one true label per image, from each voter's estimated reliability; near one-hot)
+- file, n_votes; p_<label>: the distribution (empty when n_votes is 0)
+- glad and mace are left out of all.zip (slow on large studies); download them one by one
 """
 
 
@@ -240,7 +255,8 @@ def predictions_rows(study: Study) -> Iterator[list]:
             .values_list("stimulus__public_id", "stimulus__original_name", "model_version__name",
                          "model_version__arch", "distribution", "dropped_mass", "ambiguity", "valence", "arousal"))
     for sid, name, model, arch, dist, dropped, ambiguity, valence, arousal in rows.iterator(chunk_size=CHUNK):
-        yield [sid, name, model, arch, *[f"{p:.6f}" for p in dist], f"{dropped:.6f}", f"{ambiguity:.6f}",
+        yield [sid, name, model, arch, *[format_float32(p) for p in dist], format_float32(dropped),
+               format_float32(ambiguity),
                "" if valence is None else valence, "" if arousal is None else arousal]
 
 
@@ -252,9 +268,41 @@ def distributions_rows(study: Study) -> Iterator[list]:
         yield [name, *counts.get(pk, [0] * len(labels))]
 
 
+def _regular_stimuli(study: Study) -> list[tuple[int, str, str]]:
+    return list(Stimulus.objects.filter(study=study, is_gold=False).order_by("pk").values_list(
+        "pk", "original_name", "image"))
+
+
+def aggregated_rows(study: Study, method: str) -> Iterator[list]:
+    labels = _labels(study)
+    stimuli = _regular_stimuli(study)
+    ids = [pk for pk, _, _ in stimuli]
+    shares = aggregated_distributions(study=study, method=method, stimulus_ids=ids, labels=labels)
+    counts = _counts_by_stimulus(study, labels, include_gold=False)
+    for (pk, name, _), row in zip(stimuli, shares, strict=True):
+        n = sum(counts.get(pk, []))
+        yield [name, n, *(["" for _ in labels] if not n else [format_float32(v) for v in row])]
+
+
+def soft_label_rows(study: Study) -> Iterator[list]:
+    """Images with at least one counted vote: the training targets of `python -m ml.train --soft-labels`."""
+    labels = _labels(study)
+    counts = _counts_by_stimulus(study, labels, include_gold=False)
+    for pk, name, image in _regular_stimuli(study):
+        c = counts.get(pk)
+        n = sum(c) if c else 0
+        if n:
+            yield [image, name, n, *[format_float32(v / n) for v in c]]
+
+
 def stream(study: Study, name: str, include_test: bool = False) -> Iterator[bytes]:
     """One export file. Test participants (previews) are left out unless include_test."""
     labels = _labels(study)
+    if name in AGGREGATED_FILES:
+        return _csv_stream(["file", "n_votes", *[f"p_{label}" for label in labels]],
+                           aggregated_rows(study, AGGREGATED_FILES[name]))
+    if name == "soft_labels.csv":
+        return _csv_stream(["image", "file", "n_votes", *[f"p_{label}" for label in labels]], soft_label_rows(study))
     if name == "votes.csv":
         if connection.vendor == "postgresql":
             return votes_copy_stream(study, include_test)
@@ -281,7 +329,10 @@ def stream(study: Study, name: str, include_test: bool = False) -> Iterator[byte
     raise KeyError(name)
 
 
-EXPORT_FILES = ["votes.csv", "stimuli.csv", "participants.csv", "predictions.csv", "distributions.csv", "codebook.md"]
+AGGREGATED_FILES = {f"distributions_{method}.csv": method for method in aggregation.METHODS}
+EXPORT_FILES = ["votes.csv", "stimuli.csv", "participants.csv", "predictions.csv", "distributions.csv",
+                "soft_labels.csv", *AGGREGATED_FILES, "codebook.md"]
+SLOW_FILES = {"distributions_glad.csv", "distributions_mace.csv"}  # minutes on big studies: download one by one
 
 
 class _ZipSink(io.RawIOBase):
@@ -306,7 +357,7 @@ def zip_stream(study: Study, include_test: bool = False) -> Iterator[bytes]:
     """All export files in one zip, streamed (zipfile writes to a non-seekable sink)."""
     sink = _ZipSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in EXPORT_FILES:
+        for name in (n for n in EXPORT_FILES if n not in SLOW_FILES):
             with archive.open(f"{study.slug}/{name}", "w", force_zip64=True) as member:
                 for chunk in stream(study, name, include_test):
                     member.write(chunk)

@@ -37,13 +37,26 @@ class StudyCreateForm(forms.ModelForm):
         required=False, max_length=500, assume_scheme="https", label="Completion URL",
         help_text="Where to send a participant who finished; ?cc=<completion code> is appended. Optional.",
     )
-    votes_per_image = forms.IntegerField(initial=10, min_value=1, max_value=1000)
+    votes_per_image = forms.IntegerField(initial=10, min_value=1, max_value=1000,
+                                         help_text="Fixed allocation: every image gets this many votes.")
+    allocation = forms.ChoiceField(choices=Study.Allocation.choices, initial=Study.Allocation.FIXED, required=False)
+    min_votes_per_image = forms.IntegerField(initial=3, min_value=1, max_value=1000, required=False,
+                                             help_text="Adaptive allocation: at least this many votes per image.")
+    max_votes_per_image = forms.IntegerField(initial=30, min_value=1, max_value=1000, required=False,
+                                             help_text="Adaptive allocation: at most this many votes per image.")
+    stability_threshold = forms.FloatField(
+        initial=0.02, min_value=0.001, max_value=0.5, required=False,
+        help_text="Adaptive allocation: an image is settled when the expected JS divergence of its vote "
+                  "distribution's posterior to its mean is at most this (0.02 is about 20 votes for an "
+                  "ambiguous face; see README).",
+    )
     images_per_participant = forms.IntegerField(initial=20, min_value=1, max_value=1000)
 
     class Meta:
         model = Study
         fields = [
-            "title", "slug", "label_set", "votes_per_image", "images_per_participant", "gold_rate",
+            "title", "slug", "label_set", "allocation", "votes_per_image", "min_votes_per_image",
+            "max_votes_per_image", "stability_threshold", "images_per_participant", "gold_rate",
             "gold_pass_threshold", "shuffle_labels", "consent_text", "instructions_text", "completion_url",
             "url_parameters", "language", "finish_when_paused", "fast_response_ms",
         ]
@@ -92,6 +105,19 @@ class StudyCreateForm(forms.ModelForm):
             return study_clean_url_parameters(self.cleaned_data.get("url_parameters", "").split(","))
         except InvalidInput as error:
             raise forms.ValidationError(error.message) from None
+
+    ADAPTIVE_DEFAULTS = {"allocation": Study.Allocation.FIXED, "min_votes_per_image": 3, "max_votes_per_image": 30,
+                         "stability_threshold": 0.02}
+
+    def clean(self):
+        data = super().clean()
+        for name, default in self.ADAPTIVE_DEFAULTS.items():  # optional: older clients and scripts omit them
+            if data.get(name) in (None, "") and name not in self.errors:
+                data[name] = default
+        low, high = data.get("min_votes_per_image"), data.get("max_votes_per_image")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_votes_per_image", "The maximum must be at least the minimum.")
+        return data
 
 
 def describe_label_sets(field: forms.ModelChoiceField) -> None:
@@ -223,3 +249,11 @@ class StimulusUploadForm(forms.Form):
 class StudyStatusForm(forms.Form):
     status = forms.ChoiceField(choices=Study.Status.choices)
     reopen = forms.BooleanField(required=False)
+
+
+class VoteImportForm(forms.Form):
+    """Existing annotations as a CSV (study.services.vote_imports describes the two layouts)."""
+
+    source = forms.CharField(max_length=100, label="Source name", help_text="e.g. FER+ taggers")
+    file = forms.FileField(label="CSV file", help_text="Long (filename, annotator, label[, response_ms]) or counts "
+                                                       "(filename plus one column per label).")

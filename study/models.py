@@ -41,6 +41,10 @@ class Study(models.Model):
         PAUSED = "paused", "Paused"
         CLOSED = "closed", "Closed"
 
+    class Allocation(models.TextChoices):
+        FIXED = "fixed", "Fixed: votes_per_image for every image"
+        ADAPTIVE = "adaptive", "Adaptive: more votes where the distribution is still unsettled"
+
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -48,6 +52,13 @@ class Study(models.Model):
     label_set = models.ForeignKey(LabelSet, on_delete=models.PROTECT, related_name="studies")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT, db_index=True)
     votes_per_image = models.PositiveIntegerField(default=10)
+    allocation = models.CharField(max_length=8, choices=Allocation.choices, default=Allocation.FIXED)
+    min_votes_per_image = models.PositiveIntegerField(
+        default=3, help_text="Adaptive allocation: every image gets at least this many votes.")
+    max_votes_per_image = models.PositiveIntegerField(default=30, help_text="Adaptive allocation: no image gets more.")
+    stability_threshold = models.FloatField(
+        default=0.02, help_text="Adaptive allocation: an image is settled when the expected JS divergence of its "
+                                "Dirichlet posterior to its mean is at most this.")
     images_per_participant = models.PositiveIntegerField(default=20)
     gold_rate = models.FloatField(default=0.1,
                                   help_text="Fraction of a participant's trials that are gold (attention) items.")
@@ -291,6 +302,51 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version_id} on {self.stimulus_id}"
+
+
+class VoteSource(models.Model):
+    """A named set of existing human annotations imported into a study (e.g. "FER+ taggers")."""
+
+    class Kind(models.TextChoices):
+        LONG = "long", "One row per annotator and image"
+        COUNTS = "counts", "One row per image with a count per label"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="vote_sources")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="vote_source_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportedVote(models.Model):
+    """Votes of an imported source: one annotator's label (long format, count 1) or a label's count
+    (count format, annotator blank)."""
+
+    source = models.ForeignKey(VoteSource, on_delete=models.CASCADE, related_name="votes")
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="imported_votes")
+    annotator = models.CharField(max_length=100, blank=True)
+    label = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=1)
+    response_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "stimulus", "annotator"], condition=~models.Q(annotator=""),
+                                    name="imported_vote_unique_per_annotator"),
+            models.UniqueConstraint(fields=["source", "stimulus", "label"], condition=models.Q(annotator=""),
+                                    name="imported_vote_unique_count"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} x{self.count} on {self.stimulus_id}"
 
 
 class SetupStep(models.Model):

@@ -5,7 +5,18 @@ study/api/urls.py, mounted under /api/.
 """
 from django.urls import include, path
 
-from study.views import accounts, compare, landing, manage, models, participant, researcher, workspace
+from study.views import (
+    accounts,
+    compare,
+    landing,
+    manage,
+    models,
+    participant,
+    participants,
+    researcher,
+    vote_imports,
+    workspace,
+)
 
 app_name = "study"
 
@@ -28,6 +39,10 @@ researcher_patterns = [  # /studies/...
     path("<slug:slug>/status/", researcher.study_status, name="researcher-study-status"),
     path("<slug:slug>/upload/", researcher.study_upload, name="researcher-study-upload"),
     path("<slug:slug>/images/", researcher.study_images, name="researcher-study-images"),
+    path("<slug:slug>/import-votes/", vote_imports.study_import_votes, name="researcher-study-import-votes"),
+    path("<slug:slug>/participants/", participants.participant_list, name="researcher-participants"),
+    path("<slug:slug>/participants/<uuid:public_id>/exclusion/", participants.participant_exclusion,
+         name="researcher-participant-exclusion"),
     path("<slug:slug>/images/<uuid:public_id>/", researcher.stimulus_image, name="researcher-stimulus-image"),
     # managing a study (views/manage.py): edit, clone, delete a draft, collaborators, preview as a participant
     path("<slug:slug>/edit/", manage.study_edit, name="researcher-study-edit"),

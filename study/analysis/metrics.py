@@ -7,7 +7,7 @@ Formulas (natural log unless said otherwise):
 - human distribution h = counts / n.
 - 95% interval of each label's share: the Beta marginal of a Dirichlet posterior with the Jeffreys
   prior, Dirichlet(counts + 1/2): p_k ~ Beta(c_k + 1/2, n - c_k + (K - 1)/2); the 2.5% and 97.5% quantiles.
-- normalised entropy: H(p) / log K, in [0, 1].
+- normalised entropy: H(p) / log K, in [0, 1], summed over the sorted shares (label order cannot change a bit).
 - Jensen-Shannon divergence, base 2, in [0, 1]: JS(h, p) = 1/2 KL2(h || m) + 1/2 KL2(p || m), m = (h + p)/2.
 - KL(h || p) with smoothing: p' = (p + eps) / (1 + K eps), eps = 1e-6, so a model that gives 0 to a label
   people chose costs a large but finite amount; terms with h_k = 0 are 0.
@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+
+from study.analysis.precision import sorted_normalised_entropy
 
 __all__ = [
     "KL_EPS", "distribution", "dirichlet_interval", "normalised_entropy", "js_divergence", "kl_divergence",
@@ -64,11 +66,8 @@ def dirichlet_interval(counts: np.ndarray, level: float = 0.95) -> tuple[np.ndar
 
 
 def normalised_entropy(p: np.ndarray) -> np.ndarray:
-    p = np.asarray(p, dtype=np.float64)
-    k = p.shape[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1)), 0.0)
-    return terms.sum(-1) / np.log(k)
+    """Summed over the sorted shares, so equal vote patterns give bit-equal entropies (study.analysis.precision)."""
+    return sorted_normalised_entropy(p)
 
 
 def _kl(p: np.ndarray, q: np.ndarray, log) -> np.ndarray:

@@ -57,7 +57,14 @@ class SummaryRowSerializer(serializers.Serializer):
     top1_agreement = serializers.FloatField(allow_null=True)
     entropy_spearman = serializers.FloatField(allow_null=True)
     ece = serializers.FloatField(allow_null=True)
-    confusion = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    confusion = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), required=False,
+                                      help_text="absent for the full-crowd ceiling (no size correction exists)")
+    ceiling = serializers.CharField(required=False, help_text="noise_floor, full_crowd or split_half on ceiling rows")
+    headline = serializers.BooleanField(required=False, help_text="the ceiling that fractions are taken of")
+    se = serializers.DictField(child=serializers.FloatField(allow_null=True), required=False,
+                               help_text="ceiling rows: the Monte-Carlo standard error of each figure")
+    fraction = serializers.DictField(child=serializers.FloatField(allow_null=True), required=False, allow_null=True,
+                                     help_text="model rows: each figure as a fraction of the headline ceiling")
 
 
 class MetricsOutputSerializer(serializers.Serializer):

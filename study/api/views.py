@@ -116,6 +116,8 @@ class PredictionListApi(APIView):
 
 
 def _finite(value):
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 
-from study.analysis import metrics
-from study.models import ModelVersion, Participant, Prediction, Stimulus, Study, Vote
+from study.analysis import aggregation, ceilings, metrics
+from study.models import ImportedVote, ModelVersion, Participant, Prediction, Stimulus, Study, Vote, VoteSource
 from study.selectors.votes import counted_vote_filter, counted_votes
 
 
@@ -90,17 +90,74 @@ def study_headcount(*, study: Study) -> dict:
             "include_simulated": study.include_simulated}
 
 
-def model_summaries(data: ComparisonData) -> list[dict]:
-    """Study-level metrics per model over images with votes and a prediction, plus the split-half ceiling."""
-    voted = data.n_votes > 0
+CEILING_NAMES = {
+    "noise_floor": "Human noise floor (headline ceiling)",
+    "full_crowd": "Human full-crowd ceiling",
+    "split_half": "Human split-half ceiling",
+}
+
+
+def model_summaries(data: ComparisonData, counts: np.ndarray | None = None, human: np.ndarray | None = None,
+                    others: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Study-level metrics per model over images with votes and a prediction, each also as a fraction of the
+    headline ceiling, then the three human ceilings with their Monte-Carlo s.e. (study.analysis.ceilings).
+
+    counts: the human reference votes (default the live votes; the comparison view may pass an imported
+    source or live + imported). human: (N, K) distributions to score against instead of the vote shares
+    (an aggregation method); the ceilings are defined for vote shares only, so they are left out then.
+    others: named (N, K) vote counts of other human sources, each scored like a model against the reference."""
+    counts = data.counts if counts is None else counts
+    voted = counts.sum(1) > 0
+    reference_shares = metrics.distribution(counts) if human is None else human
+    voted &= ~np.isnan(reference_shares).any(1)
+    headline = None
+    if human is None:
+        reference = human_ceilings_cached(counts[voted], seed=data.study.random_seed)
+        headline = reference[reference["headline"]]
     rows = []
     for column in data.models:
         use = voted & column.has
-        result = metrics.summary(metrics.distribution(data.counts[use]), column.probs[use])
-        rows.append({"name": column.model.name, "model_id": column.model.pk, **result.as_dict()})
-    rows.append({"name": "Human split-half ceiling", "model_id": None,
-                 **split_half_ceiling_cached(data.counts[voted], seed=data.study.random_seed)})
+        result = metrics.summary(reference_shares[use], column.probs[use]).as_dict()
+        rows.append({"name": column.model.name, "model_id": column.model.pk, **result,
+                     "fraction": ceilings.fraction_of_ceiling(result, headline) if headline else None})
+    for name, other in (others or {}).items():
+        use = voted & (other.sum(1) > 0)
+        result = metrics.summary(reference_shares[use], metrics.distribution(other[use])).as_dict()
+        rows.append({"name": name, "model_id": None, "source": True, **result,
+                     "fraction": ceilings.fraction_of_ceiling(result, headline) if headline else None})
+    if headline is not None:
+        for key, name in CEILING_NAMES.items():
+            rows.append({**reference[key], "name": name, "model_id": None, "ceiling": key,
+                         "headline": key == reference["headline"]})
     return rows
+
+
+def vote_sources(*, study: Study) -> list[VoteSource]:
+    return list(VoteSource.objects.filter(study=study).order_by("name"))
+
+
+def imported_counts(*, source: VoteSource, stimulus_ids: list[int], labels: list[str]) -> np.ndarray:
+    """(N, K) vote counts of an imported source, aligned with `stimulus_ids` and `labels` (one query)."""
+    row = {pk: i for i, pk in enumerate(stimulus_ids)}
+    column = {label: k for k, label in enumerate(labels)}
+    counts = np.zeros((len(stimulus_ids), len(labels)))
+    for stimulus_id, label, n in (ImportedVote.objects.filter(source=source).order_by()
+                                  .values_list("stimulus_id", "label").annotate(n=Sum("count"))):
+        if stimulus_id in row and label in column:
+            counts[row[stimulus_id], column[label]] = n
+    return counts
+
+
+def human_ceilings_cached(counts: np.ndarray, *, seed: int, splits: int = 100, resamples: int = 100) -> dict:
+    """All three ceilings depend only on the vote counts, so they are cached under their hash (a new vote
+    changes the counts and so the key)."""
+    key = "ceilings:v1:" + hashlib.sha256(np.ascontiguousarray(counts, dtype=np.int64).tobytes()
+                                          + f":{counts.shape}:{seed}:{splits}:{resamples}".encode()).hexdigest()
+    result = cache.get(key)
+    if result is None:
+        result = ceilings.ceilings(np.asarray(counts, dtype=np.int64), splits=splits, resamples=resamples, seed=seed)
+        cache.set(key, result, timeout=24 * 3600)
+    return result
 
 
 def split_half_ceiling_cached(counts: np.ndarray, *, seed: int, splits: int = 100) -> dict:
@@ -111,6 +168,36 @@ def split_half_ceiling_cached(counts: np.ndarray, *, seed: int, splits: int = 10
     result = cache.get(key)
     if result is None:
         result = metrics.split_half_ceiling(counts, splits=splits, seed=seed).as_dict()
+        cache.set(key, result, timeout=24 * 3600)
+    return result
+
+
+def study_votes_long(*, study: Study, stimulus_ids: list[int], labels: list[str]) -> aggregation.Votes:
+    """Counted votes (study.selectors.votes: excluded and, unless included, simulated participants left out)
+    on `stimulus_ids`, as long-format arrays in that row order: one query."""
+    row = {pk: i for i, pk in enumerate(stimulus_ids)}
+    column = {label: k for k, label in enumerate(labels)}
+    task, worker, label = [], [], []
+    for stimulus_id, participant_id, name in (counted_votes(study).order_by("pk")
+                                              .values_list("stimulus_id", "participant_id", "label")):
+        if stimulus_id in row and name in column:
+            task.append(row[stimulus_id]), worker.append(participant_id), label.append(column[name])
+    return aggregation.Votes.from_lists(task, np.asarray(worker, dtype=np.int64), label,
+                                        n_tasks=len(stimulus_ids), n_labels=len(labels))
+
+
+def aggregated_distributions(*, study: Study, method: str, stimulus_ids: list[int], labels: list[str]) -> np.ndarray:
+    """(N, K) human distributions by an aggregation method (study.analysis.aggregation), NaN rows for images
+    without votes. Cached by the votes themselves: Dawid-Skene, GLAD and MACE iterate to convergence."""
+    votes = study_votes_long(study=study, stimulus_ids=stimulus_ids, labels=labels)
+    if method in aggregation.COUNT_METHODS:
+        return aggregation.aggregate(method, votes)
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=np.int64).tobytes()
+                                     for a in (votes.task, votes.worker, votes.label)))
+    key = f"aggregate:v1:{method}:{votes.n_tasks}:{votes.n_labels}:{digest.hexdigest()}"
+    result = cache.get(key)
+    if result is None:
+        result = aggregation.aggregate(method, votes, seed=study.random_seed)
         cache.set(key, result, timeout=24 * 3600)
     return result
 

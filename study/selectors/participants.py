@@ -3,14 +3,17 @@
 Sections: participant progress · stimulus load (the quota balance) · human vote distributions.
 Human distributions leave out excluded participants and gold (attention) items by default.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from study.analysis.allocation import AllocationPolicy, allocation_order
 from study.models import Assignment, Participant, Stimulus, Study, Vote
 from study.selectors.votes import counted_votes
 
@@ -99,12 +102,42 @@ def stimuli_with_load(*, study: Study, now: datetime | None = None) -> QuerySet[
 
 
 def study_open_slots(*, study: Study, now: datetime | None = None) -> QuerySet[Stimulus]:
-    """Regular (non-gold) stimuli still below the study's votes_per_image, counting open assignments."""
+    """Regular (non-gold) stimuli still below the study's votes_per_image, counting open assignments
+    (fixed allocation; adaptive studies rank with adaptive_open_order)."""
     return stimuli_with_load(study=study, now=now).filter(is_gold=False, load__lt=study.votes_per_image)
+
+
+def allocation_policy(study: Study) -> AllocationPolicy:
+    return AllocationPolicy(min_votes=study.min_votes_per_image, max_votes=study.max_votes_per_image,
+                            threshold=study.stability_threshold)
+
+
+def adaptive_open_order(*, study: Study, now: datetime | None = None,
+                        tie_break: Callable[[int], float] | None = None) -> list[int]:
+    """Ids of the regular images that still need votes under the study's adaptive policy, least settled
+    first (study.analysis.allocation). Two queries: the images with their open assignments, the vote counts."""
+    rows = list(stimuli_with_load(study=study, now=now).filter(is_gold=False).values_list("pk", "n_open"))
+    if not rows:
+        return []
+    labels = list(study.label_set.labels)
+    column = {label: k for k, label in enumerate(labels)}
+    row_of = {pk: i for i, (pk, _) in enumerate(rows)}
+    counts = np.zeros((len(rows), len(labels)))
+    real_votes = Vote.objects.filter(stimulus__study=study, participant__excluded=False,
+                                     participant__is_simulated=False)  # as the quota: simulated never take a slot
+    for stimulus_id, label, n in real_votes.order_by().values_list("stimulus_id", "label").annotate(n=Count("pk")):
+        if stimulus_id in row_of and label in column:
+            counts[row_of[stimulus_id], column[label]] = n
+    pending = np.array([n_open for _, n_open in rows], dtype=np.float64)
+    ties = None if tie_break is None else np.array([tie_break(pk) for pk, _ in rows])
+    order = allocation_order(counts, allocation_policy(study), pending=pending, tie_break=ties)
+    return [rows[i][0] for i in order]
 
 
 def study_is_full(*, study: Study, now: datetime | None = None) -> bool:
     """True when no regular image needs another vote (also when the study has no images)."""
+    if study.allocation == Study.Allocation.ADAPTIVE:
+        return not adaptive_open_order(study=study, now=now)
     return not study_open_slots(study=study, now=now).exists()
 
 

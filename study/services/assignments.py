@@ -12,6 +12,12 @@ ties broken by a deterministic hash of (study seed, participant id, stimulus id)
 already reaches votes_per_image are never served. Taking the lowest-load images one participant at a
 time keeps every image's load within one of every other's.
 
+Adaptive allocation (study.allocation == "adaptive"): instead of the lowest load, the participant gets
+the images that study.analysis.allocation ranks least settled -- below the minimum votes first (fewest
+first, so still balanced), then by the expected gain in stability of the next vote, counting open
+assignments as votes to come; settled images and images at the maximum are not served. The study is
+full when every image is settled. Same lock, same single bulk insert.
+
 Concurrency: the read-then-insert must not interleave between participants of one study, or two of
 them could both take the same "lowest" images. So allocation locks the study row
 (SELECT ... FOR NO KEY UPDATE on PostgreSQL) before reading the loads: allocations of one study run
@@ -31,7 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from study.errors import NotAssigned, StudyFull
 from study.models import Assignment, Participant, Stimulus, Study
-from study.selectors.participants import stimuli_with_load, study_open_slots
+from study.selectors.participants import adaptive_open_order, stimuli_with_load, study_open_slots
 from study.services.participants import participant_require_can_continue
 
 FULL_MESSAGE = _("This study has all the responses it needs for now. Thank you for your interest.")
@@ -71,11 +77,21 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
         Stimulus.objects.filter(study=study, is_gold=True).exclude(ground_truth="").values_list("pk", flat=True)
     )
     n_gold = gold_trial_count(study=study, gold_available=len(gold_ids))
-    # A test participant (a researcher's preview) takes no quota: it may see any regular image, even when full.
-    slots = (stimuli_with_load(study=study).filter(is_gold=False) if participant.is_test
-             else study_open_slots(study=study)).values_list("pk", "load")
-    ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
-    sequence = [pk for pk, _load in ranked[: study.images_per_participant - n_gold]]
+    wanted = study.images_per_participant - n_gold
+    if participant.is_test:
+        # A test participant (a researcher's preview) takes no quota: it may see any regular image, even when full.
+        slots = stimuli_with_load(study=study).filter(is_gold=False).values_list("pk", "load")
+        ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
+        sequence = [pk for pk, _load in ranked[:wanted]]
+    elif study.allocation == Study.Allocation.ADAPTIVE:
+        def tie(stimulus_id: int) -> float:
+            return int.from_bytes(_tie_key(study.random_seed, participant.pk, stimulus_id)[:6], "big")
+
+        sequence = adaptive_open_order(study=study, tie_break=tie)[:wanted]
+    else:
+        slots = study_open_slots(study=study).values_list("pk", "load")
+        ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
+        sequence = [pk for pk, _load in ranked[:wanted]]
     if not sequence:
         raise StudyFull(str(FULL_MESSAGE))
 

@@ -60,9 +60,16 @@ def default_text(text, language: str) -> str:
 
 
 def _check_settings(*, votes_per_image: int, images_per_participant: int, gold_rate: float,
-                    gold_pass_threshold: float) -> None:
+                    gold_pass_threshold: float, allocation: str = Study.Allocation.FIXED, min_votes_per_image: int = 3,
+                    max_votes_per_image: int = 30, stability_threshold: float = 0.02) -> None:
     if votes_per_image < 1:
         raise InvalidInput("Votes per image must be at least 1.")
+    if allocation not in Study.Allocation.values:
+        raise InvalidInput(f"Allocation is one of {', '.join(Study.Allocation.values)}.")
+    if not 1 <= min_votes_per_image <= max_votes_per_image:
+        raise InvalidInput("Adaptive allocation needs 1 <= minimum votes per image <= maximum votes per image.")
+    if not 0.0 < stability_threshold < 1.0:
+        raise InvalidInput("The stability threshold is an expected JS divergence: above 0 and below 1.")
     if images_per_participant < 1:
         raise InvalidInput("Images per participant must be at least 1.")
     if not 0.0 <= gold_rate < 1.0:
@@ -100,6 +107,10 @@ def study_create(
     finish_when_paused: bool = True,
     fast_response_ms: int = 300,
     language: str = "en",
+    allocation: str = Study.Allocation.FIXED,
+    min_votes_per_image: int = 3,
+    max_votes_per_image: int = 30,
+    stability_threshold: float = 0.02,
 ) -> Study:
     """A new draft study owned by `owner`. Blank consent/instruction texts get defaults in the study's language."""
     if language not in dict(settings.LANGUAGES):
@@ -110,8 +121,12 @@ def study_create(
     if Study.objects.filter(slug=slug).exists():
         raise InvalidInput(f"A study with the slug {slug!r} already exists.")
     _check_settings(votes_per_image=votes_per_image, images_per_participant=images_per_participant,
-                    gold_rate=gold_rate, gold_pass_threshold=gold_pass_threshold)
+                    gold_rate=gold_rate, gold_pass_threshold=gold_pass_threshold, allocation=allocation,
+                    min_votes_per_image=min_votes_per_image, max_votes_per_image=max_votes_per_image,
+                    stability_threshold=stability_threshold)
     study = Study(
+        allocation=allocation, min_votes_per_image=min_votes_per_image, max_votes_per_image=max_votes_per_image,
+        stability_threshold=stability_threshold,
         owner=owner, title=title.strip(), slug=slug, label_set=label_set, status=Status.DRAFT,
         votes_per_image=votes_per_image, images_per_participant=images_per_participant, gold_rate=gold_rate,
         gold_pass_threshold=gold_pass_threshold, shuffle_labels=shuffle_labels,

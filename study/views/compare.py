@@ -14,9 +14,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from study import exports
+from study.analysis import aggregation as aggregation_methods
 from study.analysis import compare_text, metrics
 from study.selectors.access import EDIT, studies_readable_by, user_can
-from study.selectors.compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
+from study.selectors.compare import (
+    aggregated_distributions,
+    comparison_data,
+    imported_counts,
+    lambda_export_summary,
+    model_summaries,
+    study_headcount,
+    vote_sources,
+)
 from study.views.access import researcher_required
 
 PER_PAGE = 24
@@ -50,7 +59,9 @@ def _finite(value):
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
     data = comparison_data(study=study)
-    labels, counts = data.labels, data.counts
+    labels = data.labels
+    humans = _human_reference(request, data)
+    counts = humans["counts"]
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "js"
     min_votes = _int(request.GET.get("min_votes"), 0)  # images without votes yet show their predictions too
     label_filter = request.GET.get("label") if request.GET.get("label") in labels else ""
@@ -58,8 +69,8 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     shown_models = [focus] if focus else data.models
     primary = focus or (data.models[0] if data.models else None)
 
-    human = metrics.distribution(counts)
-    n_votes = data.n_votes
+    human = humans["shares"]
+    n_votes = counts.sum(1)
     with np.errstate(invalid="ignore"):
         human_entropy = metrics.normalised_entropy(np.nan_to_num(human))
     majority = metrics.majority_mask(np.nan_to_num(human))
@@ -101,9 +112,10 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
             "models": [{"name": c.model.name, "probs": [round(float(v), 4) for v in c.probs[i]]}
                        for c in shown_models if c.has[i]],
         }
-    summaries = model_summaries(data)
-    ceiling = next((row for row in summaries if row["model_id"] is None), None)
-    headlines = [{"name": row["name"], "text": compare_text.model_headline(row["name"], row, ceiling)}
+    summaries = model_summaries(data, counts, None if humans["aggregation"] == "raw" else human,
+                                others=humans["others"])
+    ceiling = next((row for row in summaries if row.get("ceiling") == "split_half"), None)
+    headlines = [{"name": row["name"], "text": _with_fraction(compare_text.model_headline(row["name"], row, ceiling), row)}
                  for row in summaries if row["model_id"] is not None]
     confusion = None
     if primary is not None:
@@ -122,7 +134,70 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "few_votes": compare_text.few_votes_warning(n_votes), "enough_votes": compare_text.ENOUGH_VOTES,
         "definitions": compare_text.METRIC_DEFINITIONS, "can_change": user_can(user=request.user, study=study, need=EDIT),
         "non_emotion_counts": data.non_emotion_counts,  # "Unknown", "Not a face": counted apart
+        "humans": humans, "aggregations": AGGREGATIONS,
     })
+
+
+def _with_fraction(text: str, row: dict) -> str:
+    """Add the headline ceiling's fraction: how far the model is from what the truth itself would score."""
+    fraction = (row.get("fraction") or {}).get("top1_agreement")
+    if fraction is None or not math.isfinite(fraction):
+        return text
+    return (f"{text[:-1]}; that is {compare_text.percent(fraction)} of the top-1 agreement the true distributions "
+            "themselves would reach against these votes (the noise floor).")
+
+
+COUNT_AGGREGATIONS = {"raw": aggregation_methods.raw_shares, "majority": aggregation_methods.majority,
+                      "ferplus": aggregation_methods.ferplus}
+AGGREGATIONS = {
+    "raw": "vote shares",
+    "majority": "majority",
+    "ferplus": "FER+ probability mode",
+    "dawid_skene": "Dawid-Skene",
+    "glad": "GLAD",
+    "mace": "MACE",
+}
+
+
+def _human_reference(request: HttpRequest, data) -> dict:
+    """Which humans the page compares with (?humans=live | source-<id> | merged-<id>) and how their votes
+    become one distribution per image (?aggregation=...); unknown values fall back to live votes and shares.
+
+    With live votes as the reference, every imported source is also scored against them like a model (live
+    crowd vs published labels). Dawid-Skene, GLAD and MACE need each voter's identity, so they apply to the
+    live votes; for an imported or merged reference they fall back to vote shares, with a note."""
+    sources = {str(source.pk): source for source in vote_sources(study=data.study)}
+    choice = request.GET.get("humans") or "live"
+    kind, _, source_id = choice.partition("-")
+    source = sources.get(source_id) if kind in ("source", "merged") else None
+    stimulus_ids = [s["id"] for s in data.stimuli]
+    counts, label = data.counts, "live votes"
+    if source is not None:
+        imported = imported_counts(source=source, stimulus_ids=stimulus_ids, labels=data.labels)
+        counts = imported if kind == "source" else data.counts + imported
+        label = source.name if kind == "source" else f"live votes + {source.name}"
+    else:
+        choice = "live"
+    aggregation = request.GET.get("aggregation") if request.GET.get("aggregation") in AGGREGATIONS else "raw"
+    note = ""
+    if aggregation in ("dawid_skene", "glad", "mace") and source is not None:
+        note = f"{AGGREGATIONS[aggregation]} needs each voter's identity: shown for the live votes only; vote shares here."
+        aggregation = "raw"
+    if aggregation in COUNT_AGGREGATIONS:
+        shares = COUNT_AGGREGATIONS[aggregation](counts)
+    else:
+        shares = aggregated_distributions(study=data.study, method=aggregation, stimulus_ids=stimulus_ids,
+                                          labels=data.labels)
+    others = {}
+    if source is None:
+        for other in sources.values():
+            imported = imported_counts(source=other, stimulus_ids=stimulus_ids, labels=data.labels)
+            others[f"{other.name} (imported) vs live votes"] = imported
+    options = [("live", "live votes")]
+    for pk, other in sources.items():
+        options += [(f"source-{pk}", f"{other.name} (imported)"), (f"merged-{pk}", f"live votes + {other.name}")]
+    return {"choice": choice, "label": label, "counts": counts, "shares": shares, "aggregation": aggregation,
+            "note": note, "options": options, "others": others}
 
 
 def _model_columns(column, human: np.ndarray, n_votes: np.ndarray) -> dict[str, np.ndarray]:

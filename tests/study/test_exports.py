@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from study import exports
 from study.analysis import metrics
 from study.models import Participant, Study, Vote
 from study.selectors.compare import comparison_data, model_summaries
@@ -56,7 +57,7 @@ def test_export_round_trip_recomputes_distributions_and_summary(tmp_path):
     assert "votes.csv" in (tmp_path / "codebook.md").read_text()
     with zipfile.ZipFile(tmp_path / f"{study.slug}.zip") as archive:
         names = archive.namelist()
-        assert f"{study.slug}/votes.csv" in names and len(names) == 6
+        assert f"{study.slug}/votes.csv" in names and len(names) == len(exports.EXPORT_FILES) - len(exports.SLOW_FILES)
         assert archive.read(f"{study.slug}/votes.csv") == (tmp_path / "votes.csv").read_bytes()
 
 
@@ -127,10 +128,11 @@ def test_codebook_describes_every_column_of_every_file(tmp_path):
     call_command("export_study", study.slug, out=tmp_path, stdout=io.StringIO())
     codebook = (tmp_path / "codebook.md").read_text()
     labels = study.label_set.labels
-    for name in ("votes.csv", "stimuli.csv", "participants.csv", "predictions.csv", "distributions.csv"):
+    for name in [n for n in exports.EXPORT_FILES if n.endswith(".csv")]:
         with open(tmp_path / name, newline="") as handle:
             header = next(csv.reader(handle))
-        section = codebook.split(f"## {name}")[1].split("\n## ")[0]
+        heading = "distributions_<method>.csv" if name in exports.AGGREGATED_FILES else name
+        section = codebook.split(f"## {heading}")[1].split("\n## ")[0]
         for column in header:
             generic = next((f"{prefix}<label>" for prefix in ("votes_", "p_") if column.startswith(prefix)
                             and column[len(prefix):] in labels), None)

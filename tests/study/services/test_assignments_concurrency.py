@@ -171,3 +171,19 @@ def test_oversubscribed_study_fills_every_image_exactly_to_its_quota(busy_live_s
     assert states["done"] + states["full"] == 50 and states["full"] >= 10
     assert_every_vote_stored_exactly_once(study)
     assert votes_per_image(study) == [6] * 20
+
+
+def test_adaptive_allocation_under_fifty_simultaneous_participants(busy_live_server):
+    """Adaptive studies take the same study lock: every vote once, the minimum reached evenly, the maximum
+    never passed."""
+    require_postgres()
+    study = StudyFactory(allocation="adaptive", min_votes_per_image=3, max_votes_per_image=8,
+                         stability_threshold=0.001, images_per_participant=4)
+    StimulusFactory.create_batch(30, study=study)  # 200 votes: 90 reach the minimum, 110 go where unsettled
+
+    outcomes = run_participants(busy_live_server, study, 50)
+
+    assert Counter(o.state for o in outcomes) == {"done": 50}
+    assert_every_vote_stored_exactly_once(study)
+    counts = votes_per_image(study)
+    assert sum(counts) == 200 and min(counts) >= 3 and max(counts) <= 8, counts

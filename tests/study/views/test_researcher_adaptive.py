@@ -1,0 +1,23 @@
+"""The create form's adaptive-allocation settings."""
+import pytest
+
+from study.models import Study
+from tests.study.views.test_researcher import create_data, owner, owner_client, url  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_form_stores_adaptive_settings(owner_client):  # noqa: F811
+    response = owner_client.post(url("study-create"), create_data(
+        allocation="adaptive", min_votes_per_image=4, max_votes_per_image=25, stability_threshold=0.03))
+    assert response.status_code == 302
+    study = Study.objects.get(slug="faces-2025")
+    assert (study.allocation, study.min_votes_per_image, study.max_votes_per_image, study.stability_threshold) \
+        == ("adaptive", 4, 25, 0.03)
+
+
+def test_create_form_rejects_a_maximum_below_the_minimum(owner_client):  # noqa: F811
+    response = owner_client.post(url("study-create"), create_data(
+        allocation="adaptive", min_votes_per_image=10, max_votes_per_image=5))
+    assert response.status_code == 400 and "at least the minimum" in response.content.decode()
+    assert not Study.objects.filter(slug="faces-2025").exists()
