@@ -1,11 +1,12 @@
 """Who may do what to a study: the one place every researcher view and API asks.
 
-Roles, weakest first: viewer (read-only collaborator, or any researcher on a study shared read-only
-with every researcher, like the demo) < editor (collaborator who may change the study) < owner. A
-superuser counts as an owner of every study. Only researchers (selectors/researchers.py) have roles.
-Someone with no role does not see the study at all (views answer 404, so slugs of other people's
-studies are not revealed); someone who sees it but lacks the role an action needs gets AccessDenied
-(403) with a message.
+Roles, weakest first: reader (any researcher, on a study shared read-only with every researcher like
+the demo: its comparison view, exports and images only) < viewer (read-only collaborator: also the
+study's pages) < editor (collaborator who may change the study) < owner. A superuser counts as an
+owner of every study. Only researchers (selectors/researchers.py) have roles. Someone with no role, or
+a reader asking for more, does not see the study at all (views answer 404, so slugs of other people's
+studies are not revealed); a collaborator who lacks the role an action needs gets AccessDenied (403)
+with a message.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from study.errors import AccessDenied, NotFound
 from study.models import Study, StudyCollaborator
 from study.selectors.researchers import is_researcher
 
-VIEW, EDIT, OWN = "viewer", "editor", "owner"
-RANK = {VIEW: 1, EDIT: 2, OWN: 3}
+READ, VIEW, EDIT, OWN = "reader", "viewer", "editor", "owner"
+RANK = {READ: 0, VIEW: 1, EDIT: 2, OWN: 3}
 _NEEDS = {
     EDIT: "Only the study's owner and its editors may change it; you have read-only access.",
     OWN: "Only the study's owner may do this.",
@@ -44,21 +45,21 @@ def studies_readable_by(user) -> QuerySet[Study]:
 
 
 def study_role(*, user, study: Study) -> str | None:
-    """'owner' (also for superusers), 'editor', 'viewer', or None when the user has no access."""
+    """'owner' (also for superusers), 'editor', 'viewer', 'reader', or None when the user has no access."""
     if not is_researcher(user):
         return None
     if user.is_superuser or (study.owner_id is not None and study.owner_id == user.pk):
         return OWN
     role = StudyCollaborator.objects.filter(study=study, user=user).values_list("role", flat=True).first()
     if role is None and study.readable_by_all_researchers:
-        return VIEW
+        return READ
     return role
 
 
 def study_check_access(*, user, study: Study, need: str = VIEW) -> str:
     """The user's role on `study`; NotFound without any role, AccessDenied when the role is too weak."""
     role = study_role(user=user, study=study)
-    if role is None:
+    if role is None or (role == READ and need != READ):
         raise NotFound("No such study.")
     if RANK[role] < RANK[need]:
         raise AccessDenied(_NEEDS[need])

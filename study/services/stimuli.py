@@ -42,6 +42,7 @@ MAX_IMAGE_PIXELS = 40_000_000  # ~6300 x 6300; far beyond any face stimulus, far
 MAX_ARCHIVE_MEMBERS = 50_000
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024
 MANIFEST_NAME = "manifest.csv"
+FILENAME_ALIASES = ("file", "path", "image", "file_name")  # accepted for the `filename` column
 _TRUE = {"1", "true", "yes", "y", "t", "gold"}
 _FALSE = {"", "0", "false", "no", "n", "f"}
 
@@ -255,8 +256,12 @@ def manifest_parse(source: str | Path | bytes | BinaryIO) -> list[ManifestRow]:
     try:
         reader = csv.reader(io.StringIO(text, newline=""))
         header = [column.strip().lower() for column in next(reader, [])]
-        if "filename" not in header:
-            raise InvalidArchive("manifest has no 'filename' column (expected: filename,label,valence,arousal,is_gold)")
+        if "filename" not in header:  # common spellings of the file column (e.g. "file", "path") are accepted
+            alias = next((name for name in FILENAME_ALIASES if name in header), None)
+            if alias is None:
+                raise InvalidArchive("manifest has no 'filename' column (expected: filename,label,valence,arousal,"
+                                     f"is_gold; also accepted: {', '.join(FILENAME_ALIASES)})")
+            header[header.index(alias)] = "filename"
         rows = []
         for values in reader:
             if not any(value.strip() for value in values):

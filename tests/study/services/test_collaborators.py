@@ -100,3 +100,14 @@ def test_api_lists_studies_shared_with_a_viewer(client, people):
     client.force_login(users["viewer"])
     response = client.get("/api/studies/")
     assert response.status_code == 200 and study.slug in response.content.decode()
+
+
+def test_a_study_shared_with_every_researcher_is_readable_but_not_a_collaboration(client):
+    demo = StudyFactory(slug="demo", readable_by_all_researchers=True)
+    reader = UserFactory(username="reader", is_staff=False)
+    assert study_role(user=reader, study=demo) == "reader"
+    with pytest.raises(NotFound):
+        study_check_access(user=reader, study=demo, need=VIEW)
+    collaborator_set(study=demo, username="reader", role="viewer")  # an explicit share gives the study's pages
+    assert study_check_access(user=reader, study=demo, need=VIEW) == "viewer"
+    assert study_role(user=UserFactory(username="outsider", researcher=False), study=demo) is None

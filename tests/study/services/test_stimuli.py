@@ -363,7 +363,7 @@ def test_manifest_inside_a_zip_is_used_and_not_imported(study, tmp_path):
 
 def test_manifest_without_a_filename_column_is_refused():
     with pytest.raises(InvalidArchive, match="no 'filename' column"):
-        manifest_parse(b"file,label\na.png,Fear\n")
+        manifest_parse(b"picture,label\na.png,Fear\n")  # "file", "path", "image" would be accepted
 
 
 def test_manifest_that_is_not_utf8_is_refused():

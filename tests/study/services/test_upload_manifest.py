@@ -74,3 +74,15 @@ def test_a_separately_uploaded_manifest_wins_over_the_one_in_the_zip():
     separate.name = "labels.csv"
     report = stimuli_import_uploads(study=study, files=[upload("set.zip", archive)], manifest=separate)
     assert labels(study)["a.png"][0] == "Sadness" and "uploaded manifest labels.csv" in report.manifest_summary()
+
+
+def test_a_manifest_whose_file_column_is_called_file_or_path_is_understood():
+    study = StudyFactory()
+    archive = zipped({"faces/a.png": png_bytes(1), "manifest.csv": b"file,label\na.png,Fear\n"})
+    report = stimuli_import_uploads(study=study, files=[upload("set.zip", archive)])
+    assert labels(study)["a.png"][0] == "Fear" and report.manifest_matched == 1
+    bad = zipped({"b.png": png_bytes(2), "manifest.csv": b"picture,label\nb.png,Fear\n"})
+    from study.errors import InvalidArchive
+
+    with pytest.raises(InvalidArchive, match="no 'filename' column"):
+        stimuli_import_uploads(study=study, files=[upload("bad.zip", bad)])

@@ -162,8 +162,6 @@ def test_api_vote_list_leaves_out_test_participants_unless_asked(client):
     assert sorted(vote["participant_is_test"] for vote in everything) == [False, False, True, True]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the comparison summary shows 'nan' when images have one vote; "
-                                       "'not enough votes' instead is branch ws11a's part (remove this mark then)")
 def test_comparison_with_one_vote_per_image_shows_no_nan(client):
     from tests.study.compare_data import build_study
 
