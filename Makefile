@@ -9,10 +9,11 @@ DEMO_MODEL := var/models/demo.pt
 
 .PHONY: install run test test-fast demo-model migrate clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-faces.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,faces,onnx]'
+	$(PY) -m pip install -q --no-deps -r requirements-faces.txt
 	touch $(STAMP)
 
 install: $(STAMP)

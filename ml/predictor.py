@@ -51,8 +51,10 @@ class _ImageModel:
         self.normalization: dict = ckpt["normalization"]
         self.metrics: dict = dict(ckpt.get("metrics") or {})
         self.epoch = ckpt.get("epoch")
-        self._mean = torch.tensor(self.normalization["mean"], device=device).view(1, 3, 1, 1)
-        self._std = torch.tensor(self.normalization["std"], device=device).view(1, 3, 1, 1)
+        self.channels: int = ckpt.get("channels", 3)
+        self.training_data: str = ckpt.get("training_data") or ""
+        self._mean = torch.tensor(self.normalization["mean"], device=device).view(1, self.channels, 1, 1)
+        self._std = torch.tensor(self.normalization["std"], device=device).view(1, self.channels, 1, 1)
         self.model = model.to(device).to(memory_format=torch.channels_last).eval()
 
     @classmethod
@@ -66,10 +68,11 @@ class _ImageModel:
             image = Image.fromarray(image)
         if not isinstance(image, Image.Image):
             raise TypeError(f"expected PIL images or uint8 arrays, got {type(image).__name__}")
-        image = image.convert("RGB")
+        image = image.convert("L" if self.channels == 1 else "RGB")
         if image.size != (self.input_size, self.input_size):
             image = image.resize((self.input_size, self.input_size), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        arr = np.asarray(image, dtype=np.uint8)
+        return arr[:, :, None] if arr.ndim == 2 else arr
 
     def _batches(self, images: Sequence, batch_size: int):
         if batch_size < 1:
@@ -92,7 +95,8 @@ class Predictor(_ImageModel):
         out = [np.zeros((0, len(self.classes)), dtype=np.float32)]
         with torch.inference_mode():
             for x in self._batches(images, batch_size):
-                _, logits = self.model(x)
+                out_ = self.model(x)
+                logits = out_[-1] if isinstance(out_, (tuple, list)) else out_
                 out.append(logits.float().softmax(dim=1).cpu().numpy())
         return np.concatenate(out)
 
