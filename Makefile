@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MODEL := var/models/demo.pt
+BASELINE_MODEL := var/models/fer_mini_xception.pt
 
-.PHONY: install run test test-fast demo-model migrate clean
+.PHONY: install run test test-fast demo-model baseline-model migrate clean
 
 $(STAMP): pyproject.toml requirements-faces.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +28,14 @@ $(DEMO_MODEL): | install
 demo-model: install
 	$(PY) -m ml.demo_model --out $(DEMO_MODEL)
 
+$(BASELINE_MODEL): | install
+	$(PY) -m ml.fer_baseline --out $(BASELINE_MODEL)
+
+baseline-model: install
+	$(PY) -m ml.fer_baseline --out $(BASELINE_MODEL)
+
 run: migrate
+	@test -f $(BASELINE_MODEL) || $(MAKE) --no-print-directory $(BASELINE_MODEL)
 	@test -f $(DEMO_MODEL) || $(MAKE) --no-print-directory $(DEMO_MODEL)
 	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py run_embedded --host $(HOST) --port $(PORT)

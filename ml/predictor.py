@@ -52,7 +52,12 @@ class _ImageModel:
         self.metrics: dict = dict(ckpt.get("metrics") or {})
         self.epoch = ckpt.get("epoch")
         self.channels: int = ckpt.get("channels", 3)
-        self.training_data: str = ckpt.get("training_data") or ""
+        dataset = (ckpt.get("args") or {}).get("dataset") if isinstance(ckpt.get("args"), dict) else None
+        self.training_data: str = ckpt.get("training_data") or (
+            "EmoStudy synthetic faces" if dataset == "synthetic" else str(dataset or ""))
+        # "synthetic" or "photo": pages warn when a model meets images of the other kind
+        self.training_domain: str = ckpt.get("training_domain") or (
+            "synthetic" if dataset == "synthetic" else "photo" if dataset else "")
         self._mean = torch.tensor(self.normalization["mean"], device=device).view(1, self.channels, 1, 1)
         self._std = torch.tensor(self.normalization["std"], device=device).view(1, self.channels, 1, 1)
         self.model = model.to(device).to(memory_format=torch.channels_last).eval()

@@ -81,3 +81,19 @@ class InvalidArchive(InvalidInput):
     """An upload or import source that cannot be read at all (not a folder or zip, unreadable manifest)."""
 
     code = "invalid_archive"
+
+
+# Demo page uploads.
+class PayloadTooLarge(InvalidInput):
+    status_code = 413
+    code = "too_large"
+
+
+class UnsupportedImage(InvalidInput):
+    status_code = 415
+    code = "unsupported_image"
+
+
+class RateLimited(DomainError):
+    status_code = 429
+    code = "rate_limited"

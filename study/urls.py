@@ -20,5 +20,6 @@ urlpatterns: list = [
     path("studies/", include("study.urls_researcher")),
     path("", include("study.urls_models")),
     path("", include("study.urls_compare")),
+    path("", include("study.urls_demo")),
     path("api/", include("study.urls_api")),
 ]

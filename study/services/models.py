@@ -129,6 +129,8 @@ def model_version_apply_validation(*, model_version_id: int, info: dict | None, 
         model_version.input_size = int(info.get("input_size") or 112)
         model_version.normalization = info.get("normalization") or {}
         model_version.metrics = _json_safe(info.get("metrics") or {})
+        model_version.training_data = model_version.training_data or str(info.get("training_data") or "")[:200]
+        model_version.training_domain = model_version.training_domain or str(info.get("training_domain") or "")[:10]
         model_version.status = ModelVersion.Status.VALID
         model_version.validation_error = ""
         model_version.save()

