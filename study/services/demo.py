@@ -1,7 +1,6 @@
 """The public demo page's writes: accept a photo, hand it to a worker, keep the result briefly, forget it.
 
-Privacy by construction: the upload is re-encoded to PNG from decoded pixels (so no EXIF, GPS included,
-survives), lives under MEDIA_ROOT/demo/tmp only until its task ends (success or failure), and the
+Privacy by construction: only the decoded pixels are stored (.npy, so no EXIF, GPS included, survives), lives under MEDIA_ROOT/demo/tmp only until its task ends (success or failure), and the
 result row expires (DEMO_RESULT_TTL seconds; `purge_demo_uploads` and its periodic task delete it).
 A visitor who ticks "donate" gives the face crops, stored with the consent text and time, to the
 "Demo donations" pool that researchers can import into a study.
@@ -113,8 +112,10 @@ def demo_upload_create(*, data: bytes, client: str, donate: bool = False, whole_
     if max(image.size) > STORE_SIDE:
         image.thumbnail((STORE_SIDE, STORE_SIDE), Image.BILINEAR)
     broker_check()  # broker down: 503 before anything touches the disk
-    path = _temp_dir() / f"{uuid.uuid4().hex}.png"
-    image.save(path, format="PNG")
+    # raw pixels (.npy, read back without pickle): lossless, no metadata, and an order of magnitude faster
+    # to write and read than PNG; the file lives only until the task ends
+    path = _temp_dir() / f"{uuid.uuid4().hex}.npy"
+    np.save(path, np.asarray(image, dtype=np.uint8), allow_pickle=False)
     try:
         with transaction.atomic():
             upload = DemoUpload.objects.create(
@@ -169,8 +170,10 @@ def demo_upload_run(*, upload_id: int, analyse: Callable[[Image.Image, bool], tu
         return
     DemoUpload.objects.filter(pk=upload_id).update(state=DemoUpload.State.RUNNING)
     try:
-        with Image.open(Path(settings.MEDIA_ROOT) / upload.temp_path) as im:
-            image = im.convert("RGB")
+        pixels = np.load(Path(settings.MEDIA_ROOT) / upload.temp_path, allow_pickle=False)
+        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+            raise ValueError(f"unexpected stored pixels {pixels.dtype} {pixels.shape}")
+        image = Image.fromarray(pixels, "RGB")
         result, crops = analyse(image, upload.whole_image)
         if upload.donate and crops:
             result["donated"] = _donate(upload, result, crops)
@@ -216,7 +219,7 @@ def demo_uploads_purge(*, now=None) -> dict:
     deleted, _ = expired.delete()
     owned = set(DemoUpload.objects.exclude(temp_path="").values_list("temp_path", flat=True))
     stray = 0
-    for path in _temp_dir().glob("*.png"):
+    for path in _temp_dir().iterdir():
         rel = str(path.relative_to(settings.MEDIA_ROOT))
         if rel not in owned and path.stat().st_mtime < (now - timedelta(minutes=10)).timestamp():
             path.unlink(missing_ok=True)
