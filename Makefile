@@ -8,7 +8,7 @@ PORT   ?= 8000
 DEMO_MODEL := var/models/demo.pt
 BASELINE_MODEL := var/models/fer_mini_xception.pt
 
-.PHONY: install run test test-fast demo-model baseline-model migrate clean
+.PHONY: install run test test-fast lint demo-model baseline-model migrate clean
 
 $(STAMP): pyproject.toml requirements-faces.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ run: migrate
 
 test: install
 	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not e2e"

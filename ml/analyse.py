@@ -58,7 +58,7 @@ def analyse_photo(image: Image.Image, models: Mapping[str, object], *, detector:
     if crops:
         for key, predictor in models.items():
             probs = predictor.predict(crops)
-            for entry, row in zip(per_face, probs):
+            for entry, row in zip(per_face, probs, strict=True):
                 order = np.argsort(row)[::-1]
                 amb = ambiguity(row)
                 entry["models"][key] = {
@@ -67,7 +67,7 @@ def analyse_photo(image: Image.Image, models: Mapping[str, object], *, detector:
                     "ambiguity": round(amb, 4), "ambiguity_word": ambiguity_word(amb),
                 }
         if va_model is not None:
-            for entry, (v, a) in zip(per_face, va_model.predict_va(crops)):
+            for entry, (v, a) in zip(per_face, va_model.predict_va(crops), strict=True):
                 entry["valence"], entry["arousal"] = round(float(v), 4), round(float(a), 4)
     result = {"width": image.width, "height": image.height, "whole_image": bool(whole_image or detector is None),
               "faces": per_face, "detect_ms": round(detect_ms, 1),

@@ -96,7 +96,8 @@ def load_checkpoint(path: str | Path, *, task: str | None = "expression") -> dic
     _require(isinstance(norm, Mapping) and all(
         isinstance(norm.get(k), (list, tuple)) and len(norm[k]) == channels and all(
             isinstance(x, (int, float)) and math.isfinite(x) for x in norm[k]) for k in ("mean", "std"))
-        and all(x > 0 for x in norm["std"]), path, f"invalid 'normalization' (needs {channels} means and {channels} positive stds)")
+        and all(x > 0 for x in norm["std"]), path,
+        f"invalid 'normalization' (needs {channels} means and {channels} positive stds)")
     ckpt["normalization"] = {"mean": [float(x) for x in norm["mean"]], "std": [float(x) for x in norm["std"]]}
     kind = ckpt.setdefault("task", "va" if ckpt["arch"].startswith("va_") else "expression")
     if task is not None and kind != task:

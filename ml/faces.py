@@ -157,16 +157,16 @@ class RetinaFaceNet(nn.Module):
     def forward(self, x):
         feats = self.fpn(self.body(x))
         feats = [self.ssh1(feats[0]), self.ssh2(feats[1]), self.ssh3(feats[2])]
-        loc = torch.cat([h(f) for h, f in zip(self.BboxHead, feats)], dim=1)
-        conf = torch.cat([h(f) for h, f in zip(self.ClassHead, feats)], dim=1).softmax(dim=-1)
-        landms = torch.cat([h(f) for h, f in zip(self.LandmarkHead, feats)], dim=1)
+        loc = torch.cat([h(f) for h, f in zip(self.BboxHead, feats, strict=True)], dim=1)
+        conf = torch.cat([h(f) for h, f in zip(self.ClassHead, feats, strict=True)], dim=1).softmax(dim=-1)
+        landms = torch.cat([h(f) for h, f in zip(self.LandmarkHead, feats, strict=True)], dim=1)
         return loc, conf, landms
 
 
 def prior_boxes(height: int, width: int) -> torch.Tensor:
     """(P, 4) anchors (cx, cy, w, h) relative to the image, in the order the heads emit them."""
     out = []
-    for sizes, step in zip(MIN_SIZES, STEPS):
+    for sizes, step in zip(MIN_SIZES, STEPS, strict=True):
         rows, cols = math.ceil(height / step), math.ceil(width / step)
         cy, cx = torch.meshgrid((torch.arange(rows) + 0.5) * step / height,
                                 (torch.arange(cols) + 0.5) * step / width, indexing="ij")
@@ -250,7 +250,7 @@ class FaceDetector:
         order = nms(boxes.float(), scores.float(), NMS_IOU)
         boxes, scores, points = boxes[order].cpu().numpy(), scores[order].cpu().numpy(), points[order].cpu().numpy()
         faces = []
-        for box, score, pts in zip(boxes, scores, points):
+        for box, score, pts in zip(boxes, scores, points, strict=True):
             x0, y0 = max(0.0, float(box[0])), max(0.0, float(box[1]))
             x1, y1 = min(float(width), float(box[2])), min(float(height), float(box[3]))
             if x1 - x0 < 2 or y1 - y0 < 2:

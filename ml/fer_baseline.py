@@ -56,12 +56,22 @@ def read_keras_weights(path: str | Path | None = None) -> dict[str, dict[str, np
     with h5py.File(path or hdf5_path(), "r") as f:
         group = f["model_weights"]
         for layer in group:
-            weights: dict[str, np.ndarray] = {}
-            group[layer].visititems(lambda name, obj: weights.__setitem__(
-                name.rsplit("/", 1)[-1].split(":")[0], np.asarray(obj)) if hasattr(obj, "shape") else None)
+            weights = _layer_weights(group[layer])
             if weights:
                 layers[layer] = weights
     return layers
+
+
+def _layer_weights(group) -> dict[str, np.ndarray]:
+    """{'kernel': ..., 'gamma': ...} from a layer group ('conv2d_1/conv2d_1_1/kernel:0' -> 'kernel')."""
+    found: dict[str, np.ndarray] = {}
+
+    def visit(name, obj):
+        if hasattr(obj, "shape"):
+            found[name.rsplit("/", 1)[-1].split(":")[0]] = np.asarray(obj)
+
+    group.visititems(visit)
+    return found
 
 
 def _conv(w: np.ndarray) -> torch.Tensor:

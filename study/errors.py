@@ -1,7 +1,8 @@
 """Domain errors raised by services; views and APIs turn them into 4xx responses with the message.
 
-Each error carries the HTTP status it maps to, so one small handler serves pages and JSON alike.
-Add new errors here (grouped by status) rather than raising Django or DRF exceptions from services.
+Each error carries the HTTP status it maps to, so one small handler serves pages and JSON alike. The
+bases below fix the status; a concrete error names its `code`. Add new errors here rather than raising
+Django or DRF exceptions from services.
 """
 
 
@@ -16,9 +17,26 @@ class DomainError(Exception):
         self.message = message
 
 
-# 400: the request itself is wrong.
 class InvalidInput(DomainError):
-    code = "invalid"
+    """400: the request itself is wrong."""
+
+
+class NotFound(DomainError):
+    """404: the thing asked for does not exist for this requester."""
+
+    status_code, code = 404, "not_found"
+
+
+class Conflict(DomainError):
+    """409: the request is fine but the current state does not allow it now."""
+
+    status_code = 409
+
+
+class BrokerUnavailable(DomainError):
+    """503: the task queue a request needs is down; nothing was created."""
+
+    status_code, code = 503, "broker_unavailable"
 
 
 class UnknownLabel(InvalidInput):
@@ -35,65 +53,49 @@ class NotAssigned(InvalidInput):
     code = "not_assigned"
 
 
-# 404: the thing asked for does not exist for this requester.
-class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
-
-
-# 409: the request is fine but the study's state does not allow it now.
-class StudyNotOpen(DomainError):
-    """The study is draft, paused or closed."""
-
-    status_code = 409
-    code = "study_not_open"
-
-
-class StudyFull(DomainError):
-    """Every image already has (or is about to have) the votes the study wants."""
-
-    status_code = 409
-    code = "study_full"
-
-
-class JobAlreadyRunning(DomainError):
-    """A prediction job for the same study and model is queued or running."""
-
-    status_code = 409
-    code = "job_running"
-
-
-# 503: a service the request needs is down; nothing was created.
-class BrokerUnavailable(DomainError):
-    status_code = 503
-    code = "broker_unavailable"
-
-
-# Researcher side (studies and stimuli).
-class InvalidStatusChange(DomainError):
-    """A study status change its rules forbid (e.g. launching with no images, leaving closed silently)."""
-
-    status_code = 409
-    code = "invalid_status_change"
-
-
 class InvalidArchive(InvalidInput):
     """An upload or import source that cannot be read at all (not a folder or zip, unreadable manifest)."""
 
     code = "invalid_archive"
 
 
-# Demo page uploads.
+class StudyNotOpen(Conflict):
+    """The study is draft, paused or closed."""
+
+    code = "study_not_open"
+
+
+class StudyFull(Conflict):
+    """Every image already has (or is about to have) the votes the study wants."""
+
+    code = "study_full"
+
+
+class JobAlreadyRunning(Conflict):
+    """A prediction job for the same study and model is queued or running."""
+
+    code = "job_running"
+
+
+class InvalidStatusChange(Conflict):
+    """A study status change its rules forbid (e.g. launching with no images, leaving closed silently)."""
+
+    code = "invalid_status_change"
+
+
 class PayloadTooLarge(InvalidInput):
-    status_code = 413
-    code = "too_large"
+    """413: an upload over the byte or pixel limit (decompression bombs included)."""
+
+    status_code, code = 413, "too_large"
 
 
 class UnsupportedImage(InvalidInput):
-    status_code = 415
-    code = "unsupported_image"
+    """415: not an image format we accept, whatever its name or content type said."""
+
+    status_code, code = 415, "unsupported_image"
 
 
 class RateLimited(DomainError):
-    status_code = 429
-    code = "rate_limited"
+    """429: the same client sent too many requests in a short time."""
+
+    status_code, code = 429, "rate_limited"

@@ -29,19 +29,26 @@ class Study(models.Model):
 
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="studies")
     label_set = models.ForeignKey(LabelSet, on_delete=models.PROTECT, related_name="studies")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT, db_index=True)
     votes_per_image = models.PositiveIntegerField(default=10)
     images_per_participant = models.PositiveIntegerField(default=20)
-    gold_rate = models.FloatField(default=0.1, help_text="Fraction of a participant's trials that are gold (attention) items.")
-    gold_pass_threshold = models.FloatField(default=0.75, help_text="Fraction of gold items a participant must answer correctly.")
+    gold_rate = models.FloatField(default=0.1,
+                                  help_text="Fraction of a participant's trials that are gold (attention) items.")
+    gold_pass_threshold = models.FloatField(default=0.75,
+                                            help_text="Fraction of gold items a participant must answer correctly.")
     shuffle_labels = models.BooleanField(default=False, help_text="Shuffle the emotion buttons once per participant.")
     consent_text = models.TextField(blank=True)
     instructions_text = models.TextField(blank=True)
     completion_code = models.CharField(max_length=64, default=_completion_code, blank=True)
-    completion_url = models.URLField(max_length=500, blank=True, help_text="Where to send a participant who finished; the code is appended as ?cc=CODE.")
-    url_parameters = models.JSONField(default=list, blank=True, help_text="Extra URL parameter names to record, beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
+    completion_url = models.URLField(
+        max_length=500, blank=True,
+        help_text="Where to send a participant who finished; the code is appended as ?cc=CODE.")
+    url_parameters = models.JSONField(
+        default=list, blank=True,
+        help_text="Extra URL parameter names to record, beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
     random_seed = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -168,8 +175,10 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
     is_demo = models.BooleanField(default=False)
-    training_data = models.CharField(max_length=200, blank=True, help_text="What the model was trained on, shown beside its predictions.")
-    training_domain = models.CharField(max_length=10, blank=True, choices=[("synthetic", "Synthetic faces"), ("photo", "Real photographs")],
+    training_data = models.CharField(max_length=200, blank=True,
+                                     help_text="What the model was trained on, shown beside its predictions.")
+    training_domain = models.CharField(max_length=10, blank=True,
+                                       choices=[("synthetic", "Synthetic faces"), ("photo", "Real photographs")],
                                        help_text="Pages warn when this differs from the images the model is run on.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     validation_error = models.TextField(blank=True)
@@ -219,7 +228,8 @@ class Prediction(models.Model):
     stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
     distribution = models.JSONField(help_text="Probabilities in the study's label order; sums to 1.")
-    dropped_mass = models.FloatField(default=0.0, help_text="Probability on model classes the study lacks, removed before renormalising.")
+    dropped_mass = models.FloatField(
+        default=0.0, help_text="Probability on model classes the study lacks, removed before renormalising.")
     valence = models.FloatField(null=True, blank=True)
     arousal = models.FloatField(null=True, blank=True)
     ambiguity = models.FloatField(help_text="Normalised entropy of the distribution, in [0, 1].")
@@ -244,10 +254,12 @@ class DemoUpload(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
-    temp_path = models.CharField(max_length=255, blank=True, help_text="Temporary file under MEDIA_ROOT; emptied when the task ends.")
+    temp_path = models.CharField(max_length=255, blank=True,
+                                 help_text="Temporary file under MEDIA_ROOT; emptied when the task ends.")
     result = models.JSONField(default=dict, blank=True)
     error = models.CharField(max_length=500, blank=True)
-    client_key = models.CharField(max_length=64, db_index=True, help_text="Keyed hash of the client address (rate limiting; no IP stored).")
+    client_key = models.CharField(max_length=64, db_index=True,
+                                  help_text="Keyed hash of the client address (rate limiting; no IP stored).")
     whole_image = models.BooleanField(default=False)
     donate = models.BooleanField(default=False)
     consent_text = models.TextField(blank=True)

@@ -1,6 +1,7 @@
 """The public demo page's writes: accept a photo, hand it to a worker, keep the result briefly, forget it.
 
-Privacy by construction: only the decoded pixels are stored (.npy, so no EXIF, GPS included, survives), lives under MEDIA_ROOT/demo/tmp only until its task ends (success or failure), and the
+Privacy by construction: only the decoded pixels are stored (.npy, so no EXIF, GPS included, survives),
+under MEDIA_ROOT/demo/tmp only until the task ends (success or failure), and the
 result row expires (DEMO_RESULT_TTL seconds; `purge_demo_uploads` and its periodic task delete it).
 A visitor who ticks "donate" gives the face crops, stored with the consent text and time, to the
 "Demo donations" pool that researchers can import into a study.
@@ -24,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from study import jobs
 from study.errors import BrokerUnavailable, InvalidInput, NotFound, PayloadTooLarge, RateLimited, UnsupportedImage
 from study.models import DemoDonation, DemoUpload, Study
 
@@ -105,13 +107,11 @@ def _rate_check(key: str) -> None:
 def demo_upload_create(*, data: bytes, client: str, donate: bool = False, whole_image: bool = False,
                        enqueue: Callable[[int], None] | None = None) -> DemoUpload:
     """Validate, store the pixels (PNG, no metadata) temporarily and queue the analysis."""
-    from study.services.predictions import broker_check
-
     _rate_check(client)
     image = photo_decode(data)
     if max(image.size) > STORE_SIDE:
         image.thumbnail((STORE_SIDE, STORE_SIDE), Image.BILINEAR)
-    broker_check()  # broker down: 503 before anything touches the disk
+    jobs.broker_check()  # broker down: 503 before anything touches the disk
     # raw pixels (.npy, read back without pickle): lossless, no metadata, and an order of magnitude faster
     # to write and read than PNG; the file lives only until the task ends
     path = _temp_dir() / f"{uuid.uuid4().hex}.npy"
@@ -132,13 +132,7 @@ def demo_upload_create(*, data: bytes, client: str, donate: bool = False, whole_
 
 def _enqueue(upload_id: int, enqueue: Callable[[int], None] | None) -> None:
     try:
-        if enqueue is not None:
-            enqueue(upload_id)
-        else:
-            from study.tasks import analyse_demo_upload
-
-            analyse_demo_upload.apply_async(args=[upload_id], retry=True, retry_policy={
-                "max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+        (enqueue or jobs.enqueue_demo_upload)(upload_id)
     except Exception as exc:  # kombu raises transport-specific errors
         upload = DemoUpload.objects.filter(pk=upload_id).first()
         if upload is not None:
@@ -191,14 +185,15 @@ def demo_upload_run(*, upload_id: int, analyse: Callable[[Image.Image, bool], tu
 def _donate(upload: DemoUpload, result: dict, crops: list[Image.Image]) -> int:
     now = timezone.now()
     count = 0
-    for face, crop in zip(result["faces"], crops):
+    for face, crop in zip(result["faces"], crops, strict=True):
         buffer = io.BytesIO()
         crop.convert("RGB").save(buffer, format="PNG")
         data = buffer.getvalue()
         sha = hashlib.sha256(data).hexdigest()
         if DemoDonation.objects.filter(sha256=sha).exists():  # the same crop donated before
             continue
-        donation = DemoDonation(sha256=sha, width=crop.width, height=crop.height, consent_text=upload.consent_text, consented_at=upload.created_at or now,
+        donation = DemoDonation(sha256=sha, width=crop.width, height=crop.height, consent_text=upload.consent_text,
+                                consented_at=upload.created_at or now,
                                 source_upload=upload.public_id, face_number=face["number"], box=face["box"])
         donation.image.save(f"{sha}.png", ContentFile(data), save=False)
         try:

@@ -19,6 +19,7 @@ from django.core.files import File
 from django.db import transaction
 
 from study.errors import BrokerUnavailable, InvalidInput, NotFound
+from study.jobs import broker_check, enqueue_model_validation
 from study.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ def model_version_register(*, name: str, handle: BinaryIO, filename: str = "chec
         raise InvalidInput("a model needs a name of 1 to 100 characters")
     sha256, size = _sha256(handle)
     _cheap_checks(handle, size, filename)
-    from study.services.predictions import broker_check
-
     broker_check()  # validation needs a worker: with the broker down, refuse (503) before storing anything
     with transaction.atomic():
         # A rejected (invalid) registration never blocks trying again with the same file or name.
@@ -98,11 +97,8 @@ def model_version_revalidate(*, model_version: ModelVersion) -> None:
 
 def _enqueue_validation(model_version_id: int, *, forget_on_failure: bool = False) -> None:
     """Publish the validation task; if the broker fails now, a new registration is undone (row and file)."""
-    from study.tasks import validate_model_version
-
     try:
-        validate_model_version.apply_async(args=[model_version_id], retry=True,
-                                           retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+        enqueue_model_validation(model_version_id)
     except Exception as exc:  # kombu raises transport-specific errors
         model_version = ModelVersion.objects.filter(pk=model_version_id).first()
         if forget_on_failure and model_version is not None:

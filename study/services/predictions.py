@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from study.analysis.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
 from study.errors import BrokerUnavailable, InvalidInput, JobAlreadyRunning
-from study.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
+from study.jobs import broker_check, enqueue_prediction_job
 from study.models import ModelVersion, Prediction, PredictionJob, Stimulus, Study
 
 logger = logging.getLogger(__name__)
@@ -33,22 +35,6 @@ class PredictorLike(Protocol):
 
 
 # --- starting (web process) -----------------------------------------------------------------------
-
-
-def broker_check(timeout: float = 2.0) -> None:
-    """Raise BrokerUnavailable unless the Celery broker accepts a connection now."""
-    from webapp.celery import app
-
-    if app.conf.task_always_eager:
-        return
-    try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=timeout)
-    except Exception as exc:  # kombu raises transport-specific errors
-        raise BrokerUnavailable(
-            f"the task queue (Celery broker) is unreachable, so no job was started: {exc.__class__.__name__}. "
-            "Start Redis (or the embedded worker) and try again."
-        ) from None
 
 
 def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bool = False,
@@ -79,15 +65,12 @@ def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bo
 
 
 def _enqueue(job_id: int) -> None:
-    from study.tasks import predict_stimuli
-
     try:
-        result = predict_stimuli.apply_async(args=[job_id], retry=True, retry_policy={
-            "max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1})
+        task_id = enqueue_prediction_job(job_id)
     except Exception as exc:
         PredictionJob.objects.filter(pk=job_id).delete()
         raise BrokerUnavailable(f"the job could not be queued ({exc.__class__.__name__}); nothing was started") from None
-    PredictionJob.objects.filter(pk=job_id, celery_task_id="").update(celery_task_id=result.id or "")
+    PredictionJob.objects.filter(pk=job_id, celery_task_id="").update(celery_task_id=task_id)
 
 
 def prediction_jobs_requeue_unfinished() -> list[int]:
@@ -198,7 +181,7 @@ def _load_batch(batch: list[Stimulus], image_loader) -> tuple[list[Stimulus], li
 
 def _upsert(stimuli: list[Stimulus], model_version: ModelVersion, mapping, probabilities) -> None:
     rows = []
-    for stimulus, probs in zip(stimuli, probabilities):
+    for stimulus, probs in zip(stimuli, probabilities, strict=False):
         distribution, dropped = mapping.apply(list(map(float, probs)))
         rows.append(Prediction(stimulus=stimulus, model_version=model_version, distribution=distribution,
                                dropped_mass=dropped, ambiguity=normalised_entropy(distribution)))

@@ -249,7 +249,7 @@ def manifest_parse(source: str | Path | bytes | BinaryIO) -> list[ManifestRow]:
         for values in reader:
             if not any(value.strip() for value in values):
                 continue
-            cells = dict(zip(header, (value.strip() for value in values)))
+            cells = dict(zip(header, (value.strip() for value in values), strict=False))
             rows.append(ManifestRow(
                 line=reader.line_num, filename=cells.get("filename", ""), label=cells.get("label", ""),
                 valence=cells.get("valence", ""), arousal=cells.get("arousal", ""), is_gold=cells.get("is_gold", ""),

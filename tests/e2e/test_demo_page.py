@@ -79,8 +79,8 @@ def test_webcam_capture_with_the_fake_camera(live_server, demo_models):
     from tests.services import CHROMIUM_ARGS, require_chromium
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium(), headless=True, args=CHROMIUM_ARGS + [
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        browser = pw.chromium.launch(executable_path=require_chromium(), headless=True, args=[
+            *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
         context = browser.new_context(viewport={"width": 1000, "height": 800}, permissions=["camera"])
         page = context.new_page()
         errors = watch(page)

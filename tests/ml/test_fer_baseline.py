@@ -13,15 +13,14 @@ from ml.fer_baseline import CLASSES, KERAS_CLASSES, convert, read_keras_weights 
 from ml.models.mini_xception import tf_same_pads  # noqa: E402
 from ml.predictor import Predictor  # noqa: E402
 
-
 # --- an independent reference: the Keras graph in numpy, NHWC, weights as stored ---------------------
 
 def np_conv(x, k, stride=1, same=False):
     """x (H, W, Cin), k (kh, kw, Cin, Cout); TF padding."""
     kh, kw = k.shape[:2]
     if same:
-        (t, b), (l, r) = tf_same_pads(x.shape[0], kh, stride), tf_same_pads(x.shape[1], kw, stride)
-        x = np.pad(x, ((t, b), (l, r), (0, 0)))
+        (top, bottom), (left, right) = tf_same_pads(x.shape[0], kh, stride), tf_same_pads(x.shape[1], kw, stride)
+        x = np.pad(x, ((top, bottom), (left, right), (0, 0)))
     h = (x.shape[0] - kh) // stride + 1
     w = (x.shape[1] - kw) // stride + 1
     out = np.zeros((h, w, k.shape[3]))
@@ -42,8 +41,8 @@ def np_bn(x, w):
 
 
 def np_maxpool_same(x):
-    (t, b), (l, r) = tf_same_pads(x.shape[0], 3, 2), tf_same_pads(x.shape[1], 3, 2)
-    x = np.pad(x, ((t, b), (l, r), (0, 0)), constant_values=-np.inf)
+    (top, bottom), (left, right) = tf_same_pads(x.shape[0], 3, 2), tf_same_pads(x.shape[1], 3, 2)
+    x = np.pad(x, ((top, bottom), (left, right), (0, 0)), constant_values=-np.inf)
     h, w = (x.shape[0] - 3) // 2 + 1, (x.shape[1] - 3) // 2 + 1
     return np.max([x[i:i + 2 * h:2, j:j + 2 * w:2] for i in range(3) for j in range(3)], axis=0)
 

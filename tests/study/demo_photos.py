@@ -26,7 +26,7 @@ def three_faces_640x480() -> Image.Image:
     face = astronaut().crop((130, 20, 320, 230)).resize((190, 210))
     canvas = Image.new("RGB", (640, 480), (90, 110, 130))
     variants = [face, face.transpose(Image.FLIP_LEFT_RIGHT), face.point(lambda v: int(v * 0.8))]
-    for x, variant in zip((20, 225, 430), variants):  # three different crops, so three distinct donations
+    for x, variant in zip((20, 225, 430), variants, strict=True):  # three different crops, so three distinct donations
         canvas.paste(variant, (x, 130))
     return canvas
 

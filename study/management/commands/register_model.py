@@ -6,7 +6,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import DomainError
 from study.models import ModelVersion
-from study.services.models import checkpoint_precheck, model_version_delete, model_version_register, model_version_revalidate
+from study.services.models import (
+    checkpoint_precheck,
+    model_version_delete,
+    model_version_register,
+    model_version_revalidate,
+)
 
 
 class Command(BaseCommand):
