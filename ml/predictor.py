@@ -21,7 +21,8 @@ from PIL import Image
 
 from ml.checkpoints import CheckpointError, build_model_from_checkpoint, load_checkpoint
 
-__all__ = ["CheckpointError", "Predictor", "VAPredictor", "get_predictor", "resolve_device", "file_sha256"]
+__all__ = ["CheckpointError", "Predictor", "VAPredictor", "get_predictor", "load_predictor", "resolve_device",
+           "file_sha256"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -153,5 +154,17 @@ def get_predictor(path: str | os.PathLike, device: str | torch.device | None = N
     key = (file_sha256(path), str(resolved))
     with _LOCK:
         if key not in _PREDICTORS:
-            _PREDICTORS[key] = Predictor.from_checkpoint(path, device=resolved)
+            _PREDICTORS[key] = load_predictor(path, device=resolved)
         return _PREDICTORS[key]
+
+
+def load_predictor(path: str | os.PathLike, device: str | torch.device | None = None):
+    """An EmoStudy checkpoint, or a TorchScript/ONNX file described by its sidecar `<file>.json` (ml.foreign)."""
+    from ml.foreign import ForeignPredictor, read_sidecar
+
+    spec = read_sidecar(path)
+    if spec is not None:
+        model = ForeignPredictor(path, spec, device=device)
+        model.predict([Image.new("RGB", (model.input_size, model.input_size), (128, 128, 128))])  # fail early
+        return model
+    return Predictor.from_checkpoint(path, device=device)

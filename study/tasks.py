@@ -23,7 +23,7 @@ def predict_stimuli(self, job_id: int) -> None:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def validate_model_version(self, model_version_id: int) -> None:
     """Load the checkpoint the way predictions will; record its metadata or why it is unusable."""
-    from ml.predictor import CheckpointError, Predictor
+    from ml.predictor import CheckpointError, load_predictor
     from study.models import ModelVersion
     from study.services.models import model_version_apply_validation
 
@@ -31,7 +31,8 @@ def validate_model_version(self, model_version_id: int) -> None:
     if model_version is None or model_version.status != ModelVersion.Status.PENDING:
         return
     try:
-        predictor = Predictor.from_checkpoint(model_version.checkpoint.path, device="cpu")
+        # an EmoStudy checkpoint, or TorchScript/ONNX with the sidecar stored beside it; run on a test face
+        predictor = load_predictor(model_version.checkpoint.path, device="cpu")
     except (CheckpointError, OSError, ValueError) as exc:
         model_version_apply_validation(model_version_id=model_version_id, info=None, error=str(exc)[:1000])
         return
