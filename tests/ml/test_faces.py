@@ -102,3 +102,15 @@ def test_cli_prints_json_and_writes_previews(tmp_path, astronaut):
     assert Image.open(lines[0]["preview"]).size == (512, 512)
     assert "not a readable image" in lines[1]["error"]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.gpu
+def test_cuda_detection_matches_cpu(astronaut):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    cpu, cuda = get_detector("cpu").detect(astronaut), get_detector("cuda").detect(astronaut)
+    assert len(cpu) == len(cuda) == 1
+    np.testing.assert_allclose(cuda[0].box, cpu[0].box, atol=0.5)
+    np.testing.assert_allclose(cuda[0].landmarks5, cpu[0].landmarks5, atol=0.5)
