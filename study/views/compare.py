@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from study import exports
 from study.analysis import metrics
 from study.selectors.compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
-from study.selectors.studies import studies_visible_to
+from study.selectors.studies import domain_warning, studies_visible_to, study_image_domain
 
 PER_PAGE = 24
 SORTS = {
@@ -115,7 +115,16 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "page": page, "page_count": page_count, "matching": len(order), "primary": primary,
         "tab": request.GET.get("tab") or "images",
         "uncertainty": uncertainty, "exports": exports.EXPORT_FILES,
+        "model_provenance": _model_provenance(study, data.models),
     })
+
+
+def _model_provenance(study, columns) -> list[dict]:
+    """Each model's training data, and a warning when it differs in kind from this study's images."""
+    image_domain = study_image_domain(study=study)
+    return [{"name": c.model.name, "training_data": c.model.training_data or "not stated",
+             "warning": domain_warning(model_domain=c.model.training_domain, image_domain=image_domain)}
+            for c in columns]
 
 
 def _model_columns(column, human: np.ndarray, n_votes: np.ndarray) -> dict[str, np.ndarray]:
