@@ -206,6 +206,10 @@ class PredictionJob(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="jobs")
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
     force = models.BooleanField(default=False, help_text="Predict again images that already have a prediction.")
+    allow_missing_labels = models.BooleanField(default=False,
+                                               help_text="Run although the model lacks some study labels (they get 0).")
+    missing_labels = models.JSONField(default=list, blank=True,
+                                      help_text="Study labels the model lacks (probability 0 in every prediction).")
     batch_size = models.PositiveIntegerField(default=32)
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from ml.labels import canonical_label
 from study import exports
 from study.analysis import metrics
 from study.selectors.compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
@@ -122,8 +123,11 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
 def _model_provenance(study, columns) -> list[dict]:
     """Each model's training data, and a warning when it differs in kind from this study's images."""
     image_domain = study_image_domain(study=study)
+    labels = study.label_set.labels
     return [{"name": c.model.name, "training_data": c.model.training_data or "not stated",
-             "warning": domain_warning(model_domain=c.model.training_domain, image_domain=image_domain)}
+             "warning": domain_warning(model_domain=c.model.training_domain, image_domain=image_domain),
+             "missing": [label for label in labels
+                         if canonical_label(label) not in {canonical_label(k) for k in c.model.classes}]}
             for c in columns]
 
 

@@ -169,5 +169,8 @@ def test_each_model_is_named_with_its_training_data_and_a_domain_warning(client,
     assert "trained on FER2013 (real faces)" in html and "trained on EmoStudy synthetic faces" in html
     assert html.count("expect it to be unreliable here") == 1  # only the photo model on synthetic faces
     study.stimuli.update(source="upload")
+    models[1].classes = [label for label in study.label_set.labels if label != "Surprise"]
+    models[1].save()
     html = client.get(f"/studies/{study.slug}/compare/").content.decode()
     assert "trained on synthetic faces, but these images are photographs" in html
+    assert "has no class for Surprise: probability 0" in html
