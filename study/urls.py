@@ -5,7 +5,7 @@ study/api/urls.py, mounted under /api/.
 """
 from django.urls import include, path
 
-from study.views import compare, demo, models, participant, researcher
+from study.views import accounts, compare, demo, landing, models, participant, researcher, workspace
 
 app_name = "study"
 
@@ -53,7 +53,22 @@ demo_patterns = [  # the public live demo page and the researchers' donation poo
     path("demo/donations/<int:pk>.png", demo.donation_image, name="demo-donation-image"),
 ]
 
+account_patterns = [  # /accounts/... beside Django's login, logout and password views (webapp/urls.py)
+    path("invite/", accounts.invite, name="account-invite"),
+    path("join/<str:token>/", accounts.join, name="account-join"),
+    path("signup/", accounts.signup, name="account-signup"),
+]
+
+workspace_patterns = [  # researcher pages that span studies
+    path("jobs/", workspace.job_list, name="job-list"),
+    path("models/setup.json", workspace.setup_status, name="setup-status"),
+    path("studies/<slug:slug>/simulated/", workspace.study_simulated_toggle, name="study-simulated"),
+]
+
 urlpatterns: list = [
+    path("", landing.landing, name="landing"),
+    path("accounts/", include(account_patterns)),
+    path("", include(workspace_patterns)),
     path("s/<slug:slug>/", include(participant_patterns)),
     path("studies/", include(researcher_patterns)),
     path("", include(model_patterns)),

@@ -1,4 +1,5 @@
-"""Root URLs: admin, the study app (participant and researcher pages, API), media in development."""
+"""Root URLs: admin, researcher accounts (Django's login, logout and password views with the site's
+templates), the study app (home, participant and researcher pages, API), media in development."""
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -6,6 +7,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("", include("study.urls")),
 ]
 if settings.DEBUG:
