@@ -128,10 +128,10 @@ def study_dashboard(*, study: Study) -> StudyDashboard:
 
 def study_image_domain(*, study: Study) -> str:
     """"synthetic" when every image came from the synthetic-face generator, "photo" otherwise ("" if none)."""
-    stimuli = study.stimuli.all()
-    if not stimuli.exists():
+    counts = study.stimuli.aggregate(images=Count("pk"), photos=Count("pk", filter=~Q(source__startswith="synthetic")))
+    if not counts["images"]:
         return ""
-    return "photo" if stimuli.exclude(source__startswith="synthetic").exists() else "synthetic"
+    return "photo" if counts["photos"] else "synthetic"
 
 
 def domain_warning(*, model_domain: str, image_domain: str) -> str:
