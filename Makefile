@@ -9,17 +9,19 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MODEL := var/models/demo.pt
+BASELINE_MODEL := var/models/fer_mini_xception.pt
 
-.PHONY: install install-dev run test test-fast lint demo-model migrate clean messages
+.PHONY: install install-dev run test test-fast lint demo-model baseline-model migrate clean messages
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-faces.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[ml]'
+	$(PY) -m pip install -q -e '.[ml,faces,onnx]'
+	$(PY) -m pip install -q --no-deps -r requirements-faces.txt
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -q -e '.[ml,dev]'
+	$(PY) -m pip install -q -e '.[ml,faces,onnx,dev]'
 	touch $(DEV_STAMP)
 
 install: $(STAMP)
@@ -32,6 +34,10 @@ migrate: install
 # Optional: `make run` builds the demo model in its background worker when it is missing.
 demo-model: install
 	$(PY) -m ml.demo_model --out $(DEMO_MODEL)
+
+# Optional: `make run` converts the FER2013 baseline in its background worker (first run) when it is missing.
+baseline-model: install
+	$(PY) -m ml.fer_baseline --out $(BASELINE_MODEL)
 
 run: migrate
 	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)

@@ -2,7 +2,9 @@
 
 Format (the shared contract), plus training-only keys in last.pt for --resume:
     {"format": 1, "task": "expression" | "va", "model": state_dict, "arch": str, "classes": [str, ...],
-     "input_size": int, "normalization": {"mean": [3 floats], "std": [3 floats]}, "epoch": int,
+     "input_size": int, "normalization": {"mean": [C floats], "std": [C floats]}, "epoch": int,
+     optional "channels": 3 (RGB, default) or 1 (grayscale, e.g. the FER2013 mini-Xception),
+     optional "training_data": str (what the model was trained on; shown beside its predictions),
      "metrics": {...}, "args": {...}, "method": str,
      optional: "optimizer", "scheduler", "objective", "lambda_optimizer", "history"}
 """
@@ -87,11 +89,15 @@ def load_checkpoint(path: str | Path, *, task: str | None = "expression") -> dic
     size = ckpt.get("input_size")
     _require(isinstance(size, int) and not isinstance(size, bool) and 8 <= size <= 4096, path,
              f"missing or invalid 'input_size' ({size!r})")
-    norm = ckpt.get("normalization") or DEFAULT_NORMALIZATION
+    channels = ckpt.setdefault("channels", 3)
+    _require(channels in (1, 3) and not isinstance(channels, bool), path,
+             f"invalid 'channels' ({channels!r}; 1 for grayscale or 3 for RGB)")
+    norm = ckpt.get("normalization") or {k: v[:channels] for k, v in DEFAULT_NORMALIZATION.items()}
     _require(isinstance(norm, Mapping) and all(
-        isinstance(norm.get(k), (list, tuple)) and len(norm[k]) == 3 and all(
+        isinstance(norm.get(k), (list, tuple)) and len(norm[k]) == channels and all(
             isinstance(x, (int, float)) and math.isfinite(x) for x in norm[k]) for k in ("mean", "std"))
-        and all(x > 0 for x in norm["std"]), path, "invalid 'normalization' (needs 3 means and 3 positive stds)")
+        and all(x > 0 for x in norm["std"]), path,
+        f"invalid 'normalization' (needs {channels} means and {channels} positive stds)")
     ckpt["normalization"] = {"mean": [float(x) for x in norm["mean"]], "std": [float(x) for x in norm["std"]]}
     kind = ckpt.setdefault("task", "va" if ckpt["arch"].startswith("va_") else "expression")
     if task is not None and kind != task:

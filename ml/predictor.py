@@ -21,7 +21,8 @@ from PIL import Image
 
 from ml.checkpoints import CheckpointError, build_model_from_checkpoint, load_checkpoint
 
-__all__ = ["CheckpointError", "Predictor", "VAPredictor", "get_predictor", "resolve_device", "file_sha256"]
+__all__ = ["CheckpointError", "Predictor", "VAPredictor", "get_predictor", "load_predictor", "resolve_device",
+           "file_sha256"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -51,8 +52,15 @@ class _ImageModel:
         self.normalization: dict = ckpt["normalization"]
         self.metrics: dict = dict(ckpt.get("metrics") or {})
         self.epoch = ckpt.get("epoch")
-        self._mean = torch.tensor(self.normalization["mean"], device=device).view(1, 3, 1, 1)
-        self._std = torch.tensor(self.normalization["std"], device=device).view(1, 3, 1, 1)
+        self.channels: int = ckpt.get("channels", 3)
+        dataset = (ckpt.get("args") or {}).get("dataset") if isinstance(ckpt.get("args"), dict) else None
+        self.training_data: str = ckpt.get("training_data") or (
+            "EmoStudy synthetic faces" if dataset == "synthetic" else str(dataset or ""))
+        # "synthetic" or "photo": pages warn when a model meets images of the other kind
+        self.training_domain: str = ckpt.get("training_domain") or (
+            "synthetic" if dataset == "synthetic" else "photo" if dataset else "")
+        self._mean = torch.tensor(self.normalization["mean"], device=device).view(1, self.channels, 1, 1)
+        self._std = torch.tensor(self.normalization["std"], device=device).view(1, self.channels, 1, 1)
         self.model = model.to(device).to(memory_format=torch.channels_last).eval()
 
     @classmethod
@@ -66,10 +74,11 @@ class _ImageModel:
             image = Image.fromarray(image)
         if not isinstance(image, Image.Image):
             raise TypeError(f"expected PIL images or uint8 arrays, got {type(image).__name__}")
-        image = image.convert("RGB")
+        image = image.convert("L" if self.channels == 1 else "RGB")
         if image.size != (self.input_size, self.input_size):
             image = image.resize((self.input_size, self.input_size), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        arr = np.asarray(image, dtype=np.uint8)
+        return arr[:, :, None] if arr.ndim == 2 else arr
 
     def _batches(self, images: Sequence, batch_size: int):
         if batch_size < 1:
@@ -92,7 +101,8 @@ class Predictor(_ImageModel):
         out = [np.zeros((0, len(self.classes)), dtype=np.float32)]
         with torch.inference_mode():
             for x in self._batches(images, batch_size):
-                _, logits = self.model(x)
+                out_ = self.model(x)
+                logits = out_[-1] if isinstance(out_, (tuple, list)) else out_
                 out.append(logits.float().softmax(dim=1).cpu().numpy())
         return np.concatenate(out)
 
@@ -144,5 +154,17 @@ def get_predictor(path: str | os.PathLike, device: str | torch.device | None = N
     key = (file_sha256(path), str(resolved))
     with _LOCK:
         if key not in _PREDICTORS:
-            _PREDICTORS[key] = Predictor.from_checkpoint(path, device=resolved)
+            _PREDICTORS[key] = load_predictor(path, device=resolved)
         return _PREDICTORS[key]
+
+
+def load_predictor(path: str | os.PathLike, device: str | torch.device | None = None):
+    """An EmoStudy checkpoint, or a TorchScript/ONNX file described by its sidecar `<file>.json` (ml.foreign)."""
+    from ml.foreign import ForeignPredictor, read_sidecar
+
+    spec = read_sidecar(path)
+    if spec is not None:
+        model = ForeignPredictor(path, spec, device=device)
+        model.predict([Image.new("RGB", (model.input_size, model.input_size), (128, 128, 128))])  # fail early
+        return model
+    return Predictor.from_checkpoint(path, device=device)

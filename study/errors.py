@@ -93,3 +93,21 @@ class SettingLocked(Conflict):
     """A study setting that can no longer change (the study was launched, is live, or has votes)."""
 
     code = "setting_locked"
+
+
+class PayloadTooLarge(InvalidInput):
+    """413: an upload over the byte or pixel limit (decompression bombs included)."""
+
+    status_code, code = 413, "too_large"
+
+
+class UnsupportedImage(InvalidInput):
+    """415: not an image format we accept, whatever its name or content type said."""
+
+    status_code, code = 415, "unsupported_image"
+
+
+class RateLimited(DomainError):
+    """429: the same client sent too many requests in a short time."""
+
+    status_code, code = 429, "rate_limited"

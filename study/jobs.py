@@ -10,6 +10,7 @@ from study.errors import BrokerUnavailable
 
 PREDICT_STIMULI = "study.tasks.predict_stimuli"
 VALIDATE_MODEL_VERSION = "study.tasks.validate_model_version"
+ANALYSE_DEMO_UPLOAD = "study.tasks.analyse_demo_upload"
 FIRST_RUN_BOOTSTRAP = "study.tasks.first_run_bootstrap"
 
 
@@ -56,6 +57,9 @@ def enqueue_prediction_job(job_id: int) -> str:
                     {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1})
 
 
+def enqueue_demo_upload(upload_id: int) -> str:
+    """Queue the analysis of a demo-page photo (study.tasks.analyse_demo_upload)."""
+    return _publish(ANALYSE_DEMO_UPLOAD, [upload_id], {"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
 def enqueue_first_run() -> str:
     """Queue the first-run bootstrap (study.tasks.first_run_bootstrap): build/register the first run's models."""
     return _publish(FIRST_RUN_BOOTSTRAP, [], {"max_retries": 2, "interval_start": 0, "interval_step": 0.5})

@@ -241,6 +241,11 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
     is_demo = models.BooleanField(default=False)
+    training_data = models.CharField(max_length=200, blank=True,
+                                     help_text="What the model was trained on, shown beside its predictions.")
+    training_domain = models.CharField(max_length=10, blank=True,
+                                       choices=[("synthetic", "Synthetic faces"), ("photo", "Real photographs")],
+                                       help_text="Pages warn when this differs from the images the model is run on.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     validation_error = models.TextField(blank=True)
     lambda_export = models.FileField(upload_to="models/lambda/", blank=True, max_length=255,
@@ -267,6 +272,10 @@ class PredictionJob(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="jobs")
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
     force = models.BooleanField(default=False, help_text="Predict again images that already have a prediction.")
+    allow_missing_labels = models.BooleanField(default=False,
+                                               help_text="Run although the model lacks some study labels (they get 0).")
+    missing_labels = models.JSONField(default=list, blank=True,
+                                      help_text="Study labels the model lacks (probability 0 in every prediction).")
     batch_size = models.PositiveIntegerField(default=32)
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
@@ -382,3 +391,60 @@ class SetupStep(models.Model):
     @property
     def finished(self) -> bool:
         return self.state in (self.State.DONE, self.State.FAILED)
+
+
+class DemoUpload(models.Model):
+    """A visitor's photo on the /demo/ page. The file lives only while its task runs; the result expires."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    temp_path = models.CharField(max_length=255, blank=True,
+                                 help_text="Temporary file under MEDIA_ROOT; emptied when the task ends.")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    client_key = models.CharField(max_length=64, db_index=True,
+                                  help_text="Keyed hash of the client address (rate limiting; no IP stored).")
+    whole_image = models.BooleanField(default=False)
+    donate = models.BooleanField(default=False)
+    consent_text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"demo upload {self.public_id} ({self.state})"
+
+
+def donation_upload_to(instance: "DemoDonation", filename: str) -> str:
+    return f"donations/{instance.sha256[:2]}/{instance.sha256}.png"
+
+
+class DemoDonation(models.Model):
+    """A face crop a demo visitor donated to research, with the consent text they agreed to and when."""
+
+    image = models.ImageField(upload_to=donation_upload_to, max_length=255)
+    sha256 = models.CharField(max_length=64, unique=True)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    consent_text = models.TextField()
+    consented_at = models.DateTimeField()
+    source_upload = models.UUIDField(help_text="public_id of the DemoUpload it came from (that row expires).")
+    face_number = models.PositiveIntegerField()
+    box = models.JSONField(default=list)
+    imported_into = models.ManyToManyField(Study, blank=True, related_name="demo_donations")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"donated face {self.face_number} of {self.source_upload}"

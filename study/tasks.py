@@ -23,7 +23,7 @@ def predict_stimuli(self, job_id: int) -> None:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def validate_model_version(self, model_version_id: int) -> None:
     """Load the checkpoint the way predictions will; record its metadata or why it is unusable."""
-    from ml.predictor import CheckpointError, Predictor
+    from ml.predictor import CheckpointError, load_predictor
     from study.models import ModelVersion
     from study.services.models import model_version_apply_validation
 
@@ -31,7 +31,8 @@ def validate_model_version(self, model_version_id: int) -> None:
     if model_version is None or model_version.status != ModelVersion.Status.PENDING:
         return
     try:
-        predictor = Predictor.from_checkpoint(model_version.checkpoint.path, device="cpu")
+        # an EmoStudy checkpoint, or TorchScript/ONNX with the sidecar stored beside it; run on a test face
+        predictor = load_predictor(model_version.checkpoint.path, device="cpu")
     except (CheckpointError, OSError, ValueError) as exc:
         model_version_apply_validation(model_version_id=model_version_id, info=None, error=str(exc)[:1000])
         return
@@ -40,10 +41,53 @@ def validate_model_version(self, model_version_id: int) -> None:
                                        error=f"unloadable checkpoint ({exc.__class__.__name__}: {exc})"[:1000])
         return
     info = {"arch": predictor.arch, "classes": predictor.classes, "input_size": predictor.input_size,
-            "normalization": predictor.normalization, "metrics": predictor.metrics}
+            "normalization": predictor.normalization, "metrics": predictor.metrics,
+            "training_data": predictor.training_data, "training_domain": predictor.training_domain}
     model_version_apply_validation(model_version_id=model_version_id, info=info, error=None)
 
 
+def _demo_models():
+    """(models by key, their metadata) for every valid model flagged for the demo page, best first."""
+    from ml.predictor import get_predictor
+    from study.models import ModelVersion
+
+    models, meta = {}, []
+    for mv in ModelVersion.objects.filter(is_demo=True, status=ModelVersion.Status.VALID).order_by("created_at"):
+        key = f"m{mv.pk}"
+        try:
+            models[key] = get_predictor(mv.checkpoint.path, device=_device())
+        except Exception:  # a broken file must not take the demo down; the registry page shows it
+            continue
+        meta.append({"key": key, "name": mv.name, "training_data": mv.training_data or "not stated",
+                     "training_domain": mv.training_domain,
+                     "domain_warning": ("trained on synthetic faces, not photographs: expect poor results on "
+                                        "real faces") if mv.training_domain == "synthetic" else ""})
+    return models, meta
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def analyse_demo_upload(self, upload_id: int) -> None:
+    """The /demo/ page: detect faces, classify each with every demo model; the photo is deleted after."""
+    from study.services.demo import demo_upload_run
+
+    def analyse(image, whole_image):
+        from ml.analyse import analyse_photo
+        from ml.faces import get_detector
+
+        models, meta = _demo_models()
+        result, crops = analyse_photo(image, models, detector=get_detector(_device()), whole_image=whole_image)
+        result["models"] = meta
+        return result, crops
+
+    demo_upload_run(upload_id=upload_id, analyse=analyse)
+
+
+@shared_task
+def purge_demo_uploads() -> dict:
+    """Periodic (beat): delete expired demo results and stray temporary files."""
+    from study.services.demo import demo_uploads_purge
+
+    return demo_uploads_purge()
 def _load_builder(spec: str):
     """"module:function" -> the function (e.g. ml.demo_model:build); only the worker imports ml."""
     import importlib

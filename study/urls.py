@@ -8,6 +8,7 @@ from django.urls import include, path
 from study.views import (
     accounts,
     compare,
+    demo,
     landing,
     manage,
     models,
@@ -68,6 +69,14 @@ compare_patterns = [  # the comparison view (Figure 3) and export downloads
     path("studies/<slug:slug>/export/<str:name>", compare.export_file, name="study-export"),
 ]
 
+demo_patterns = [  # the public live demo page and the researchers' donation pool
+    path("demo/", demo.demo_page, name="demo"),
+    path("demo/upload/", demo.demo_upload, name="demo-upload"),
+    path("demo/r/<uuid:public_id>/", demo.demo_status, name="demo-status"),
+    path("demo/donations/", demo.donations, name="demo-donations"),
+    path("demo/donations/<int:pk>.png", demo.donation_image, name="demo-donation-image"),
+]
+
 account_patterns = [  # /accounts/... beside Django's login, logout and password views (webapp/urls.py)
     path("invite/", accounts.invite, name="account-invite"),
     path("join/<str:token>/", accounts.join, name="account-join"),
@@ -88,5 +97,6 @@ urlpatterns: list = [
     path("studies/", include(researcher_patterns)),
     path("", include(model_patterns)),
     path("", include(compare_patterns)),
+    path("", include(demo_patterns)),
     path("api/", include("study.api.urls")),
 ]

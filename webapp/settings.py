@@ -189,11 +189,20 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "purge-demo-uploads": {"task": "study.tasks.purge_demo_uploads", "schedule": 300.0},
+}
+# The public /demo/ page (study.services.demo): limits and how long results are kept.
+DEMO_MAX_BYTES = env.int("DEMO_MAX_BYTES", default=10 * 1024 * 1024)
+DEMO_MAX_PIXELS = env.int("DEMO_MAX_PIXELS", default=40_000_000)
+DEMO_UPLOADS_PER_MINUTE = env.int("DEMO_UPLOADS_PER_MINUTE", default=10)
+DEMO_RESULT_TTL = env.int("DEMO_RESULT_TTL", default=3600)
 
 MODEL_DEVICE = env("MODEL_DEVICE", default="")  # "" = cuda if available, else cpu
 PREDICT_BATCH_SIZE = env.int("PREDICT_BATCH_SIZE", default=32)
 MAX_CHECKPOINT_BYTES = env.int("MAX_CHECKPOINT_BYTES", default=2 * 1024 ** 3)
 DEMO_MODEL_PATH = Path(env("DEMO_MODEL_PATH", default=str(VAR_DIR / "models" / "demo.pt")))
+BASELINE_MODEL_PATH = Path(env("BASELINE_MODEL_PATH", default=str(VAR_DIR / "models" / "fer_mini_xception.pt")))
 
 LOGGING = {
     "version": 1,

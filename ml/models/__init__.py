@@ -1,21 +1,51 @@
 """Model zoo. `build_model(arch, num_classes)` rebuilds any trained network from its `arch` string.
 
 arch grammar: "<backbone>" (ULDL/CE/LS classifier), "uapl_<backbone>" (patch attention),
-"va_<backbone>" (valence-arousal regressor), with backbone in BACKBONES.
+"va_<backbone>" (valence-arousal regressor), with backbone in BACKBONES; or a named architecture from
+`architectures()`: the built-in "mini_xception" plus whatever installed packages declare under the
+`emostudy.architectures` entry-point group (name = arch, value = a callable `factory(num_classes)`
+returning an nn.Module whose forward gives logits or (features, logits)). See ml/README.md.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 from torch import nn
 
 from ml.models.backbones import BACKBONES, Backbone, build_backbone
+from ml.models.mini_xception import MiniXception
 from ml.models.uapl import UAPLNet
 from ml.models.uldl import AdaptiveSimNet, ExpressionNet
 from ml.models.va import VARegressor
 
 __all__ = ["BACKBONES", "AdaptiveSimNet", "Backbone", "ExpressionNet", "UAPLNet", "VARegressor",
-           "build_backbone", "build_model", "parse_arch"]
+           "MiniXception", "architectures", "build_backbone", "build_model", "parse_arch"]
+
+ENTRY_POINT_GROUP = "emostudy.architectures"
+BUILTIN_ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {"mini_xception": MiniXception}
+
+
+def architectures() -> dict[str, Callable[[int], nn.Module]]:
+    """Named architectures: built-ins, then entry points of installed packages (loaded on use)."""
+    found: dict[str, Callable[[int], nn.Module]] = dict(BUILTIN_ARCHITECTURES)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, _lazy(ep))
+    return found
+
+
+def _lazy(ep: metadata.EntryPoint) -> Callable[[int], nn.Module]:
+    def factory(num_classes: int) -> nn.Module:
+        try:
+            build = ep.load()
+        except Exception as exc:  # a broken plug-in package must not take the registry down
+            raise ValueError(f"architecture {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+        model = build(num_classes)
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"architecture {ep.name!r} returned {type(model).__name__}, not a torch nn.Module")
+        return model
+    return factory
 
 PREFIXES = ("uapl_", "va_")
 
@@ -27,13 +57,20 @@ def parse_arch(arch: str) -> tuple[str, str]:
         if arch.startswith(prefix):
             kind, arch = prefix[:-1], arch[len(prefix):]
     if arch not in BACKBONES:
+        named = ", ".join(sorted(architectures()))
         raise ValueError(f"unknown arch {arch!r}; backbones: {', '.join(BACKBONES)} "
-                         f"(optionally prefixed by {' or '.join(PREFIXES)})")
+                         f"(optionally prefixed by {' or '.join(PREFIXES)}); named architectures: {named} "
+                         f"(packages add more through the {ENTRY_POINT_GROUP!r} entry point)")
     return kind, arch
 
 
 def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | None = None) -> nn.Module:
     """A fresh network for `arch`; num_classes is ignored for "va_" regressors."""
+    named = architectures().get(arch)
+    if named is not None:
+        if num_classes < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+        return named(num_classes)
     kind, backbone_name = parse_arch(arch)
     backbone = build_backbone(backbone_name, pretrained)
     if kind == "va":

@@ -110,3 +110,20 @@ def study_dashboard(*, study: Study) -> StudyDashboard:
         simulated_votes=votes["simulated"], include_simulated=study.include_simulated,
         images_complete=buckets[wanted], histogram=histogram, **people,
     )
+
+
+def study_image_domain(*, study: Study) -> str:
+    """"synthetic" when every image came from the synthetic-face generator, "photo" otherwise ("" if none)."""
+    counts = study.stimuli.aggregate(images=Count("pk"), photos=Count("pk", filter=~Q(source__startswith="synthetic")))
+    if not counts["images"]:
+        return ""
+    return "photo" if counts["photos"] else "synthetic"
+
+
+def domain_warning(*, model_domain: str, image_domain: str) -> str:
+    """The sentence a page shows when a model meets images unlike its training data ("" when they agree)."""
+    if not model_domain or not image_domain or model_domain == image_domain:
+        return ""
+    if model_domain == "synthetic":
+        return "trained on synthetic faces, but these images are photographs: expect it to be unreliable here"
+    return "trained on photographs, but these images are synthetic faces: expect it to be unreliable here"

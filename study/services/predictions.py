@@ -38,15 +38,21 @@ class PredictorLike(Protocol):
 
 
 def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bool = False,
-                         batch_size: int | None = None, user=None) -> PredictionJob:
-    """Create a queued job and enqueue it after commit. Refused (nothing created) if it cannot run."""
+                         batch_size: int | None = None, allow_missing_labels: bool = False,
+                         user=None) -> PredictionJob:
+    """Create a queued job and enqueue it after commit. Refused (nothing created) if it cannot run.
+
+    allow_missing_labels: run a model that lacks some study labels; they get probability 0 and the job
+    records which (`missing_labels`)."""
     if model_version.status != ModelVersion.Status.VALID:
         raise InvalidInput(f"model {model_version.name!r} is {model_version.get_status_display().lower()}; "
                            "only a validated model can predict")
     try:
-        label_mapping_build(model_classes=model_version.classes, study_labels=study.label_set.labels)
+        mapping = label_mapping_build(model_classes=model_version.classes, study_labels=study.label_set.labels,
+                                      allow_missing=allow_missing_labels)
     except LabelMismatch as exc:
-        raise InvalidInput(f"model {model_version.name!r} cannot serve study {study.slug!r}: {exc}") from None
+        hint = "" if allow_missing_labels else " (tick 'allow missing labels' to run it with those at probability 0)"
+        raise InvalidInput(f"model {model_version.name!r} cannot serve study {study.slug!r}: {exc}{hint}") from None
     batch_size = batch_size or settings.PREDICT_BATCH_SIZE
     if not 1 <= batch_size <= 1024:
         raise InvalidInput("batch size must be between 1 and 1024")
@@ -59,6 +65,8 @@ def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bo
                                     f"{active.first().state}; wait for it or cancel it")
         job = PredictionJob.objects.create(study=study, model_version=model_version, force=force,
                                            batch_size=batch_size, created_by=user,
+                                           allow_missing_labels=allow_missing_labels,
+                                           missing_labels=list(mapping.missing),
                                            total=Stimulus.objects.filter(study=study).count())
         transaction.on_commit(lambda: _enqueue(job.pk))
     return job
@@ -136,7 +144,8 @@ def prediction_job_run(*, job_id: int, predictor_factory: Callable[[str], Predic
     try:
         model_version = job.model_version
         predictor = predictor_factory(model_version.checkpoint.path)
-        mapping = label_mapping_build(model_classes=list(predictor.classes), study_labels=job.study.label_set.labels)
+        mapping = label_mapping_build(model_classes=list(predictor.classes), study_labels=job.study.label_set.labels,
+                                      allow_missing=job.allow_missing_labels)
         todo = list(Stimulus.objects.filter(study_id=job.study_id)
                     .exclude(predictions__model_version_id=job.model_version_id).order_by("pk"))
         errors = {e["stimulus"]: e for e in job.errors}

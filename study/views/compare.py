@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from ml.labels import canonical_label
 from study import exports
 from study.analysis import aggregation as aggregation_methods
 from study.analysis import compare_text, metrics
@@ -26,6 +27,7 @@ from study.selectors.compare import (
     study_headcount,
     vote_sources,
 )
+from study.selectors.studies import domain_warning, study_image_domain
 from study.views.access import researcher_required
 
 PER_PAGE = 24
@@ -135,6 +137,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "definitions": compare_text.METRIC_DEFINITIONS, "can_change": user_can(user=request.user, study=study, need=EDIT),
         "non_emotion_counts": data.non_emotion_counts,  # "Unknown", "Not a face": counted apart
         "humans": humans, "aggregations": AGGREGATIONS,
+        "model_provenance": _model_provenance(study, data.models),
     })
 
 
@@ -198,6 +201,17 @@ def _human_reference(request: HttpRequest, data) -> dict:
         options += [(f"source-{pk}", f"{other.name} (imported)"), (f"merged-{pk}", f"live votes + {other.name}")]
     return {"choice": choice, "label": label, "counts": counts, "shares": shares, "aggregation": aggregation,
             "note": note, "options": options, "others": others}
+
+
+def _model_provenance(study, columns) -> list[dict]:
+    """Each model's training data, and a warning when it differs in kind from this study's images."""
+    image_domain = study_image_domain(study=study)
+    labels = study.label_set.labels
+    return [{"name": c.model.name, "training_data": c.model.training_data or "not stated",
+             "warning": domain_warning(model_domain=c.model.training_domain, image_domain=image_domain),
+             "missing": [label for label in labels
+                         if canonical_label(label) not in {canonical_label(k) for k in c.model.classes}]}
+            for c in columns]
 
 
 def _model_columns(column, human: np.ndarray, n_votes: np.ndarray) -> dict[str, np.ndarray]:

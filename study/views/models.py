@@ -95,7 +95,8 @@ def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
             return _error_page(request, DomainError("choose a registered model"), request.path)
         try:
             job = prediction_job_start(study=study, model_version=model_version,
-                                       force=request.POST.get("force") == "on", user=request.user)
+                                       force=request.POST.get("force") == "on",
+                                       allow_missing_labels=request.POST.get("allow_missing") == "on", user=request.user)
         except DomainError as error:
             return _error_page(request, error, request.path)
         return redirect("study:job-detail", pk=job.pk)

@@ -16,6 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="study slug")
         parser.add_argument("--model", required=True, help="registered model name")
         parser.add_argument("--force", action="store_true", help="predict again images that already have one")
+        parser.add_argument("--allow-missing-labels", action="store_true",
+                            help="run a model lacking some study labels (they get probability 0)")
         parser.add_argument("--batch-size", type=int, default=None, help="images per forward pass")
         parser.add_argument("--wait", action="store_true", help="wait for the job to finish, printing progress")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait with --wait")
@@ -27,7 +29,7 @@ class Command(BaseCommand):
         try:
             model_version = model_version_get(name=opts["model"])
             job = prediction_job_start(study=study, model_version=model_version, force=opts["force"],
-                                       batch_size=opts["batch_size"])
+                                       allow_missing_labels=opts["allow_missing_labels"], batch_size=opts["batch_size"])
         except DomainError as error:
             raise CommandError(error.message) from None
         self.stdout.write(f"job {job.pk} queued: {model_version.name} on {study.slug} ({job.total} images)")

@@ -1,4 +1,7 @@
-"""python manage.py register_model <checkpoint> --name NAME [--demo] [--notes ...] [--lambda-export CSV]"""
+"""python manage.py register_model <file> --name NAME [--demo] [--notes ...] [--lambda-export CSV] [--sidecar JSON]
+
+<file> is an EmoStudy checkpoint, or a TorchScript/ONNX file with a sidecar JSON (ml/foreign.py)."""
+import json
 import time
 from pathlib import Path
 
@@ -27,6 +30,9 @@ class Command(BaseCommand):
                             help="the training run's lambdas.csv, for the comparison view's uncertainty tab")
         parser.add_argument("--no-wait", action="store_true", help="return at once; validation happens later")
         parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for validation")
+        parser.add_argument("--sidecar", type=Path, default=None,
+                            help="JSON describing a TorchScript or ONNX file (default: <checkpoint>.json if it "
+                                 "exists); see ml/README.md, 'Bring your own model'")
         parser.add_argument("--if-missing", action="store_true",
                             help="do nothing (exit 0) when a model with this name or file already exists")
 
@@ -36,11 +42,19 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         if opts["lambda_export"] and not opts["lambda_export"].is_file():
             raise CommandError(f"{opts['lambda_export']}: no such file")
-        with open(path, "rb") as handle:  # fail fast, before touching the database
+        sidecar_file = opts["sidecar"] or path.with_name(path.name + ".json")
+        sidecar = None
+        if opts["sidecar"] or sidecar_file.is_file():
             try:
-                checkpoint_precheck(handle=handle, filename=path.name)
-            except DomainError as error:
-                raise CommandError(error.message) from None
+                sidecar = json.loads(sidecar_file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise CommandError(f"{sidecar_file}: not readable JSON ({exc})") from None
+        if sidecar is None:
+            with open(path, "rb") as handle:  # fail fast, before touching the database
+                try:
+                    checkpoint_precheck(handle=handle, filename=path.name)
+                except DomainError as error:
+                    raise CommandError(error.message) from None
         existing = ModelVersion.objects.filter(name=opts["name"]).exclude(status=ModelVersion.Status.INVALID).first()
         if opts["if_missing"] and existing:
             if existing.status == ModelVersion.Status.VALID:
@@ -55,7 +69,7 @@ class Command(BaseCommand):
             with open(path, "rb") as handle:
                 model_version = model_version_register(name=opts["name"], handle=handle, filename=path.name,
                                                        notes=opts["notes"], is_demo=opts["demo"],
-                                                       lambda_export=lambdas)
+                                                       lambda_export=lambdas, sidecar=sidecar)
         except DomainError as error:
             if opts["if_missing"] and "already registered" in error.message:
                 self.stdout.write(error.message)

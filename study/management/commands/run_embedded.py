@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -32,7 +33,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         base = f"http://{opts['host']}:{opts['port']}"
         worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "gpu,default",
-                                   "--concurrency", "1", "--loglevel", "WARNING", "-n", "embedded@%h"],
+                                   "--concurrency", "1", "--loglevel", "WARNING", "-n", "embedded@%h",
+                                   "--beat", "--schedule", str(Path(settings.VAR_DIR) / "celery" / "beat-schedule")],
                                   cwd=settings.BASE_DIR)
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{opts['host']}:{opts['port']}",
                                 "--noreload"], cwd=settings.BASE_DIR)
@@ -48,6 +50,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"\nEmoStudy is running (Celery worker on the {broker}).\n"
             f"  home page        : {base}/\n"
+            f"  live demo page   : {base}/demo/\n"
             f"  participant link : {base}/s/demo/\n"
             f"  researcher pages : {base}/studies/\n"
             f"  models and jobs  : {base}/models/\n"

@@ -40,3 +40,15 @@ def test_normalised_entropy_bounds():
     assert normalised_entropy([1.0, 0.0, 0.0]) == 0.0
     assert normalised_entropy([0.25] * 4) == pytest.approx(1.0)
     assert normalised_entropy([0.5, 0.5, 0.0, 0.0]) == pytest.approx(math.log(2) / math.log(4))
+
+
+def test_missing_labels_allowed_get_zero_and_are_listed():
+    mapping = label_mapping_build(model_classes=["happy", "sad", "contempt"],
+                                  study_labels=["Happiness", "Surprise", "Sadness"], allow_missing=True)
+    assert mapping.missing == ("Surprise",)
+    distribution, dropped = mapping.apply([0.5, 0.3, 0.2])
+    assert distribution == pytest.approx([0.625, 0.0, 0.375]) and dropped == pytest.approx(0.2)
+    assert mapping.apply([0.0, 0.0, 1.0])[0] == pytest.approx([0.5, 0.0, 0.5])  # uniform over shared labels only
+    with pytest.raises(LabelMismatch):
+        label_mapping_build(model_classes=["happy", "sad"], study_labels=["Happiness", "Surprise", "Fear"],
+                            allow_missing=True)

