@@ -33,9 +33,9 @@ migrate: install
 demo-model: install
 	$(PY) -m ml.demo_model --out $(DEMO_MODEL)
 
+# Serves at once: the demo study is seeded and the demo model built in the background (run_embedded --seed-demo).
 run: migrate
-	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
-	$(PY) manage.py run_embedded --host $(HOST) --port $(PORT)
+	$(PY) manage.py run_embedded --host $(HOST) --port $(PORT) --seed-demo
 
 test: install-dev
 	$(PY) -m pytest

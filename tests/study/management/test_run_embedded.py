@@ -40,3 +40,17 @@ def test_a_broker_that_refuses_the_task_is_reported_not_raised(monkeypatch):
     err = io.StringIO()
     Command(stdout=OutputWrapper(io.StringIO()), stderr=OutputWrapper(err))._first_run()
     assert "[first run] could not start: the task queue is unreachable" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_runs_in_the_background_before_the_bootstrap(monkeypatch):
+    from study.models import Study
+
+    order = []
+    monkeypatch.setattr(Command, "_first_run", lambda self: order.append(Study.objects.filter(slug="demo").exists()))
+    out = io.StringIO()
+    Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))._background(
+        "http://127.0.0.1:8123", {"count": 4}, True)
+    assert order == [True]  # the demo study exists when the bootstrap (which predicts it) is queued
+    assert "http://127.0.0.1:8123/s/demo/" in out.getvalue()
+    assert Study.objects.get(slug="demo").stimuli.count() == 4
