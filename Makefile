@@ -39,9 +39,9 @@ demo-model: install
 baseline-model: install
 	$(PY) -m ml.fer_baseline --out $(BASELINE_MODEL)
 
+# Serves at once: the demo study is seeded and the demo model built in the background (run_embedded --seed-demo).
 run: migrate
-	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
-	$(PY) manage.py run_embedded --host $(HOST) --port $(PORT)
+	$(PY) manage.py run_embedded --host $(HOST) --port $(PORT) --seed-demo
 
 test: install-dev
 	$(PY) -m pytest

@@ -140,3 +140,10 @@ def test_every_flag_is_documented():
     parser = get_args_parser()
     undocumented = [a.dest for a in parser._actions if a.dest != "help" and not a.help]
     assert undocumented == []
+
+
+def test_on_epoch_hears_each_epoch_for_progress_reports(tmp_path, tiny_data):
+    rows = []
+    train(tiny_args(tmp_path, method="ce", epochs=2, lr_steps=[2]), on_epoch=rows.append)
+    assert [(row["epoch"], row["epochs"]) for row in rows] == [(1, 2), (2, 2)]
+    assert all(0 <= row["test_acc"] <= 1 for row in rows)

@@ -1,10 +1,11 @@
 """The embedded default: a real Celery worker process beside Django's server, no Redis needed.
 
-    python manage.py run_embedded --host 127.0.0.1 --port 8000        (what `make run` ends with)
+    python manage.py run_embedded --host 127.0.0.1 --port 8000 --seed-demo     (what `make run` ends with)
 
 The worker runs the same task code as production, on the broker the settings choose: Redis when REDIS_URL
 is set, otherwise kombu's filesystem transport under var/celery. Ctrl-C (or SIGTERM) stops both.
-On start it queues the first-run bootstrap (study.services.first_run): the worker builds the demo model if
+With --seed-demo (as `make run` does) it runs seed_demo in the background while the site already serves.
+Then it queues the first-run bootstrap (study.services.first_run): the worker builds the demo model if
 var/models/demo.pt is missing, registers it with its λ export, and queues the demo study's predictions,
 while the site already serves; this command prints the progress, the models page shows it.
 """
@@ -27,6 +28,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
         parser.add_argument("--port", type=int, default=8000, help="port to serve on")
+        parser.add_argument("--seed-demo", action="store_true",
+                            help="run seed_demo in the background once the site serves (what `make run` does), "
+                                 "so the first answer does not wait for the demo's faces")
+        parser.add_argument("--demo-count", type=int, default=200, help="synthetic faces of the demo study (--seed-demo)")
         parser.add_argument("--no-demo-model", action="store_true",
                             help="skip the first-run bootstrap (building/registering the demo model and its predictions)")
 
@@ -57,8 +62,8 @@ class Command(BaseCommand):
             f"  admin            : {base}/admin/\n"
             "Press Ctrl-C to stop.\n"))
         self._resume_unfinished_jobs()
-        if not opts["no_demo_model"]:
-            threading.Thread(target=self._first_run, daemon=True).start()
+        seed = {"count": opts["demo_count"]} if opts["seed_demo"] else None
+        threading.Thread(target=self._background, args=(base, seed, not opts["no_demo_model"]), daemon=True).start()
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
@@ -81,6 +86,22 @@ class Command(BaseCommand):
         resumed = prediction_jobs_requeue_unfinished()
         if resumed:
             self.stdout.write(f"resuming unfinished prediction job(s): {', '.join(map(str, resumed))}")
+
+    def _background(self, base: str, seed: dict | None, bootstrap: bool) -> None:
+        """While the site already serves: seed the demo study (seed_demo options, if any), then the first-run
+        bootstrap (which predicts the demo study, so it comes second)."""
+        if seed is not None:
+            from django.core.management import call_command
+            from django.db import connection
+
+            try:
+                call_command("seed_demo", base_url=base, stdout=self.stdout._out, stderr=self.stderr._out, **seed)
+            except CommandError as error:
+                self.stderr.write(f"seed_demo: {error}")
+            finally:
+                connection.close()
+        if bootstrap:
+            self._first_run()
 
     def _first_run(self) -> None:
         """Queue the first-run bootstrap (study.services.first_run) and print its progress until every step ends."""

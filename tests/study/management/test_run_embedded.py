@@ -1,0 +1,56 @@
+"""run_embedded's first-run watcher: it queues the bootstrap and prints each step's progress to the terminal."""
+import io
+
+import pytest
+from django.core.management.base import OutputWrapper
+
+from study.management.commands.run_embedded import Command
+from study.models import SetupStep
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_terminal_shows_each_step_until_it_finishes(monkeypatch):
+    step = SetupStep.objects.create(key="model:demo", title="Demo model", state=SetupStep.State.DONE, done=8,
+                                    total=8, message="ready; predictions queued for demo (job 1)")
+    monkeypatch.setattr("study.services.first_run.first_run_queue", lambda: [step])
+    monkeypatch.setattr("study.services.first_run.first_run_steps", lambda: [step])
+    out = io.StringIO()
+    command = Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))
+    command._first_run()
+    text = out.getvalue()
+    assert "[first run] building/registering in the background worker: Demo model" in text
+    assert "[first run] Demo model: done 8/8 — ready; predictions queued for demo (job 1)" in text
+
+
+def test_nothing_is_printed_when_everything_is_ready(monkeypatch):
+    monkeypatch.setattr("study.services.first_run.first_run_queue", lambda: [])
+    out = io.StringIO()
+    Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))._first_run()
+    assert out.getvalue() == ""
+
+
+def test_a_broker_that_refuses_the_task_is_reported_not_raised(monkeypatch):
+    from study.errors import BrokerUnavailable
+
+    def refuse():
+        raise BrokerUnavailable("the task queue is unreachable")
+
+    monkeypatch.setattr("study.services.first_run.first_run_queue", refuse)
+    err = io.StringIO()
+    Command(stdout=OutputWrapper(io.StringIO()), stderr=OutputWrapper(err))._first_run()
+    assert "[first run] could not start: the task queue is unreachable" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_runs_in_the_background_before_the_bootstrap(monkeypatch):
+    from study.models import Study
+
+    order = []
+    monkeypatch.setattr(Command, "_first_run", lambda self: order.append(Study.objects.filter(slug="demo").exists()))
+    out = io.StringIO()
+    Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))._background(
+        "http://127.0.0.1:8123", {"count": 4}, True)
+    assert order == [True]  # the demo study exists when the bootstrap (which predicts it) is queued
+    assert "http://127.0.0.1:8123/s/demo/" in out.getvalue()
+    assert Study.objects.get(slug="demo").stimuli.count() == 4
