@@ -573,7 +573,9 @@ def fit(run: Run) -> dict:
     if getattr(args, "curves", True) and run.history:
         from ml.figures import training_curves
 
-        final["curves"] = training_curves(run.history, out / "curves.png", title=f"{args.method} ({run.arch})")
+        mode = f", {args.neighbours} neighbours" if run.objective is not None else ""
+        final["curves"] = training_curves(run.history, out / "curves.png",
+                                          title=f"{args.method} ({run.arch}{mode}, noise {args.noise:g})")
     return final
 
 
