@@ -60,3 +60,14 @@ def test_va_metrics_report_mae_and_pearson():
     m = va_metrics(pred, true)
     assert m["pearson_valence"] == pytest.approx(1.0) and m["pearson_arousal"] == pytest.approx(1.0)
     assert m["mae_valence"] == pytest.approx(np.mean(np.abs(pred[:, 0] - true[:, 0])))
+
+
+def test_neighbour_agreement_counts_shared_labels_and_majorities():
+    from ml.neighbour_check import neighbour_agreement
+
+    va = np.array([[0.0, 0], [0.01, 0], [0.02, 0], [1.0, 1], [1.01, 1], [1.02, 1]])
+    clean = np.array([0, 0, 0, 1, 1, 1])
+    out = neighbour_agreement(va, clean, k=2, noise=0.0 + 1e-9, seeds=1, num_classes=2)
+    assert out["share"] == 1.0 and out["majority"] == 1.0
+    mixed = neighbour_agreement(va, np.array([0, 1, 0, 1, 0, 1]), k=2, noise=1e-9, seeds=1, num_classes=2)
+    assert mixed["share"] < 0.6
