@@ -87,11 +87,12 @@ def noise_plot(stats: dict[tuple[str, float], tuple[float, float, int]], path: s
         return None
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=90)
     methods = list(dict.fromkeys(m for m, _ in stats))
-    for method in methods:
+    for k, method in enumerate(methods):
         rates = sorted(r for m, r in stats if m == method)
         means = [100 * stats[(method, r)][0] for r in rates]
         errors = [0.0 if math.isnan(stats[(method, r)][1]) else 100 * stats[(method, r)][1] for r in rates]
-        ax.errorbar([100 * r for r in rates], means, yerr=errors, marker="o", capsize=3, label=method)
+        dodge = 0.4 * (k - (len(methods) - 1) / 2)  # side by side, so error bars at one rate do not overlap
+        ax.errorbar([100 * r + dodge for r in rates], means, yerr=errors, marker="o", capsize=3, label=method)
     ax.set(xlabel="training labels flipped (%)", ylabel="test accuracy (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
