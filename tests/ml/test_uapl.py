@@ -64,3 +64,14 @@ def test_uapl_trains_one_step_with_guidance(tmp_path):
     metrics = train(args)
     assert metrics["arch"] == "uapl_resnet18_small"
     assert (tmp_path / "run" / "lambdas.csv").is_file()
+
+
+def test_checkpoint_rebuilds_uapl_with_its_grid():
+    from ml.checkpoints import build_model_from_checkpoint
+
+    model = build_model("uapl_resnet18_small", 3, grid=2)
+    ckpt = {"arch": "uapl_resnet18_small", "classes": ["a", "b", "c"], "model": model.state_dict(),
+            "args": {"uapl_grid": 2}}
+    assert build_model_from_checkpoint(ckpt).grid == 2
+    ckpt["args"] = {}
+    assert build_model_from_checkpoint(ckpt).grid == 3
