@@ -32,12 +32,15 @@ def parse_arch(arch: str) -> tuple[str, str]:
     return kind, arch
 
 
-def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | None = None) -> nn.Module:
-    """A fresh network for `arch`; num_classes is ignored for "va_" regressors."""
+def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | None = None,
+                grid: int | None = None) -> nn.Module:
+    """A fresh network for `arch`; num_classes is ignored for "va_" regressors, grid is UAPL's patch grid."""
     kind, backbone_name = parse_arch(arch)
     backbone = build_backbone(backbone_name, pretrained)
     if kind == "va":
         return VARegressor(backbone)
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-    return (UAPLNet if kind == "uapl" else ExpressionNet)(backbone, num_classes)
+    if kind == "uapl":
+        return UAPLNet(backbone, num_classes, **({} if grid is None else {"grid": grid}))
+    return ExpressionNet(backbone, num_classes)
