@@ -73,6 +73,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--synthetic-cache", default=None,
                    help="folder to cache drawn synthetic faces as .npz (drawing costs ~10 ms per face)")
     g.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    g.add_argument("--soft-labels", default=None,
+                   help="train on human label distributions: a study export's soft_labels.csv (image, n_votes, "
+                        "p_<label>); replaces --dataset (see ml/README.md, 'Training on human distributions')")
+    g.add_argument("--soft-labels-root", "--image-root", dest="soft_labels_root", default=None,
+                   help="folder the soft-label file's image paths are relative to (the app's MEDIA_ROOT); "
+                        "default: the file's folder")
+    g.add_argument("--soft-labels-test", default=None,
+                   help="held-out soft_labels.csv for test_acc (default: the training images, unaugmented)")
     m = p.add_argument_group("model and method")
     m.add_argument("--method", default="uldl", choices=METHODS,
                    help="uldl; uapl (ULDL target + patch attention on the feature map); ce; ls (label smoothing)")
@@ -115,6 +123,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     r.add_argument("--out", default="runs/uldl", help="output folder for checkpoints and CSVs")
     r.add_argument("--resume", default=None, help="a last.pt (or its folder) to continue from")
+    r.add_argument("--init", default=None,
+                   help="start from this checkpoint's model weights (fine-tuning; fresh optimiser, epoch 1); its "
+                        "arch, classes and input size are used")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="tqdm progress bars (default: only on a terminal)")
     return p
@@ -183,6 +194,8 @@ def synthetic_options(args, split: str) -> dict:
 
 def load_data(args) -> Data:
     """Train/test datasets, label noise applied to the training labels (which the loaders keep mutable)."""
+    if getattr(args, "soft_labels", None):
+        return _load_soft_label_data(args)
     if args.dataset != "synthetic":
         if not args.data_root:
             raise TrainingInputError(f"--data-root is required for --dataset {args.dataset}")
@@ -215,6 +228,28 @@ def load_data(args) -> Data:
         flipped = np.asarray(flipped, dtype=bool)
     norm = getattr(train_set, "normalization", None) or DEFAULT_NORMALIZATION
     return Data(train_set, test_set, neighbour_view, classes, original, flipped,
+                {"mean": [float(x) for x in norm["mean"]], "std": [float(x) for x in norm["std"]]})
+
+
+def _load_soft_label_data(args) -> Data:
+    """soft_labels.csv images with their human distributions (ml.data.soft_labels) as train/test sets."""
+    from ml.data.base import DatasetError
+    from ml.data.soft_labels import load_soft_labels
+    from ml.data.transforms import build_transform
+
+    init = getattr(args, "init_checkpoint", None) or {}
+    classes, norm = init.get("classes"), init.get("normalization") or dict(DEFAULT_NORMALIZATION)
+    try:
+        def split(path, train):
+            return load_soft_labels(path, classes=classes, root=args.soft_labels_root,
+                                    transform=build_transform(args.image_size, train=train, normalization=norm))
+
+        train_set = split(args.soft_labels, True)
+        test_set = split(args.soft_labels_test or args.soft_labels, False)
+    except DatasetError as exc:
+        raise TrainingInputError(str(exc)) from None
+    labels = np.asarray(train_set.labels, dtype=np.int64).copy()
+    return Data(train_set, test_set, train_set, list(train_set.classes), labels, np.zeros(len(labels), dtype=bool),
                 {"mean": [float(x) for x in norm["mean"]], "std": [float(x) for x in norm["std"]]})
 
 
@@ -285,6 +320,8 @@ def _loader(dataset, args, *, shuffle: bool, generator=None, drop_single: bool =
 
 def setup(args) -> Run:
     """Everything before the first step; bad input raises TrainingInputError."""
+    if getattr(args, "init", None):
+        _read_init(args)
     if args.image_size is None:
         args.image_size = DEFAULT_IMAGE_SIZE.get(args.arch, 224)
     for name in ("epochs", "batch_size", "k", "image_size"):
@@ -309,13 +346,27 @@ def setup(args) -> Run:
                             **({"grid": args.uapl_grid} if args.method == "uapl" else {})).to(device)
     except ValueError as exc:
         raise TrainingInputError(str(exc)) from None
+    if getattr(args, "init_checkpoint", None):
+        _load_init_weights(model, args.init_checkpoint, data.classes)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     labels = np.asarray(data.train.labels, dtype=np.int64)
     class_weights = _class_weights(labels, num_classes).to(device) if args.class_weights == "balanced" else None
     params = list(model.parameters())
     run_kwargs = {}
-    if args.method in LDL_METHODS:
+    if args.method in LDL_METHODS and getattr(args, "soft_labels", None):
+        from ml.soft_targets import HumanTargetObjective
+
+        if args.method == "uapl":
+            raise TrainingInputError("--soft-labels trains uldl, ce or ls; uapl is not supported")
+        objective = HumanTargetObjective(n=len(data.train), feature_dim=model.feature_dim, num_classes=num_classes,
+                                         gamma=args.gamma, lambda_init=args.lambda_init, class_weights=class_weights,
+                                         push_scale=getattr(args, "push_scale", None)).to(device)
+        run_kwargs["objective"] = objective
+        run_kwargs["lambda_optimizer"] = LazySGD(objective.factors.parameters(), lr=args.lambda_lr,
+                                                 momentum=args.lambda_momentum)
+        train_set = data.train
+    elif args.method in LDL_METHODS:
         va = getattr(data.train, "va", None)
         if va is None:
             raise TrainingInputError(f"{args.dataset} training set has no valence/arousal; ULDL needs VA for its "
@@ -352,6 +403,32 @@ def setup(args) -> Run:
     if args.resume:
         _resume(run, args.resume)
     return run
+
+
+def _read_init(args) -> None:
+    """--init: read the starting checkpoint; its arch and input size become this run's."""
+    if getattr(args, "resume", None):
+        raise TrainingInputError("--init and --resume exclude each other (--resume continues a run)")
+    try:
+        ckpt = load_checkpoint(args.init)
+    except CheckpointError as exc:
+        raise TrainingInputError(f"cannot start from --init: {exc}") from None
+    arch = ckpt["arch"]
+    if arch.startswith("uapl_") != (args.method == "uapl"):
+        raise TrainingInputError(f"--init {args.init} is {arch}; it cannot start a --method {args.method} run")
+    args.arch = arch.removeprefix("uapl_")
+    if args.image_size is None:
+        args.image_size = int(ckpt["input_size"])
+    args.init_checkpoint = ckpt
+
+
+def _load_init_weights(model: torch.nn.Module, ckpt: dict, classes: list[str]) -> None:
+    if list(ckpt["classes"]) != list(classes):
+        raise TrainingInputError(f"--init has classes {ckpt['classes']}, the data {classes}")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise TrainingInputError(f"--init weights do not fit {ckpt['arch']}: {str(exc)[:300]}") from None
 
 
 def _resume(run: Run, path: str) -> None:
@@ -401,6 +478,14 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
     UAPL adds its task guidance loss (patch predictions and attention against the same target).
     """
     model, objective = run.model, run.objective
+    if "target" in batch:  # --soft-labels: the human distribution replaces the neighbours' context
+        with _autocast(run):
+            features, logits = model(x)
+            out = objective(features=features.float(), logits=logits.float(), labels=labels, index=index,
+                            human=batch["target"].to(run.device).float())
+        _backward_and_step(run, out["loss"], [run.optimizer, run.lambda_optimizer])
+        objective.update_centres(out["centre_rows"])
+        return out["loss"], logits, out["lam"]
     with _autocast(run):
         if run.bank is None:  # exact: neighbours through the same model, train mode, no gradient (ref §3.3)
             nb = batch["neighbours"].to(run.device, non_blocking=True)
@@ -430,11 +515,15 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
     return loss, logits, out["lam"]
 
 
-def _step_plain(run: Run, x: torch.Tensor, labels: torch.Tensor):
+def _step_plain(run: Run, x: torch.Tensor, labels: torch.Tensor, human: torch.Tensor | None = None):
     with _autocast(run):
         _, logits = run.model(x)
     num_classes = logits.shape[1]
-    if run.args.method == "ls":
+    if human is not None:  # --soft-labels: cross entropy against the human distribution
+        from ml.soft_targets import plain_soft_target
+
+        target = plain_soft_target(human.to(run.device).float(), run.args.method, run.args.label_smoothing)
+    elif run.args.method == "ls":
         target = smoothed_targets(labels, num_classes, run.args.label_smoothing)
     else:
         target = onehot_targets(labels, num_classes)
@@ -464,7 +553,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
             loss, logits, lam = _step_ldl(run, batch, x, labels, index)
             lam_sum += float(lam.sum())
         else:
-            loss, logits, _ = _step_plain(run, x, labels)
+            loss, logits, _ = _step_plain(run, x, labels, batch.get("target"))
         pred = logits.detach().argmax(dim=1)
         n = len(labels)
         total += n
@@ -506,7 +595,7 @@ def _checkpoint(run: Run, epoch: int, metrics: dict, *, full: bool) -> dict:
     payload = {"task": "expression", "model": run.model.state_dict(), "arch": run.arch,
                "classes": list(run.data.classes), "input_size": int(run.args.image_size),
                "normalization": run.data.normalization, "epoch": epoch, "metrics": plain(metrics),
-               "method": run.args.method, "args": plain(vars(run.args))}
+               "method": run.args.method, "args": plain({k: v for k, v in vars(run.args).items() if k != "init_checkpoint"})}
     if full:
         payload.update(optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
                        history=plain(run.history))
