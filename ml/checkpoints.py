@@ -117,7 +117,10 @@ def build_model_from_checkpoint(ckpt: dict) -> nn.Module:
     from ml.models import build_model
 
     try:
-        model = build_model(ckpt["arch"], len(ckpt.get("classes") or []))
+        # UAPL's patch grid has no weights of its own, so it comes from the training arguments (default 3).
+        grid = (ckpt.get("args") or {}).get("uapl_grid") if str(ckpt["arch"]).startswith("uapl_") else None
+        model = build_model(ckpt["arch"], len(ckpt.get("classes") or []),
+                            **({"grid": int(grid)} if grid else {}))
     except ValueError as exc:
         raise CheckpointError(f"cannot rebuild arch {ckpt['arch']!r}: {exc}") from None
     try:

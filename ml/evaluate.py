@@ -2,6 +2,12 @@
 
     python -m ml.evaluate --checkpoint runs/raf/best.pt --dataset rafdb --data-root data/rafdb
     python -m ml.evaluate --checkpoint runs/aff/best.pt --dataset rafdb --data-root data/rafdb --out raf.json
+    python -m ml.evaluate --checkpoint runs/soft/last.pt --soft-labels heldout/soft_labels.csv --soft-labels-root media
+
+With --soft-labels (a study export's soft_labels.csv of held-out images) it also reports how close the
+model's distributions are to the human ones: mean Jensen-Shannon divergence (base 2, in [0, 1]) and mean
+KL(human || model) in nats (model smoothed by eps = 1e-6, as the comparison view), over the shared classes;
+accuracy is then against the argmax of each human distribution.
 
 Classes are matched by name (ml.labels), so a model can be tested on a dataset with another label set
 (the paper's cross-dataset protocol, Table 2): classes the model has but the dataset lacks are masked out
@@ -24,7 +30,8 @@ import numpy as np
 from ml.cli import argument_parser
 from ml.labels import canonical_label
 
-__all__ = ["EvaluationError", "ClassAlignment", "align_classes", "score_predictions", "format_confusion",
+__all__ = ["EvaluationError", "ClassAlignment", "align_classes", "score_predictions", "distribution_scores",
+           "format_confusion",
            "ResizedImages", "image_batches", "predict_dataset", "evaluate_checkpoint", "write_results",
            "get_args_parser", "main"]
 
@@ -107,6 +114,32 @@ def score_predictions(probs: np.ndarray, labels: np.ndarray, model_classes: Sequ
     }
 
 
+KL_EPS = 1e-6  # as study.analysis.metrics, so ml.evaluate and the comparison view agree
+
+
+def _kl(p: np.ndarray, q: np.ndarray, log) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, p * (log(np.where(p > 0, p, 1)) - log(np.where(q > 0, q, 1))), 0.0).sum(-1)
+
+
+def distribution_scores(probs: np.ndarray, human: np.ndarray, model_classes: Sequence[str],
+                        human_classes: Sequence[str]) -> dict:
+    """Mean JS (base 2) and KL(human || model, nats) over images, on the classes both share (renormalised)."""
+    align = align_classes(model_classes, human_classes)
+    p = np.asarray(probs, dtype=np.float64)[:, align.model_columns]
+    h = np.asarray(human, dtype=np.float64)[:, align.dataset_indices]
+    p = p / np.maximum(p.sum(1, keepdims=True), 1e-12)
+    h_mass = h.sum(1)
+    keep = h_mass > 0
+    h = h[keep] / h_mass[keep, None]
+    p = p[keep]
+    m = (h + p) / 2
+    js = np.clip(0.5 * _kl(h, m, np.log2) + 0.5 * _kl(p, m, np.log2), 0.0, 1.0)
+    kl = _kl(h, (p + KL_EPS) / (1 + p.shape[1] * KL_EPS), np.log)
+    return {"mean_js": float(js.mean()) if len(js) else float("nan"),
+            "mean_kl": float(kl.mean()) if len(kl) else float("nan"), "n_distributions": int(keep.sum())}
+
+
 def format_confusion(results: dict) -> str:
     """The confusion matrix as a fixed-width table (rows: true class, columns: predicted) with accuracies."""
     classes, confusion = results["classes"], results["confusion"]
@@ -125,6 +158,10 @@ def format_confusion(results: dict) -> str:
 def summary_lines(results: dict) -> list[str]:
     lines = [f"accuracy {results['accuracy']:.4f}  mean class accuracy {results['mean_class_accuracy']:.4f}  "
              f"({results['n']} images)"]
+    if "mean_js" in results:
+        lines.append(f"to the human distributions: mean JS {results['mean_js']:.4f} (base 2)  mean KL "
+                     f"{results['mean_kl']:.4f} nats  ({results['n_distributions']} images; accuracy is vs "
+                     "their argmax)")
     if results["masked_model_classes"]:
         lines.append(f"model classes the dataset lacks, masked out of the argmax: "
                      f"{', '.join(results['masked_model_classes'])}")
@@ -178,6 +215,11 @@ def predict_dataset(predictor, dataset, *, batch_size: int = 64, workers: int = 
 def _build_eval_dataset(args, model_classes: Sequence[str], image_size: int):
     from ml.data import build_dataset
 
+    if getattr(args, "soft_labels", None):
+        from ml.data.soft_labels import load_soft_labels
+
+        return load_soft_labels(args.soft_labels, classes=None, root=args.soft_labels_root, transform=None)
+
     extra = {}
     if args.dataset == "synthetic":
         from ml.data.synthetic import EMOTIONS
@@ -204,9 +246,13 @@ def evaluate_checkpoint(args: argparse.Namespace) -> dict:
     probs = predict_dataset(predictor, dataset, batch_size=args.batch_size, workers=args.workers,
                             progress=args.progress)
     results = score_predictions(probs, dataset.labels, predictor.classes, dataset.classes)
+    if getattr(args, "soft_labels", None):
+        results.update(distribution_scores(probs, dataset.targets, predictor.classes, dataset.classes))
     results.update(checkpoint=str(args.checkpoint), arch=predictor.arch, model_classes=list(predictor.classes),
                    dataset=args.dataset, split=args.split, data_root=args.data_root,
                    dataset_classes=list(dataset.classes), input_size=predictor.input_size)
+    if getattr(args, "soft_labels", None):
+        results.update(dataset="soft_labels", split=str(args.soft_labels), data_root=args.soft_labels_root)
     if args.per_image:
         _write_per_image(Path(args.per_image), dataset, probs, predictor.classes, results["predicted"])
     return results
@@ -251,6 +297,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="synthetic", choices=("synthetic", "rafdb", "affectnet", "folder"),
                    help="dataset loader (layouts: ml/DATA.md)")
     p.add_argument("--data-root", default=None, help="dataset folder (not needed for synthetic)")
+    p.add_argument("--soft-labels", default=None,
+                   help="evaluate on a study export's soft_labels.csv (held-out human distributions): adds mean JS "
+                        "and KL to them; replaces --dataset")
+    p.add_argument("--soft-labels-root", "--image-root", dest="soft_labels_root", default=None,
+                   help="folder the soft-label file's image paths are relative to (default: the file's folder)")
     p.add_argument("--split", default="test", help="split to evaluate: test, train (val, all where the layout has it)")
     p.add_argument("--va-csv", default=None, help="CSV with valence/arousal to attach (not needed for accuracy)")
     p.add_argument("--affectnet-7", action="store_true", help="AffectNet without Contempt (the ULDL configs' classes)")
@@ -284,7 +335,8 @@ def main(args: argparse.Namespace) -> dict:
     except (CheckpointError, DatasetError, EvaluationError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(f"{args.checkpoint} on {args.dataset}/{args.split}")
+    where = args.soft_labels if getattr(args, "soft_labels", None) else f"{args.dataset}/{args.split}"
+    print(f"{args.checkpoint} on {where}")
     for line in summary_lines(results):
         print(line)
     print(format_confusion(results))

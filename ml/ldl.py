@@ -192,14 +192,14 @@ class ULDLObjective(nn.Module):
 
     def __init__(self, *, knn_index: torch.Tensor, knn_similarity: torch.Tensor, given_labels: torch.Tensor,
                  feature_dim: int, num_classes: int, gamma: float = 0.01, lambda_init: float = 0.5,
-                 class_weights: torch.Tensor | None = None):
+                 class_weights: torch.Tensor | None = None, push_scale: float | None = None):
         super().__init__()
         from ml.losses import DiscriminativeLoss
         from ml.models.uldl import AdaptiveSimNet
 
         self.gamma = gamma  # ULDL ref §6.3: 0.01
         self.asn = AdaptiveSimNet(feature_dim)
-        self.centre_loss = DiscriminativeLoss(num_classes, feature_dim)
+        self.centre_loss = DiscriminativeLoss(num_classes, feature_dim, push_scale=push_scale)  # ref §6.2: D
         self.factors = UncertaintyFactors(len(given_labels), lambda_init)
         # Rebuilt from the dataset on every start, so not saved in checkpoints.
         self.register_buffer("knn_index", torch.as_tensor(knn_index, dtype=torch.int64), persistent=False)

@@ -41,9 +41,14 @@ class DiscriminativeLoss(nn.Module):
     """
 
     def __init__(self, num_classes: int, feature_dim: int, *, alpha: float = 0.5, push_weight: float = 0.1,
-                 push_scale: float = 512.0):
+                 push_scale: float | None = None):
         super().__init__()
-        self.alpha, self.push_weight, self.push_scale = alpha, push_weight, push_scale  # ULDL ref §6.2 constants
+        # ULDL ref §6.2: the push kernel is exp(-||c_i - c_j||^2 / D) with D the feature size (512 there);
+        # push_scale overrides D (e.g. 512 for the pre-issue-14 behaviour on any backbone).
+        if push_scale is not None and push_scale <= 0:
+            raise ValueError(f"push_scale must be positive, got {push_scale}")
+        self.alpha, self.push_weight = alpha, push_weight  # ULDL ref §6.2 constants
+        self.push_scale = float(feature_dim if push_scale is None else push_scale)
         self.register_buffer("centres", torch.zeros(num_classes, feature_dim))  # ULDL ref §6.2: zeros
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -65,5 +70,5 @@ class DiscriminativeLoss(nn.Module):
         c += self.alpha * summed / ((counts + 1).unsqueeze(1) * n)  # ULDL ref §6.2 pull: /((n_k+1)*N)
         pair = c.unsqueeze(1) - c.unsqueeze(0)  # (C, C, D): c_i - c_j
         kernel = torch.exp(-(pair ** 2).sum(-1) / self.push_scale)
-        # ULDL ref §6.2 push: c <- c - alpha*0.1*dS_B/dc with S_B = sum_{i<j} exp(-||c_i-c_j||^2 / 512)
+        # ULDL ref §6.2 push: c <- c - alpha*0.1*dS_B/dc with S_B = sum_{i<j} exp(-||c_i-c_j||^2 / D)
         c += self.alpha * self.push_weight * (2.0 / self.push_scale) * (kernel.unsqueeze(-1) * pair).sum(1)

@@ -24,12 +24,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["RESULT_COLUMNS", "get_args_parser", "parse_args", "summarise", "markdown_table", "main"]
+__all__ = ["RESULT_COLUMNS", "get_args_parser", "parse_args", "summarise", "markdown_table", "paired_differences",
+           "paired_table", "main"]
 
 RESULT_COLUMNS = ["method", "rate", "seed", "test_acc", "best_test_acc", "lambda_auroc", "mean_lambda",
                   "train_acc_original", "epochs", "seconds", "run"]
 # Set per run by this script; passing them through to ml.train would be silently overridden.
 OWNED_TRAIN_OPTIONS = ("noise", "method", "seed", "out", "resume")
+# Method names of the grid that are ml.train methods with a fixed option (ULDL's two neighbour modes).
+METHOD_VARIANTS = {"uldl_bank": ("uldl", {"neighbours": "bank"}), "uldl_exact": ("uldl", {"neighbours": "exact"}),
+                   "uapl_bank": ("uapl", {"neighbours": "bank"}), "uapl_exact": ("uapl", {"neighbours": "exact"})}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -44,11 +48,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-list", type=int, nargs="+", default=None,
                    help="explicit seeds instead of 0..--seeds-1 (each sets training seed and label flips)")
     p.add_argument("--methods", nargs="+", default=["ce", "ls", "uldl"],
-                   help="training methods (ml.train --method choices; default: ce ls uldl)")
+                   help="training methods: ml.train --method choices, or uldl_bank / uldl_exact (ULDL with that "
+                        "--neighbours mode; default: ce ls uldl)")
     p.add_argument("--out", required=True, help="output folder for results.csv, table.md and runs/")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep every run's last.pt/best.pt (by default deleted to save disk)")
     p.add_argument("--rerun", action="store_true", help="train again runs already present in results.csv")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: rewrite table.md and noise.png from results.csv (e.g. after parallel runs)")
     return p
 
 
@@ -89,12 +96,17 @@ def _read_results(path: Path) -> list[dict]:
 
 
 def _append_result(path: Path, row: dict) -> None:
-    new = not path.is_file()
+    """Append one row under an exclusive lock (two grids may share an output folder, e.g. split seeds)."""
+    import fcntl
+
     with path.open("a", newline="") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        if new:
+        if fh.tell() == 0:
             writer.writeheader()
         writer.writerow(row)
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _number(value) -> float:
@@ -145,6 +157,57 @@ def markdown_table(rows: list[dict], column: str = "test_acc", *, percent: bool 
     return "\n".join(lines)
 
 
+def paired_differences(rows: list[dict], baseline: str = "ce", column: str = "test_acc"
+                       ) -> dict[tuple[str, float], dict]:
+    """Per (method, rate): the mean over seeds of (method - baseline) on the same seed (same label flips),
+    its standard error and a two-sided 95% t confidence interval. Seeds missing either run are skipped.
+    """
+    from scipy.stats import t as student_t
+
+    values: dict[tuple[str, float, int], float] = {}
+    for row in rows:
+        v = _number(row.get(column))
+        if not math.isnan(v):
+            values[(row["method"], float(row["rate"]), int(float(row["seed"])))] = v
+    out = {}
+    for method, rate in sorted({(m, r) for m, r, _ in values if m != baseline}):
+        diffs = np.array([values[(method, rate, s)] - values[(baseline, rate, s)]
+                          for m, r, s in values if m == method and r == rate and (baseline, rate, s) in values])
+        if len(diffs) == 0:
+            continue
+        mean = float(diffs.mean())
+        if len(diffs) > 1:
+            se = float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+            half = float(student_t.ppf(0.975, len(diffs) - 1) * se)
+        else:
+            se = half = float("nan")
+        out[(method, rate)] = {"mean": mean, "se": se, "low": mean - half, "high": mean + half, "n": len(diffs),
+                               "wins": int((diffs > 0).sum())}
+    return out
+
+
+def paired_table(rows: list[dict], baseline: str = "ce") -> str:
+    """Markdown: method - baseline in points, mean [95% CI] (wins/seeds), methods x rates."""
+    diffs = paired_differences(rows, baseline)
+    if not diffs:
+        return ""
+    rates = sorted({r for _, r in diffs})
+    methods = list(dict.fromkeys(m for m, _ in diffs))
+    lines = [f"**paired difference to {baseline} (points): mean [95% CI] (seeds where it is ahead / seeds)**", "",
+             "| method | " + " | ".join(f"noise {r:.0%}" for r in rates) + " |", "|---" * (len(rates) + 1) + "|"]
+    for method in methods:
+        cells = []
+        for rate in rates:
+            d = diffs.get((method, rate))
+            if d is None:
+                cells.append("")
+                continue
+            ci = "" if math.isnan(d["se"]) else f" [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+            cells.append(f"{100 * d['mean']:+.2f}{ci} ({d['wins']}/{d['n']})")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_tables(out: Path, rows: list[dict]) -> str:
     text = ["# Label-noise experiment", "",
             "Test accuracy (%) after the last epoch, mean ± standard error over seeds "
@@ -154,6 +217,15 @@ def write_tables(out: Path, rows: list[dict]) -> str:
                            title="λ AUROC, clean (high λ) vs flipped (low λ) labels")
     if auroc:
         text += ["", auroc]
+    if any(r["method"] == "ce" for r in rows):
+        paired = paired_table(rows, "ce")
+        if paired:
+            text += ["", paired]
+    from ml.figures import noise_plot
+
+    plot = noise_plot(summarise(rows, "test_acc"), out / "noise.png")
+    if plot:
+        text += ["", "![test accuracy vs label noise](noise.png)"]
     body = "\n".join(text) + "\n"
     (out / "table.md").write_text(body)
     return body
@@ -176,7 +248,13 @@ def main(args: argparse.Namespace) -> list[dict]:
 
     if not hasattr(args, "train_argv"):
         args.train_argv = []
-    unknown = [m for m in args.methods if m not in METHODS]
+    if getattr(args, "report_only", False):
+        rows = _read_results(Path(args.out) / "results.csv")
+        if not rows:
+            _fail(f"no results.csv with rows in {args.out}")
+        print(write_tables(Path(args.out), rows))
+        return rows
+    unknown = [m for m in args.methods if m not in METHODS and m not in METHOD_VARIANTS]
     if unknown:
         _fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     if any(not 0 <= r < 1 for r in args.rates):
@@ -192,14 +270,18 @@ def main(args: argparse.Namespace) -> list[dict]:
     if args.rerun and results_path.exists():
         results_path.unlink()
     done = {(r["method"], float(r["rate"]), int(r["seed"])) for r in rows}
-    grid = [(m, float(r), int(s)) for m in args.methods for r in args.rates for s in seeds]
+    # Seed-major order: an interrupted grid leaves whole seeds (every method and rate), which pair up.
+    grid = [(m, float(r), int(s)) for s in seeds for r in args.rates for m in args.methods]
     todo = [g for g in grid if g not in done]
     print(f"{len(grid)} runs ({len(grid) - len(todo)} already in {results_path}); training flags: "
           f"{' '.join(args.train_argv) or '(ml.train defaults)'}", flush=True)
     for method, rate, seed in tqdm(todo, desc="noise grid", disable=None):
         run_dir = out / "runs" / run_name(method, rate, seed)
         run_args = copy.deepcopy(base)
-        run_args.method, run_args.noise, run_args.seed, run_args.out = method, rate, seed, str(run_dir)
+        train_method, fixed = METHOD_VARIANTS.get(method, (method, {}))
+        run_args.method, run_args.noise, run_args.seed, run_args.out = train_method, rate, seed, str(run_dir)
+        for key, value in fixed.items():
+            setattr(run_args, key, value)
         run_args.noise_seed = None  # flips follow the seed, identical across methods
         try:
             metrics = train(run_args)
@@ -216,6 +298,7 @@ def main(args: argparse.Namespace) -> list[dict]:
         rows.append({k: str(v) for k, v in row.items()})
         print(f"{run_name(method, rate, seed)}: test_acc {_number(row['test_acc']):.4f} "
               f"lambda_auroc {_number(row['lambda_auroc']):.3f}", flush=True)
+    rows = _read_results(results_path) or rows  # another process may have added seeds to the same folder
     print(write_tables(out, rows))
     return rows
 

@@ -64,7 +64,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--synthetic-n", type=int, default=2000, help="synthetic training faces")
     g.add_argument("--synthetic-test-n", type=int, default=500, help="synthetic test faces")
     g.add_argument("--synthetic-seed", type=int, default=0, help="seed of the synthetic face generator")
+    g.add_argument("--synthetic-ambiguity", type=float, default=0.3,
+                   help="synthetic faces: 0 = one clear emotion, 1 = wide blends (harder)")
+    g.add_argument("--synthetic-occlusion-rate", type=float, default=0.0,
+                   help="synthetic faces: probability of a random occluder (sunglasses, mask, hand) per face")
+    g.add_argument("--synthetic-test-occlusion-rate", type=float, default=None,
+                   help="occluder probability of the synthetic test faces (default: --synthetic-occlusion-rate)")
+    g.add_argument("--synthetic-cache", default=None,
+                   help="folder to cache drawn synthetic faces as .npz (drawing costs ~10 ms per face)")
     g.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    g.add_argument("--soft-labels", default=None,
+                   help="train on human label distributions: a study export's soft_labels.csv (image, n_votes, "
+                        "p_<label>); replaces --dataset (see ml/README.md, 'Training on human distributions')")
+    g.add_argument("--soft-labels-root", "--image-root", dest="soft_labels_root", default=None,
+                   help="folder the soft-label file's image paths are relative to (the app's MEDIA_ROOT); "
+                        "default: the file's folder")
+    g.add_argument("--soft-labels-test", default=None,
+                   help="held-out soft_labels.csv for test_acc (default: the training images, unaugmented)")
     m = p.add_argument_group("model and method")
     m.add_argument("--method", default="uldl", choices=METHODS,
                    help="uldl; uapl (ULDL target + patch attention on the feature map); ce; ls (label smoothing)")
@@ -75,10 +91,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "bank: read neighbours' latest features/predictions from a memory bank")
     m.add_argument("--k", type=int, default=8, help="neighbours in valence-arousal space (ref §2.7)")
     m.add_argument("--gamma", type=float, default=0.01, help="weight of the discriminative loss (ref §6.3)")
+    m.add_argument("--push-scale", type=float, default=None,
+                   help="D in the centre push exp(-||ci-cj||^2/D) (ref §6.2); default: the feature size")
     m.add_argument("--lambda-init", type=float, default=0.5, help="initial uncertainty LOGIT, lam=sigmoid (ref §5)")
     m.add_argument("--lambda-lr", type=float, default=10.0, help="SGD learning rate of the lam logits (ref §5)")
     m.add_argument("--lambda-momentum", type=float, default=0.0,
                    help="lazy momentum of the lam SGD (0 RAF-DB config, 0.9 AffectNet config; ref §5)")
+    m.add_argument("--uapl-grid", type=int, default=3, help="UAPL: regional patches per side of the feature map")
+    m.add_argument("--uapl-patch-weight", type=float, default=1.0,
+                   help="UAPL task guidance: weight of the per-patch soft CE against the assisted label")
+    m.add_argument("--uapl-attention-weight", type=float, default=1.0,
+                   help="UAPL task guidance: weight of the attention-vs-patch-support BCE")
     m.add_argument("--label-smoothing", type=float, default=0.1, help="epsilon for --method ls")
     m.add_argument("--class-weights", default="none", choices=("none", "balanced"),
                    help="per-sample CE weights; balanced = N/(C*n_c) as the AffectNet config (ref §6.1)")
@@ -93,9 +116,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="seed for torch, numpy, random and the DataLoader")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    r.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                   help="CUDA only: mixed precision (torch.autocast float16 + GradScaler); ignored on CPU")
+    r.add_argument("--curves", action=argparse.BooleanOptionalAction, default=True,
+                   help="write curves.png (loss, accuracy, mean lambda per epoch; needs matplotlib)")
     r.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     r.add_argument("--out", default="runs/uldl", help="output folder for checkpoints and CSVs")
     r.add_argument("--resume", default=None, help="a last.pt (or its folder) to continue from")
+    r.add_argument("--init", default=None,
+                   help="start from this checkpoint's model weights (fine-tuning; fresh optimiser, epoch 1); its "
+                        "arch, classes and input size are used")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="tqdm progress bars (default: only on a terminal)")
     return p
@@ -143,7 +173,8 @@ def _build_split(args, split: str, *, train: bool, **extra) -> Dataset:
 
     kwargs = dict(train=train, image_size=args.image_size, **extra)
     if args.dataset == "synthetic":
-        kwargs.update(n=args.synthetic_n if split == "train" else args.synthetic_test_n, seed=args.synthetic_seed)
+        kwargs.update(n=args.synthetic_n if split == "train" else args.synthetic_test_n, seed=args.synthetic_seed,
+                      **synthetic_options(args, split))
     if getattr(args, "va_csv", None) and split == "train":
         kwargs["va_csv"] = args.va_csv
     if getattr(args, "affectnet_7", False) and args.dataset == "affectnet":
@@ -151,8 +182,20 @@ def _build_split(args, split: str, *, train: bool, **extra) -> Dataset:
     return build_dataset(args.dataset, args.data_root, split, **kwargs)
 
 
+def synthetic_options(args, split: str) -> dict:
+    """build_dataset keywords for the synthetic faces' difficulty (ambiguity, random occluders)."""
+    rate = getattr(args, "synthetic_occlusion_rate", 0.0) or 0.0
+    test_rate = getattr(args, "synthetic_test_occlusion_rate", None)
+    if split != "train" and test_rate is not None:
+        rate = test_rate
+    return {"ambiguity": float(getattr(args, "synthetic_ambiguity", 0.3)), "occlusion_rate": float(rate),
+            "cache_dir": getattr(args, "synthetic_cache", None)}
+
+
 def load_data(args) -> Data:
     """Train/test datasets, label noise applied to the training labels (which the loaders keep mutable)."""
+    if getattr(args, "soft_labels", None):
+        return _load_soft_label_data(args)
     if args.dataset != "synthetic":
         if not args.data_root:
             raise TrainingInputError(f"--data-root is required for --dataset {args.dataset}")
@@ -185,6 +228,28 @@ def load_data(args) -> Data:
         flipped = np.asarray(flipped, dtype=bool)
     norm = getattr(train_set, "normalization", None) or DEFAULT_NORMALIZATION
     return Data(train_set, test_set, neighbour_view, classes, original, flipped,
+                {"mean": [float(x) for x in norm["mean"]], "std": [float(x) for x in norm["std"]]})
+
+
+def _load_soft_label_data(args) -> Data:
+    """soft_labels.csv images with their human distributions (ml.data.soft_labels) as train/test sets."""
+    from ml.data.base import DatasetError
+    from ml.data.soft_labels import load_soft_labels
+    from ml.data.transforms import build_transform
+
+    init = getattr(args, "init_checkpoint", None) or {}
+    classes, norm = init.get("classes"), init.get("normalization") or dict(DEFAULT_NORMALIZATION)
+    try:
+        def split(path, train):
+            return load_soft_labels(path, classes=classes, root=args.soft_labels_root,
+                                    transform=build_transform(args.image_size, train=train, normalization=norm))
+
+        train_set = split(args.soft_labels, True)
+        test_set = split(args.soft_labels_test or args.soft_labels, False)
+    except DatasetError as exc:
+        raise TrainingInputError(str(exc)) from None
+    labels = np.asarray(train_set.labels, dtype=np.int64).copy()
+    return Data(train_set, test_set, train_set, list(train_set.classes), labels, np.zeros(len(labels), dtype=bool),
                 {"mean": [float(x) for x in norm["mean"]], "std": [float(x) for x in norm["std"]]})
 
 
@@ -237,6 +302,8 @@ class Run:
     bank: NeighbourBank | None = None
     warm_loader: DataLoader | None = None
     class_weights: torch.Tensor | None = None
+    scaler: torch.amp.GradScaler | None = None
+    amp: bool = False
     start_epoch: int = 1
     best_acc: float = -1.0
     best_epoch: int = 0
@@ -253,6 +320,8 @@ def _loader(dataset, args, *, shuffle: bool, generator=None, drop_single: bool =
 
 def setup(args) -> Run:
     """Everything before the first step; bad input raises TrainingInputError."""
+    if getattr(args, "init", None):
+        _read_init(args)
     if args.image_size is None:
         args.image_size = DEFAULT_IMAGE_SIZE.get(args.arch, 224)
     for name in ("epochs", "batch_size", "k", "image_size"):
@@ -272,14 +341,32 @@ def setup(args) -> Run:
     data = load_data(args)
     num_classes = len(data.classes)
     arch = ("uapl_" if args.method == "uapl" else "") + args.arch
-    model = build_model(arch, num_classes, pretrained=args.pretrained).to(device)
+    try:
+        model = build_model(arch, num_classes, pretrained=args.pretrained,
+                            **({"grid": args.uapl_grid} if args.method == "uapl" else {})).to(device)
+    except ValueError as exc:
+        raise TrainingInputError(str(exc)) from None
+    if getattr(args, "init_checkpoint", None):
+        _load_init_weights(model, args.init_checkpoint, data.classes)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     labels = np.asarray(data.train.labels, dtype=np.int64)
     class_weights = _class_weights(labels, num_classes).to(device) if args.class_weights == "balanced" else None
     params = list(model.parameters())
     run_kwargs = {}
-    if args.method in LDL_METHODS:
+    if args.method in LDL_METHODS and getattr(args, "soft_labels", None):
+        from ml.soft_targets import HumanTargetObjective
+
+        if args.method == "uapl":
+            raise TrainingInputError("--soft-labels trains uldl, ce or ls; uapl is not supported")
+        objective = HumanTargetObjective(n=len(data.train), feature_dim=model.feature_dim, num_classes=num_classes,
+                                         gamma=args.gamma, lambda_init=args.lambda_init, class_weights=class_weights,
+                                         push_scale=getattr(args, "push_scale", None)).to(device)
+        run_kwargs["objective"] = objective
+        run_kwargs["lambda_optimizer"] = LazySGD(objective.factors.parameters(), lr=args.lambda_lr,
+                                                 momentum=args.lambda_momentum)
+        train_set = data.train
+    elif args.method in LDL_METHODS:
         va = getattr(data.train, "va", None)
         if va is None:
             raise TrainingInputError(f"{args.dataset} training set has no valence/arousal; ULDL needs VA for its "
@@ -290,7 +377,8 @@ def setup(args) -> Run:
             raise TrainingInputError(str(exc)) from None
         objective = ULDLObjective(knn_index=knn_index, knn_similarity=knn_sim, given_labels=torch.from_numpy(labels),
                                   feature_dim=model.feature_dim, num_classes=num_classes, gamma=args.gamma,
-                                  lambda_init=args.lambda_init, class_weights=class_weights).to(device)
+                                  lambda_init=args.lambda_init, class_weights=class_weights,
+                                  push_scale=getattr(args, "push_scale", None)).to(device)
         params += list(objective.model_parameters())  # ref §3.1: ASN is trained by the main Adam
         run_kwargs["objective"] = objective
         run_kwargs["lambda_optimizer"] = LazySGD(objective.factors.parameters(), lr=args.lambda_lr,
@@ -306,13 +394,41 @@ def setup(args) -> Run:
     optimizer = torch.optim.Adam(params, lr=args.lr, eps=1e-7)  # ULDL ref §7: Keras Adam defaults, eps 1e-7
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=sorted(args.lr_steps),
                                                      gamma=args.lr_decay)  # ULDL ref §7: step decay per epoch
+    amp = bool(getattr(args, "amp", True)) and device.type == "cuda"
     run = Run(args=args, data=data, device=device, model=model, arch=arch, optimizer=optimizer,
-              scheduler=scheduler, class_weights=class_weights,
+              scheduler=scheduler, class_weights=class_weights, amp=amp,
+              scaler=torch.amp.GradScaler(device.type, enabled=amp),
               train_loader=_loader(train_set, args, shuffle=True, generator=generator, drop_single=True),
               test_loader=_loader(data.test, args, shuffle=False), **run_kwargs)
     if args.resume:
         _resume(run, args.resume)
     return run
+
+
+def _read_init(args) -> None:
+    """--init: read the starting checkpoint; its arch and input size become this run's."""
+    if getattr(args, "resume", None):
+        raise TrainingInputError("--init and --resume exclude each other (--resume continues a run)")
+    try:
+        ckpt = load_checkpoint(args.init)
+    except CheckpointError as exc:
+        raise TrainingInputError(f"cannot start from --init: {exc}") from None
+    arch = ckpt["arch"]
+    if arch.startswith("uapl_") != (args.method == "uapl"):
+        raise TrainingInputError(f"--init {args.init} is {arch}; it cannot start a --method {args.method} run")
+    args.arch = arch.removeprefix("uapl_")
+    if args.image_size is None:
+        args.image_size = int(ckpt["input_size"])
+    args.init_checkpoint = ckpt
+
+
+def _load_init_weights(model: torch.nn.Module, ckpt: dict, classes: list[str]) -> None:
+    if list(ckpt["classes"]) != list(classes):
+        raise TrainingInputError(f"--init has classes {ckpt['classes']}, the data {classes}")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise TrainingInputError(f"--init weights do not fit {ckpt['arch']}: {str(exc)[:300]}") from None
 
 
 def _resume(run: Run, path: str) -> None:
@@ -341,43 +457,79 @@ def _resume(run: Run, path: str) -> None:
     run.best_epoch = int(ckpt["metrics"].get("best_epoch", 0))
 
 
+def _autocast(run: Run):
+    """Mixed precision on CUDA (float16 autocast); a no-op context elsewhere or with --no-amp."""
+    return torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.amp)
+
+
+def _backward_and_step(run: Run, loss: torch.Tensor, optimizers: list) -> None:
+    """GradScaler backward and steps (a plain backward/step when AMP is off: the scaler is disabled)."""
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    for opt in optimizers:
+        run.scaler.step(opt)
+    run.scaler.update()
+
+
 def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, index: torch.Tensor):
-    """One ULDL step in the reference's order (ref §7): neighbours, anchors, loss, Adam, lam SGD, centres."""
+    """One ULDL step in the reference's order (ref §7): neighbours, anchors, loss, Adam, lam SGD, centres.
+
+    UAPL adds its task guidance loss (patch predictions and attention against the same target).
+    """
     model, objective = run.model, run.objective
-    if run.bank is None:  # exact: neighbours through the same model, train mode, no gradient (ref §3.3)
-        nb = batch["neighbours"].to(run.device, non_blocking=True)
-        b, k = nb.shape[:2]
-        with torch.no_grad():
-            nf, nlogits = model(nb.flatten(0, 1))
-        neighbour_features, neighbour_probs = nf.view(b, k, -1), nlogits.softmax(dim=1).view(b, k, -1)
-    else:
-        neighbour_features, neighbour_probs = run.bank.lookup(objective.neighbours(index)[0])
-    features, logits = model(x)
-    out = objective(features=features, logits=logits, labels=labels, index=index,
-                    neighbour_features=neighbour_features, neighbour_probs=neighbour_probs)
-    run.optimizer.zero_grad(set_to_none=True)
-    run.lambda_optimizer.zero_grad(set_to_none=True)
-    out["loss"].backward()
-    run.optimizer.step()
-    run.lambda_optimizer.step()
+    if "target" in batch:  # --soft-labels: the human distribution replaces the neighbours' context
+        with _autocast(run):
+            features, logits = model(x)
+            out = objective(features=features.float(), logits=logits.float(), labels=labels, index=index,
+                            human=batch["target"].to(run.device).float())
+        _backward_and_step(run, out["loss"], [run.optimizer, run.lambda_optimizer])
+        objective.update_centres(out["centre_rows"])
+        return out["loss"], logits, out["lam"]
+    with _autocast(run):
+        if run.bank is None:  # exact: neighbours through the same model, train mode, no gradient (ref §3.3)
+            nb = batch["neighbours"].to(run.device, non_blocking=True)
+            b, k = nb.shape[:2]
+            with torch.no_grad():
+                nf, nlogits = model(nb.flatten(0, 1))
+            neighbour_features = nf.float().view(b, k, -1)
+            neighbour_probs = nlogits.float().softmax(dim=1).view(b, k, -1)
+        else:
+            neighbour_features, neighbour_probs = run.bank.lookup(objective.neighbours(index)[0])
+        patch_out = model.forward_patches(x) if run.args.method == "uapl" else None
+        features, logits = (patch_out["features"], patch_out["logits"]) if patch_out else model(x)
+        out = objective(features=features.float(), logits=logits.float(), labels=labels, index=index,
+                        neighbour_features=neighbour_features, neighbour_probs=neighbour_probs)
+        loss = out["loss"]
+        if patch_out is not None:
+            from ml.models.uapl import task_guidance_loss
+
+            guidance = task_guidance_loss(patch_out["patch_logits"], patch_out["attention"], out["target"],
+                                          patch_weight=run.args.uapl_patch_weight,
+                                          attention_weight=run.args.uapl_attention_weight)
+            loss = loss + guidance["loss"]
+    _backward_and_step(run, loss, [run.optimizer, run.lambda_optimizer])
     objective.update_centres(out["centre_rows"])
     if run.bank is not None:
-        run.bank.update(index, features, logits.softmax(dim=1))
-    return out["loss"], logits, out["lam"]
+        run.bank.update(index, features.float(), logits.float().softmax(dim=1))
+    return loss, logits, out["lam"]
 
 
-def _step_plain(run: Run, x: torch.Tensor, labels: torch.Tensor):
-    _, logits = run.model(x)
+def _step_plain(run: Run, x: torch.Tensor, labels: torch.Tensor, human: torch.Tensor | None = None):
+    with _autocast(run):
+        _, logits = run.model(x)
     num_classes = logits.shape[1]
-    if run.args.method == "ls":
+    if human is not None:  # --soft-labels: cross entropy against the human distribution
+        from ml.soft_targets import plain_soft_target
+
+        target = plain_soft_target(human.to(run.device).float(), run.args.method, run.args.label_smoothing)
+    elif run.args.method == "ls":
         target = smoothed_targets(labels, num_classes, run.args.label_smoothing)
     else:
         target = onehot_targets(labels, num_classes)
     weights = None if run.class_weights is None else run.class_weights[labels]
-    loss = soft_cross_entropy(logits, target, weights)
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    run.optimizer.step()
+    loss = soft_cross_entropy(logits.float(), target, weights)
+    _backward_and_step(run, loss, [run.optimizer])
     return loss, logits, None
 
 
@@ -401,7 +553,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
             loss, logits, lam = _step_ldl(run, batch, x, labels, index)
             lam_sum += float(lam.sum())
         else:
-            loss, logits, _ = _step_plain(run, x, labels)
+            loss, logits, _ = _step_plain(run, x, labels, batch.get("target"))
         pred = logits.detach().argmax(dim=1)
         n = len(labels)
         total += n
@@ -415,8 +567,8 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, *, disable: bool | None = None
-             ) -> float:
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, *, disable: bool | None = None,
+             amp: bool = False) -> float:
     """Top-1 accuracy of a plain classifier pass (ref §8: eval mode, softmax, argmax; no neighbours)."""
     model.eval()
     correct = total = 0
@@ -424,7 +576,8 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, *
         x = batch["image"].to(device, non_blocking=True)
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        _, logits = model(x)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"):
+            _, logits = model(x)
         labels = batch["label"].to(device)
         correct += int((logits.argmax(dim=1) == labels).sum())
         total += len(labels)
@@ -442,7 +595,7 @@ def _checkpoint(run: Run, epoch: int, metrics: dict, *, full: bool) -> dict:
     payload = {"task": "expression", "model": run.model.state_dict(), "arch": run.arch,
                "classes": list(run.data.classes), "input_size": int(run.args.image_size),
                "normalization": run.data.normalization, "epoch": epoch, "metrics": plain(metrics),
-               "method": run.args.method, "args": plain(vars(run.args))}
+               "method": run.args.method, "args": plain({k: v for k, v in vars(run.args).items() if k != "init_checkpoint"})}
     if full:
         payload.update(optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
                        history=plain(run.history))
@@ -484,7 +637,7 @@ def fit(run: Run, on_epoch: Callable[[dict], None] | None = None) -> dict:
         lr = run.optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(run, epoch)
         run.scheduler.step()
-        test_acc = evaluate(run.model, run.test_loader, run.device, disable=_no_progress(args))
+        test_acc = evaluate(run.model, run.test_loader, run.device, disable=_no_progress(args), amp=run.amp)
         row = {"epoch": epoch, **stats, "test_acc": test_acc, "lr": lr,
                "epoch_seconds": round(time.perf_counter() - t0, 3), "lambda_auroc": float("nan")}
         lam = run.objective.factors.values().cpu().numpy() if run.objective is not None else None
@@ -509,6 +662,12 @@ def fit(run: Run, on_epoch: Callable[[dict], None] | None = None) -> dict:
             on_epoch({**row, "epochs": args.epochs})
     final["seconds"] = round(time.perf_counter() - started, 2)
     final["out"] = str(out)
+    if getattr(args, "curves", True) and run.history:
+        from ml.figures import training_curves
+
+        mode = f", {args.neighbours} neighbours" if run.objective is not None else ""
+        final["curves"] = training_curves(run.history, out / "curves.png",
+                                          title=f"{args.method} ({run.arch}{mode}, noise {args.noise:g})")
     return final
 
 

@@ -1,11 +1,14 @@
 """Figure 4 of the paper: training images ordered by their uncertainty factor λ.
 
-    python -m ml.uncertainty --run runs/syn_uldl --out fig4.png [--n 24]
+    python -m ml.uncertainty --run runs/syn_uldl --out fig4.png [--per-class 6]
+    python -m ml.uncertainty --run runs/syn_uldl --out extremes.png --layout extremes --n 24
 
 Reads `<run>/lambdas.csv` (index, path, given_label, original_label, flipped, lambda; written by ml.train
-for ULDL/UAPL) and draws the n/2 training images with the lowest λ (the given label is doubted, the
-neighbourhood trusted) above the n/2 with the highest λ. Each tile shows the given label and λ; images
-whose label was flipped by label noise get a red frame and their true label.
+for ULDL/UAPL). The default `per-class` layout is the paper's Figure 4: one column per given label, images
+ordered by λ from top (lowest λ: the given label is doubted, the neighbourhood trusted) to bottom (highest
+λ), evenly spaced over that class's λ range, so the top row holds each class's minimum and the bottom row
+its maximum. `extremes` draws the n/2 lowest-λ images of all classes above the n/2 highest. Each tile shows
+λ (and the given label); images whose label was flipped by label noise get a red frame and their true label.
 
 Images are found by rebuilding the run's training set (from --dataset/--data-root, else the run's
 run.json or checkpoint arguments) and reading row `index`; failing that, `path` is opened as a file
@@ -25,7 +28,8 @@ from tqdm import tqdm
 from ml.cli import argument_parser
 from ml.csv_files import stripped_dict_reader
 
-__all__ = ["read_lambdas", "select_extremes", "draw_grid", "get_args_parser", "main"]
+__all__ = ["read_lambdas", "select_extremes", "select_per_class", "draw_grid", "draw_class_grid",
+           "get_args_parser", "main"]
 
 FLIPPED = (210, 30, 30)
 TEXT = (20, 20, 20)
@@ -74,6 +78,58 @@ def select_extremes(rows: list[dict], n: int) -> tuple[list[dict], list[dict]]:
     return lowest, highest
 
 
+def select_per_class(rows: list[dict], per_class: int) -> dict[str, list[dict]]:
+    """{given label: up to per_class rows ordered by ascending λ, evenly spaced over the class's λ order}.
+
+    Classes appear in first-seen order of lambdas.csv; spacing keeps the class's minimum and maximum λ.
+    """
+    by_class: dict[str, list[dict]] = {}
+    for row in rows:
+        by_class.setdefault(row["given_label"] or "?", []).append(row)
+    out = {}
+    for label, members in by_class.items():
+        ordered = sorted(members, key=lambda r: (r["lambda"], r["index"]))
+        if len(ordered) <= per_class:
+            out[label] = ordered
+            continue
+        picks = sorted({round(k * (len(ordered) - 1) / max(per_class - 1, 1)) for k in range(per_class)})
+        out[label] = [ordered[i] for i in picks]
+    return out
+
+
+def draw_class_grid(columns: dict[str, list[dict]], images: dict[int, Image.Image | None], *, tile: int = 96
+                    ) -> Image.Image:
+    """One column per given label (its name on top), tiles ordered by λ top to bottom, λ under each tile."""
+    small = max(9, tile // 9)
+    font = _font(small)
+    line = small + 3
+    caption, header, pad = 2 * line + 4, small + 14, 4
+    rows = max((len(v) for v in columns.values()), default=1)
+    cell_w, cell_h = tile + pad, tile + caption + pad
+    canvas = Image.new("RGB", (len(columns) * cell_w + pad, header + rows * cell_h + pad + line), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for c, (label, members) in enumerate(columns.items()):
+        x = pad + c * cell_w
+        draw.text((x, 5), _fit(draw, f"given: {label}", font, tile), fill=TEXT, font=font)
+        for r, row in enumerate(members):
+            y = header + r * cell_h
+            image = images.get(id(row))
+            if image is None:
+                draw.rectangle((x, y, x + tile - 1, y + tile - 1), fill=MISSING)
+            else:
+                canvas.paste(image.convert("RGB").resize((tile, tile), Image.BILINEAR), (x, y))
+            if row["flipped"]:
+                draw.rectangle((x, y, x + tile - 1, y + tile - 1), outline=FLIPPED, width=max(2, tile // 32))
+            colour = FLIPPED if row["flipped"] else TEXT
+            draw.text((x, y + tile + 2), f"lambda {row['lambda']:.3f}", fill=colour, font=font)
+            if row["flipped"]:
+                draw.text((x, y + tile + 2 + line), _fit(draw, f"true: {row['original_label']}", font, tile),
+                          fill=colour, font=font)
+    draw.text((pad, canvas.height - line - 2), "top: lowest lambda (label doubted); bottom: highest (trusted); "
+              "red: label flipped by noise", fill=TEXT, font=font)
+    return canvas
+
+
 def _run_spec(run_dir: Path | None) -> dict:
     """The run's training arguments: run.json (ml.noise), else a checkpoint's 'args' (needs torch)."""
     if run_dir is None:
@@ -107,7 +163,9 @@ class ImageSource:
         from ml.data import build_dataset
         from ml.data.base import DatasetError
 
-        extra = {"n": int(spec.get("synthetic_n") or 2000), "seed": int(spec.get("synthetic_seed") or 0)} \
+        extra = {"n": int(spec.get("synthetic_n") or 2000), "seed": int(spec.get("synthetic_seed") or 0),
+                 "ambiguity": float(spec.get("synthetic_ambiguity") or 0.3),
+                 "occlusion_rate": float(spec.get("synthetic_occlusion_rate") or 0.0)} \
             if name == "synthetic" else {}
         try:
             self.dataset = build_dataset(name, spec.get("data_root"), "train", train=False, image_size=size,
@@ -195,7 +253,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--run", default=None, help="ml.train output folder holding lambdas.csv")
     p.add_argument("--lambdas", default=None, help="a lambdas.csv to read instead of <run>/lambdas.csv")
     p.add_argument("--out", required=True, help="PNG (or any Pillow format) to write")
-    p.add_argument("--n", type=int, default=24, help="images in all: half lowest λ, half highest λ")
+    p.add_argument("--layout", choices=("per-class", "extremes"), default="per-class",
+                   help="per-class: the paper's Figure 4, a column per given label ordered by λ; "
+                        "extremes: the n/2 lowest and n/2 highest λ of all images")
+    p.add_argument("--per-class", type=int, default=6, help="per-class layout: images per class column")
+    p.add_argument("--n", type=int, default=24, help="extremes layout: images in all, half lowest, half highest")
     p.add_argument("--columns", type=int, default=6, help="tiles per row")
     p.add_argument("--tile", type=int, default=96, help="tile size in pixels")
     p.add_argument("--dataset", default=None, choices=("synthetic", "rafdb", "affectnet", "folder"),
@@ -211,8 +273,8 @@ def main(args: argparse.Namespace) -> dict:
     try:
         if not args.run and not args.lambdas:
             raise FigureInputError("pass --run DIR (with lambdas.csv) or --lambdas CSV")
-        if args.n < 2 or args.columns < 1 or args.tile < 16:
-            raise FigureInputError("--n must be at least 2, --columns at least 1, --tile at least 16")
+        if args.n < 2 or args.columns < 1 or args.tile < 16 or getattr(args, "per_class", 6) < 1:
+            raise FigureInputError("--n must be at least 2, --per-class and --columns at least 1, --tile at least 16")
         if Path(args.out).suffix.lower() not in Image.registered_extensions():
             raise FigureInputError(f"--out {args.out}: unknown image format (use .png)")
         run_dir = Path(args.run) if args.run else None
@@ -223,15 +285,26 @@ def main(args: argparse.Namespace) -> dict:
         for key in ("dataset", "data_root", "synthetic_n", "synthetic_seed"):
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
-        lowest, highest = select_extremes(rows, args.n)
+        layout = getattr(args, "layout", "per-class")
+        if layout == "per-class":
+            columns = select_per_class(rows, args.per_class)
+            shown = [r for members in columns.values() for r in members]
+            lowest = [members[0] for members in columns.values()]
+            highest = [members[-1] for members in columns.values()]
+        else:
+            lowest, highest = select_extremes(rows, args.n)
+            shown = lowest + highest
         source = ImageSource(spec, args.tile)
         if source.note:
             print(f"note: {source.note}", file=sys.stderr)
-        images = {id(r): source.load(r) for r in tqdm(lowest + highest, desc="images", leave=False, disable=None)}
+        images = {id(r): source.load(r) for r in tqdm(shown, desc="images", leave=False, disable=None)}
         found = sum(v is not None for v in images.values())
-        figure = draw_grid([("lowest lambda: given label doubted", lowest),
-                            ("highest lambda: given label trusted", highest)],
-                           images, tile=args.tile, columns=args.columns)
+        if layout == "per-class":
+            figure = draw_class_grid(columns, images, tile=args.tile)
+        else:
+            figure = draw_grid([("lowest lambda: given label doubted", lowest),
+                                ("highest lambda: given label trusted", highest)],
+                               images, tile=args.tile, columns=args.columns)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         figure.save(out)
@@ -239,10 +312,9 @@ def main(args: argparse.Namespace) -> dict:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     flipped_low = sum(r["flipped"] for r in lowest)
-    print(f"{out}: {len(lowest)} lowest and {len(highest)} highest λ of {len(rows)} images "
-          f"({found} found; {flipped_low} of the lowest and {sum(r['flipped'] for r in highest)} of the highest "
-          f"have flipped labels)")
-    return {"lowest": lowest, "highest": highest, "images_found": found, "out": str(out)}
+    print(f"{out}: {len(shown)} of {len(rows)} images ({found} found; {flipped_low} of the {len(lowest)} lowest-λ "
+          f"and {sum(r['flipped'] for r in highest)} of the {len(highest)} highest-λ shown have flipped labels)")
+    return {"lowest": lowest, "highest": highest, "shown": shown, "images_found": found, "out": str(out)}
 
 
 if __name__ == "__main__":

@@ -46,12 +46,15 @@ def concordance(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def va_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
-    """RMSE and CCC of valence and arousal over rows whose true VA is known. (N, 2), (N, 2) -> dict."""
+    """RMSE, MAE, Pearson r and CCC of valence and arousal over rows whose true VA is known. (N, 2) x2 -> dict."""
     known = ~np.isnan(true).any(axis=1)
     pred, true = pred[known], true[known]
     out = {"n": int(known.sum())}
     for k, name in enumerate(("valence", "arousal")):
         out[f"rmse_{name}"] = float(np.sqrt(np.mean((pred[:, k] - true[:, k]) ** 2))) if len(true) else float("nan")
+        out[f"mae_{name}"] = float(np.mean(np.abs(pred[:, k] - true[:, k]))) if len(true) else float("nan")
+        out[f"pearson_{name}"] = (float(np.corrcoef(pred[:, k], true[:, k])[0, 1])
+                                  if len(true) > 1 and pred[:, k].std() > 0 and true[:, k].std() > 0 else float("nan"))
         out[f"ccc_{name}"] = concordance(pred[:, k], true[:, k])
     return out
 
@@ -70,7 +73,10 @@ def _dataset(args, split: str, *, train: bool, image_size: int):
 
     extra = {}
     if args.dataset == "synthetic":
-        extra = {"n": args.synthetic_n if split == "train" else args.synthetic_test_n, "seed": args.synthetic_seed}
+        from ml.train import synthetic_options
+
+        extra = {"n": args.synthetic_n if split == "train" else args.synthetic_test_n, "seed": args.synthetic_seed,
+                 **synthetic_options(args, split)}
     return build_dataset(args.dataset, args.data_root, split, train=train, image_size=image_size,
                          va_csv=args.va_csv, affectnet_7=getattr(args, "affectnet_7", False), **extra)
 
@@ -216,6 +222,11 @@ def predict_va(args: argparse.Namespace) -> dict:
             row["knn"] = knn
         columns.append("knn")
     columns += ["label", "split"]
+    if getattr(args, "report", None):
+        import json
+
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as fh:
@@ -226,7 +237,9 @@ def predict_va(args: argparse.Namespace) -> dict:
         line = f"{split}: {stats['images']} images"
         if "ccc_valence" in stats:
             line += (f"; against the dataset's own VA: rmse v/a {stats['rmse_valence']:.3f}/"
-                     f"{stats['rmse_arousal']:.3f}, ccc v/a {stats['ccc_valence']:.3f}/{stats['ccc_arousal']:.3f}")
+                     f"{stats['rmse_arousal']:.3f}, mae v/a {stats['mae_valence']:.3f}/{stats['mae_arousal']:.3f}, "
+                     f"pearson v/a {stats['pearson_valence']:.3f}/{stats['pearson_arousal']:.3f}, "
+                     f"ccc v/a {stats['ccc_valence']:.3f}/{stats['ccc_arousal']:.3f}")
         print(line)
     print(f"pseudo-VA for {len(rows)} images -> {out}")
     return {"out": str(out), "rows": len(rows), "splits": report}
@@ -243,6 +256,10 @@ def _data_flags(p: argparse.ArgumentParser, *, default_dataset: str) -> None:
     p.add_argument("--synthetic-n", type=int, default=2000, help="synthetic training faces")
     p.add_argument("--synthetic-test-n", type=int, default=500, help="synthetic test faces")
     p.add_argument("--synthetic-seed", type=int, default=0, help="seed of the synthetic faces")
+    p.add_argument("--synthetic-ambiguity", type=float, default=0.3, help="synthetic faces' ambiguity (ml.train)")
+    p.add_argument("--synthetic-occlusion-rate", type=float, default=0.0,
+                   help="synthetic faces: probability of a random occluder per face (ml.train)")
+    p.add_argument("--synthetic-cache", default=None, help="folder to cache drawn synthetic faces (.npz)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader processes")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: $MODEL_DEVICE or cuda if available)")
@@ -279,6 +296,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", nargs="+", default=["train", "test"], help="splits to predict, written to one CSV")
     p.add_argument("--knn", type=int, default=0, help="also write the official `knn` column with K neighbours "
                                                       "(one split only; 0 = off)")
+    p.add_argument("--report", default=None, help="also write the per-split accuracy of the pseudo-VA against the "
+                                                   "dataset's own VA (where known) as JSON")
     p.add_argument("--out", required=True, help="CSV to write; name it <data-root>/pseudo_va.csv to have it "
                                                 "attached automatically")
     return parser

@@ -76,7 +76,7 @@ researcher's preview) are {test_note}.
 - file, then one column per label with the counted votes (excluded participants and gold items left out)
 
 ## soft_labels.csv — training targets for `python -m ml.train --soft-labels soft_labels.csv`
-- image: the image's path under MEDIA_ROOT (pass --image-root MEDIA_ROOT to ml.train); file: its original name
+- image: the image's path under MEDIA_ROOT (pass --soft-labels-root MEDIA_ROOT to ml.train); file: its original name
 - n_votes: counted votes; p_<label>: the human distribution (images without votes left out)
 
 ## distributions_<method>.csv — one human distribution per image, by an aggregation method

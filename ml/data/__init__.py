@@ -23,7 +23,7 @@ def build_dataset(name: str, root: str | Path | None = None, split: str = "train
                   erasing: bool | None = None, pad: int | None = None, normalization: dict | None = None,
                   n: int | None = None, seed: int | None = None, synthetic_n: int = 2000, synthetic_seed: int = 0,
                   ambiguity: float = 0.3, n_annotators: int = 10, occlusion: str | None = None,
-                  cache_dir: str | Path | None = None, affectnet_7: bool = False,
+                  occlusion_rate: float = 0.0, cache_dir: str | Path | None = None, affectnet_7: bool = False,
                   csv_file: str | Path | None = None, crop_faces: bool = False) -> FERDataset:
     """Build one split of a dataset with the reference transform (ml.data.transforms).
 
@@ -40,7 +40,9 @@ def build_dataset(name: str, root: str | Path | None = None, split: str = "train
         erasing: random erasing on/off for a training transform (False: ULDL's neighbour view).
         pad: pad of the random crop (default: 8 at 224, 4 at 112, same ratio otherwise).
         n, seed (or synthetic_n, synthetic_seed): synthetic faces per split and their seed.
-        ambiguity, n_annotators, occlusion, cache_dir: synthetic face options (cache_dir keeps .npz files).
+        ambiguity, n_annotators, occlusion, occlusion_rate, cache_dir: synthetic face options (cache_dir keeps
+            .npz files; occlusion_rate = probability of a random occluder per face). With va_csv, synthetic
+            faces drop their true VA first: rows the CSV lacks get NaN, never the generator's value.
         affectnet_7: drop Contempt (the ULDL configs' 7 classes). csv_file: read this AffectNet-layout CSV
             instead of the split's. crop_faces: crop AffectNet images to the CSV's face box.
     Raises:
@@ -58,7 +60,10 @@ def build_dataset(name: str, root: str | Path | None = None, split: str = "train
         dataset = SyntheticFERDataset(split, n=synthetic_n if n is None else n,
                                       seed=synthetic_seed if seed is None else seed, image_size=image_size,
                                       classes=classes, ambiguity=ambiguity, n_annotators=n_annotators,
-                                      occlusion=occlusion, transform=transform, cache_dir=cache_dir)
+                                      occlusion=occlusion, occlusion_rate=occlusion_rate, transform=transform,
+                                      cache_dir=cache_dir)
+        if va_csv is not None:
+            dataset.va = None  # pseudo-VA replaces the generator's true VA entirely (never mixed with it)
     else:
         if root is None or str(root) == "":
             raise DatasetError(f"dataset {name!r} needs a root folder")

@@ -92,6 +92,7 @@ class SyntheticFace:
     votes: np.ndarray  # (C,) annotator counts
     seed: int
     occlusion: str | None = None
+    occluder_box: tuple[int, int, int, int] | None = None  # pixels (x0, y0, x1, y1), x1/y1 exclusive
 
 
 def _face_rng(seed: int) -> np.random.Generator:
@@ -270,28 +271,40 @@ def _draw_mouth(draw: ImageDraw.ImageDraw, s: int, cx: float, my: float, mw: flo
     draw.line(lower_pts, fill=lip_colour, width=lip_width, joint="curve")
 
 
-def _occlude(image: Image.Image, occlusion: str, rng: np.random.Generator, skin) -> Image.Image:
-    """Draw an occluder over the face (robustness tests)."""
+def _occlude(image: Image.Image, occlusion: str, rng: np.random.Generator, skin
+             ) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Draw an occluder over the face; returns the image and the occluder's pixel box (x0, y0, x1, y1).
+
+    The box is the bounding box of the pixels the occluder covers (x1, y1 exclusive), taken from a mask
+    drawn with the same shapes, so UAPL's patch attention can be scored against it.
+    """
     image = image.copy()
-    draw = ImageDraw.Draw(image)
     s = image.size[0]
+    mask = Image.new("L", image.size, 0)
+    draws = [(ImageDraw.Draw(image), None), (ImageDraw.Draw(mask), 255)]
+
+    def shape(kind: str, *args, fill, **kwargs) -> None:
+        for draw, mask_fill in draws:
+            getattr(draw, kind)(*args, fill=fill if mask_fill is None else mask_fill, **kwargs)
+
     if occlusion == "sunglasses":
         y = 0.49 * s
         for side in (-1, 1):
             x = 0.5 * s + side * 0.13 * s
-            draw.rounded_rectangle([x - 0.085 * s, y - 0.05 * s, x + 0.085 * s, y + 0.05 * s], radius=0.02 * s,
-                                   fill=(20, 20, 25))
-        draw.line([(0.45 * s, y), (0.55 * s, y)], fill=(20, 20, 25), width=max(1, s // 60))
+            shape("rounded_rectangle", [x - 0.085 * s, y - 0.05 * s, x + 0.085 * s, y + 0.05 * s],
+                  radius=0.02 * s, fill=(20, 20, 25))
+        shape("line", [(0.45 * s, y), (0.55 * s, y)], fill=(20, 20, 25), width=max(1, s // 60))
     elif occlusion == "mask":
-        draw.polygon([(0.22 * s, 0.62 * s), (0.78 * s, 0.62 * s), (0.72 * s, 0.88 * s), (0.28 * s, 0.88 * s)],
-                     fill=(150, 200, 230))
+        shape("polygon", [(0.22 * s, 0.62 * s), (0.78 * s, 0.62 * s), (0.72 * s, 0.88 * s), (0.28 * s, 0.88 * s)],
+              fill=(150, 200, 230))
     elif occlusion == "hand":
         x, y = rng.uniform(0.3, 0.7) * s, rng.uniform(0.45, 0.8) * s
         w, h = rng.uniform(0.18, 0.26) * s, rng.uniform(0.22, 0.3) * s
-        draw.ellipse([x - w, y - h / 2, x + w, y + h / 2], fill=_colour(np.array(skin) * 0.92))
+        shape("ellipse", [x - w, y - h / 2, x + w, y + h / 2], fill=_colour(np.array(skin) * 0.92))
     else:
         raise ValueError(f"unknown occlusion {occlusion!r}; choose from {', '.join(OCCLUSIONS)}")
-    return image
+    box = mask.getbbox() or (0, 0, 0, 0)
+    return image, tuple(int(v) for v in box)
 
 
 def _annotator_votes(rng: np.random.Generator, mixture: np.ndarray, n_annotators: int,
@@ -305,7 +318,7 @@ def _annotator_votes(rng: np.random.Generator, mixture: np.ndarray, n_annotators
 
 def generate_face(seed: int, *, size: int = 112, classes: Sequence[str] = RAFDB_BASIC7, ambiguity: float = 0.3,
                   n_annotators: int = 10, annotator_temperature: float = 1.0, occlusion: str | None = None,
-                  dominant: str | None = None, va_noise: float = 0.05) -> SyntheticFace:
+                  dominant: str | None = None, va_noise: float = 0.05, occlusion_rate: float = 0.0) -> SyntheticFace:
     """Draw one face from `seed`. Deterministic: the same arguments give the same pixels.
 
     Args:
@@ -313,6 +326,8 @@ def generate_face(seed: int, *, size: int = 112, classes: Sequence[str] = RAFDB_
         ambiguity: 0 = nearly one emotion, 1 = a wide blend.
         dominant: force the emotion the Dirichlet centres on (default: uniform over classes).
         occlusion: None or one of OCCLUSIONS.
+        occlusion_rate: with occlusion None, the probability that the face gets a random occluder from
+            OCCLUSIONS (drawn from a separate stream, so faces without one keep their pixels).
     """
     classes = _check_arguments(seed, size=size, classes=classes, ambiguity=ambiguity, n_annotators=n_annotators,
                                annotator_temperature=annotator_temperature, occlusion=occlusion)
@@ -327,12 +342,20 @@ def generate_face(seed: int, *, size: int = 112, classes: Sequence[str] = RAFDB_
     ident = _identity(rng)
     image = _draw_face(size, ident, _actions(mixture, classes), rng)
     image = _pose_and_noise(image, rng)
+    if not 0 <= occlusion_rate <= 1:
+        raise ValueError(f"occlusion_rate must be in [0, 1], got {occlusion_rate}")
+    occ_rng = None
+    if occlusion is None and occlusion_rate > 0:
+        occ_rng = _face_rng(derive_seed(seed, -7))  # own stream: the face's other draws do not move
+        if occ_rng.random() < occlusion_rate:
+            occlusion = OCCLUSIONS[int(occ_rng.integers(len(OCCLUSIONS)))]
+    box = None
     if occlusion:
-        image = _occlude(image, occlusion, rng, ident["skin"])
+        image, box = _occlude(image, occlusion, occ_rng if occ_rng is not None else rng, ident["skin"])
     votes = _annotator_votes(rng, mixture, n_annotators, annotator_temperature)
     return SyntheticFace(image=image, label=classes[label_index], label_index=label_index, classes=classes,
                          mixture=mixture, valence=float(valence), arousal=float(arousal), votes=votes, seed=seed,
-                         occlusion=occlusion)
+                         occlusion=occlusion, occluder_box=box)
 
 
 def _check_arguments(seed: int, *, size: int, classes: Sequence[str], ambiguity: float, n_annotators: int,

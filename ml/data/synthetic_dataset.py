@@ -54,6 +54,7 @@ def _draw(n: int, seed: int, options: dict, progress: bool | None) -> dict:
     classes = list(options["classes"])
     mixtures = np.empty((n, len(classes)), dtype=np.float32)
     votes = np.empty((n, len(classes)), dtype=np.int64)
+    boxes = np.full((n, 4), -1, dtype=np.int64)  # occluder pixel box (x0, y0, x1, y1); -1 = no occluder
     # progress None: a bar only on a terminal (tqdm's disable=None) and only for many faces
     disable = (None if n >= 500 else True) if progress is None else not progress
     for i in tqdm(range(n), desc="drawing synthetic faces", leave=False, disable=disable):
@@ -61,14 +62,17 @@ def _draw(n: int, seed: int, options: dict, progress: bool | None) -> dict:
         images[i] = np.asarray(face.image.convert("RGB"), dtype=np.uint8)
         labels[i], va[i] = face.label_index, (face.valence, face.arousal)
         mixtures[i], votes[i] = face.mixture, face.votes
-    return {"images": images, "labels": labels, "va": va, "mixtures": mixtures, "votes": votes}
+        if face.occluder_box is not None:
+            boxes[i] = face.occluder_box
+    return {"images": images, "labels": labels, "va": va, "mixtures": mixtures, "votes": votes, "boxes": boxes}
 
 
 def synthetic_arrays(n: int, seed: int, *, cache_dir: str | Path | None = None, progress: bool | None = None,
                      **options) -> dict:
     """Arrays of n faces (images (N, S, S, 3) uint8, labels, va, mixtures, votes), cached as described above.
 
-    options: generate_face keywords (size, classes, ambiguity, n_annotators, annotator_temperature, occlusion).
+    options: generate_face keywords (size, classes, ambiguity, n_annotators, annotator_temperature, occlusion,
+    occlusion_rate). `boxes` (N, 4) holds each face's occluder box in pixels, -1 where it has none.
     """
     options["classes"] = list(options.get("classes") or RAFDB_BASIC7)
     from ml.data.synthetic import DRAWING_VERSION
@@ -84,7 +88,7 @@ def synthetic_arrays(n: int, seed: int, *, cache_dir: str | Path | None = None, 
     if cache_file is not None and cache_file.is_file():
         try:
             with np.load(cache_file) as data:
-                arrays = {k: data[k] for k in ("images", "labels", "va", "mixtures", "votes")}
+                arrays = {k: data[k] for k in ("images", "labels", "va", "mixtures", "votes", "boxes")}
         except (OSError, KeyError, ValueError) as exc:
             log.warning("ignoring unreadable synthetic cache %s (%s)", cache_file, exc)
     if arrays is None:
@@ -105,16 +109,20 @@ def synthetic_arrays(n: int, seed: int, *, cache_dir: str | Path | None = None, 
 class SyntheticFERDataset(FERDataset):
     """In-memory synthetic faces with true VA, true mixtures and annotator votes."""
 
-    per_sample = (*FERDataset.per_sample, "images", "mixtures", "votes", "true_labels", "face_index")
+    per_sample = (*FERDataset.per_sample, "images", "mixtures", "votes", "true_labels", "face_index",
+                  "occluder_boxes")
 
     def __init__(self, split: str = "train", *, n: int = 2000, seed: int = 0, image_size: int = 112,
                  face_size: int | None = None, classes: Sequence[str] | None = None, ambiguity: float = 0.3,
                  n_annotators: int = 10, annotator_temperature: float = 1.0, occlusion: str | None = None,
-                 transform=None, cache_dir: str | Path | None = None, progress: bool | None = None):
+                 occlusion_rate: float = 0.0, transform=None, cache_dir: str | Path | None = None,
+                 progress: bool | None = None):
         if n < 1:
             raise DatasetError(f"synthetic datasets need at least 1 face, got n={n}")
         if not 0 <= ambiguity <= 1:
             raise DatasetError(f"ambiguity must be in [0, 1], got {ambiguity}")
+        if not 0 <= occlusion_rate <= 1:
+            raise DatasetError(f"occlusion_rate must be in [0, 1], got {occlusion_rate}")
         classes = [canonical_label(c) for c in (classes or RAFDB_BASIC7)]
         from ml.data.synthetic import EMOTIONS
 
@@ -128,7 +136,8 @@ class SyntheticFERDataset(FERDataset):
         arrays = synthetic_arrays(n, split_seed(int(seed), split), cache_dir=cache_dir, progress=progress,
                                   size=size, classes=classes, ambiguity=float(ambiguity),
                                   n_annotators=int(n_annotators), annotator_temperature=float(annotator_temperature),
-                                  occlusion=occlusion)
+                                  occlusion=occlusion, **({"occlusion_rate": float(occlusion_rate)}
+                                                          if occlusion_rate else {}))
         super().__init__(classes=classes, labels=arrays["labels"], va=arrays["va"],
                          paths=[f"synthetic/{split}/face_{i:05d}.png" for i in range(n)], files=None,
                          transform=transform, source=f"synthetic/{split}")
@@ -137,6 +146,8 @@ class SyntheticFERDataset(FERDataset):
         self.votes = arrays["votes"]
         self.true_labels = arrays["labels"].copy()
         self.face_index = np.arange(n)
+        self.face_size = size
+        self.occluder_boxes = arrays["boxes"]  # (N, 4) pixels of the drawn face (face_size), -1 = none
 
     def load_image(self, i: int) -> Image.Image:
         return Image.fromarray(self.images[int(i)])

@@ -64,8 +64,9 @@ def parse_arch(arch: str) -> tuple[str, str]:
     return kind, arch
 
 
-def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | None = None) -> nn.Module:
-    """A fresh network for `arch`; num_classes is ignored for "va_" regressors."""
+def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | None = None,
+                grid: int | None = None) -> nn.Module:
+    """A fresh network for `arch`; num_classes is ignored for "va_" regressors, grid is UAPL's patch grid."""
     named = architectures().get(arch)
     if named is not None:
         if num_classes < 2:
@@ -77,4 +78,6 @@ def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | Non
         return VARegressor(backbone)
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-    return (UAPLNet if kind == "uapl" else ExpressionNet)(backbone, num_classes)
+    if kind == "uapl":
+        return UAPLNet(backbone, num_classes, **({} if grid is None else {"grid": grid}))
+    return ExpressionNet(backbone, num_classes)

@@ -1,11 +1,18 @@
-"""UAPL (uncertain-aware patch learning): patch attention on the backbone's feature map.
+"""UAPL (uncertain-aware patch learning): regional patches of the feature map, patch attention, patch heads.
 
-The UAPL abstract describes cropping the feature map into regional patches and learning patch-level
-attention weights that down-weight occluded regions; the fused feature then feeds the classifier and the
-same ULDL label-distribution target. Here: a 2x2 grid of regional patches plus the global patch, each
-average-pooled to a (D,) vector, scored by a small shared MLP with a sigmoid (as in region attention
-networks), and fused by the attention-weighted mean. Everything downstream treats the fused feature
-exactly like the plain ResNet feature.
+Only the UAPL abstract is available (Chen et al., M2VIP 2024). It names four parts; the choices it leaves
+open are made here and listed in ml/README.md ("UAPL: what the abstract leaves open"):
+
+1. label topology from a related task: the ULDL target d_i (given label mixed with the predictions of the
+   image's valence-arousal neighbours, ml.ldl) is the "assisted label" of the image and of every patch;
+2. regional patches: the backbone's last stage runs with stride 1 (a 2x finer map), and the map is
+   average-pooled into a `grid` x `grid` lattice of regional patch features (B, P, D);
+3. patch attention: a shared MLP + sigmoid gives every patch a weight in (0, 1); the image feature is the
+   attention-weighted mean of the patches, so low weights remove a region (an occluder) from the feature;
+4. task guidance loss (ml.models.uapl.task_guidance_loss): each patch also predicts the expression with
+   the shared classifier against d_i, and each attention weight is pulled towards how much its patch
+   alone supports d_i (its probability mass on d_i). An occluded patch cannot support the label, so its
+   weight drops: the attention learns to perceive occluded regions without occluder annotations.
 """
 from __future__ import annotations
 
@@ -16,7 +23,9 @@ from torch.nn import functional as F
 from ml.models.backbones import Backbone
 from ml.models.uldl import ExpressionNet
 
-__all__ = ["PatchAttention", "UAPLNet"]
+__all__ = ["PatchAttention", "UAPLNet", "task_guidance_loss", "DEFAULT_GRID"]
+
+DEFAULT_GRID = 3
 
 
 class PatchAttention(nn.Module):
@@ -31,26 +40,80 @@ class PatchAttention(nn.Module):
         return torch.sigmoid(self.score(patches).squeeze(-1))
 
 
-class UAPLNet(ExpressionNet):
-    """ExpressionNet whose feature is the attention-fused mean of 2x2 regional patches and the global one."""
+def _stride_one_last_stage(backbone: Backbone) -> None:
+    """Run the last ResNet stage at stride 1 (weights unchanged): a finer map to cut into patches."""
+    block = backbone.layer4[0]
+    block.conv1.stride = (1, 1)
+    if block.downsample is not None:
+        block.downsample[0].stride = (1, 1)
 
-    def __init__(self, backbone: Backbone, num_classes: int, grid: int = 2):
+
+class UAPLNet(ExpressionNet):
+    """ExpressionNet whose feature is the attention-weighted mean of grid x grid regional patch features.
+
+    forward(x) -> (features (B, D), logits (B, C)) like every classifier here (Predictor, evaluation);
+    forward_patches(x) also returns the patch features, patch logits and attention weights for training.
+    """
+
+    def __init__(self, backbone: Backbone, num_classes: int, grid: int = DEFAULT_GRID):
         super().__init__(backbone, num_classes)
+        if grid < 1:
+            raise ValueError(f"grid must be at least 1, got {grid}")
+        _stride_one_last_stage(backbone)
         self.grid = grid
         self.attention = PatchAttention(self.feature_dim)
 
     def patch_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, grid*grid + 1, D): regional patches, then the global patch."""
+        """(B, 3, H, W) -> (B, grid*grid, D), patches in row-major order (top-left first)."""
         fmap = self.backbone.forward_map(x)
-        regions = F.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)  # (B, g*g, D)
-        whole = fmap.mean(dim=(2, 3)).unsqueeze(1)  # (B, 1, D)
-        return torch.cat([regions, whole], dim=1)
+        return F.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
 
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, P) patch weights (useful to see which regions were trusted)."""
+        """(B, 3, H, W) -> (B, P) patch weights (row-major, like patch_boxes)."""
         return self.attention(self.patch_features(x))
+
+    @staticmethod
+    def fuse(patches: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(B, P, D), (B, P) -> (B, D) attention-weighted mean."""
+        return (weights.unsqueeze(-1) * patches).sum(1) / weights.sum(1, keepdim=True).clamp_min(1e-6)
+
+    def forward_patches(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything the task guidance loss needs: features, logits, patches, patch_logits, attention."""
+        patches = self.patch_features(x)
+        weights = self.attention(patches)
+        features = self.fuse(patches, weights)
+        return {"features": features, "logits": self.classifier(features), "patches": patches,
+                "patch_logits": self.classifier(patches), "attention": weights}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         patches = self.patch_features(x)
-        weights = self.attention(patches)
-        return (weights.unsqueeze(-1) * patches).sum(1) / weights.sum(1, keepdim=True)
+        return self.fuse(patches, self.attention(patches))
+
+    def patch_boxes(self, image_size: int) -> list[tuple[float, float, float, float]]:
+        """The image region (x0, y0, x1, y1) in pixels that each patch summarises, row-major."""
+        step = image_size / self.grid
+        return [(c * step, r * step, (c + 1) * step, (r + 1) * step) for r in range(self.grid)
+                for c in range(self.grid)]
+
+
+def task_guidance_loss(patch_logits: torch.Tensor, attention: torch.Tensor, target: torch.Tensor, *,
+                       patch_weight: float = 1.0, attention_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """The patch part of UAPL's task guidance loss. (B, P, C), (B, P), (B, C) -> dict of scalars.
+
+    patch: mean over patches of the soft cross entropy of each patch's prediction against the image's
+        assisted label distribution d_i (the ULDL target, detached: lam and the neighbours learn from the
+        image-level loss only, as in ULDL).
+    attention: binary cross entropy pulling each patch's weight towards its support for d_i,
+        sum_c d_ic p_pc (detached), i.e. how far that region alone backs the assisted label.
+    loss = patch_weight * patch + attention_weight * attention.
+    """
+    from ml.losses import LOG_EPS
+
+    target = target.detach().float()
+    probs = patch_logits.float().softmax(dim=-1)  # (B, P, C)
+    patch = -(target.unsqueeze(1) * torch.log(probs + LOG_EPS)).sum(-1).mean()
+    support = (probs.detach() * target.unsqueeze(1)).sum(-1).clamp(0.0, 1.0)  # (B, P)
+    a = attention.float().clamp(1e-6, 1 - 1e-6)  # BCE by hand: F.binary_cross_entropy refuses autocast
+    attention_loss = -(support * torch.log(a) + (1 - support) * torch.log(1 - a)).mean()
+    return {"loss": patch_weight * patch + attention_weight * attention_loss, "patch": patch.detach(),
+            "attention": attention_loss.detach()}

@@ -26,7 +26,7 @@ def test_noise_grid_writes_one_row_per_run_and_a_table(noise_run):
     out, rows = noise_run
     saved = read_rows(out / "results.csv")
     assert [(r["method"], r["rate"], r["seed"]) for r in saved] == [
-        ("ce", "0.25", "0"), ("ce", "0.25", "1"), ("uldl", "0.25", "0"), ("uldl", "0.25", "1")]
+        ("ce", "0.25", "0"), ("uldl", "0.25", "0"), ("ce", "0.25", "1"), ("uldl", "0.25", "1")]  # seed-major
     for row in saved:
         assert 0 <= float(row["test_acc"]) <= 1 and row["epochs"] == "1"
         assert (row["lambda_auroc"] == "") == (row["method"] == "ce")
@@ -70,13 +70,29 @@ def test_uncertainty_figure_orders_training_images_by_lambda(noise_run, tmp_path
     out, _ = noise_run
     fig = tmp_path / "fig4.png"
     shown = fig_main(fig_parser().parse_args(["--run", str(out / "runs" / "uldl_noise0.25_seed0"), "--out", str(fig),
-                                              "--n", "8", "--tile", "48"]))
+                                              "--layout", "extremes", "--n", "8", "--tile", "48"]))
     lam = sorted(float(r["lambda"]) for r in read_rows(out / "runs" / "uldl_noise0.25_seed0" / "lambdas.csv"))
     assert [row["lambda"] for row in shown["lowest"]] == pytest.approx(lam[:4], abs=1e-6)
     assert [row["lambda"] for row in shown["highest"]] == pytest.approx(lam[::-1][:4], abs=1e-6)
     assert shown["images_found"] == 8
     image = Image.open(fig)
     assert image.width >= 4 * 48 and image.height >= 2 * 48
+
+
+def test_uncertainty_default_is_the_per_class_figure4(noise_run, tmp_path):
+    from ml.uncertainty import get_args_parser as fig_parser
+    from ml.uncertainty import main as fig_main
+
+    out, _ = noise_run
+    run = out / "runs" / "uldl_noise0.25_seed0"
+    shown = fig_main(fig_parser().parse_args(["--run", str(run), "--out", str(tmp_path / "f.png"), "--per-class",
+                                              "3", "--tile", "32"]))
+    rows = read_rows(run / "lambdas.csv")
+    for first in shown["lowest"]:  # each column starts at its class's lowest lambda
+        same = [float(r["lambda"]) for r in rows if r["given_label"] == first["given_label"]]
+        assert first["lambda"] == pytest.approx(min(same), abs=1e-6)
+    assert shown["images_found"] == len(shown["shown"])
+    assert Image.open(tmp_path / "f.png").format == "PNG"
 
 
 def test_summary_mean_and_standard_error():
@@ -135,6 +151,7 @@ def test_uncertainty_draws_grey_tiles_for_images_it_cannot_find(tmp_path):
 
     (tmp_path / "lambdas.csv").write_text("index,path,given_label,original_label,flipped,lambda\n"
                                           "0,gone.png,Fear,Anger,1,0.2\n1,gone2.png,Anger,Anger,0,0.9\n")
-    shown = fig_main(fig_parser().parse_args(["--run", str(tmp_path), "--out", str(tmp_path / "f.png"), "--n", "2"]))
+    shown = fig_main(fig_parser().parse_args(["--run", str(tmp_path), "--out", str(tmp_path / "f.png"),
+                                              "--layout", "extremes", "--n", "2"]))
     assert shown["images_found"] == 0 and shown["lowest"][0]["flipped"] and not shown["highest"][0]["flipped"]
     assert Image.open(tmp_path / "f.png").size[0] > 0

@@ -52,7 +52,7 @@ def test_centre_pull_matches_reference_rule():
 
 
 def test_centre_push_moves_centres_apart_and_only_centres():
-    loss = DiscriminativeLoss(num_classes=2, feature_dim=2)
+    loss = DiscriminativeLoss(num_classes=2, feature_dim=2, push_scale=512.0)
     loss.centres.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
     # no pull: every row has lam 0; push: c_i += (0.1 / 512) * exp(-||c_i - c_j||^2 / 512) * (c_i - c_j)
     loss.update_centres(torch.zeros(2, 2), torch.tensor([0, 1]), torch.zeros(2))
@@ -64,3 +64,23 @@ def test_push_is_zero_while_all_centres_are_equal():
     loss = DiscriminativeLoss(num_classes=4, feature_dim=3)
     loss.update_centres(torch.zeros(1, 3), torch.tensor([0]), torch.zeros(1))
     assert torch.count_nonzero(loss.centres) == 0
+
+
+@pytest.mark.parametrize("feature_dim", [128, 512])
+def test_push_scale_is_the_feature_size_by_default(feature_dim):
+    """ULDL ref §6.2: S_B = sum exp(-||ci - cj||^2 / D), D the feature size (not a constant 512)."""
+    loss = DiscriminativeLoss(num_classes=2, feature_dim=feature_dim)
+    assert loss.push_scale == feature_dim
+    centres = torch.zeros(2, feature_dim)
+    centres[0, 0], centres[1, 0] = 1.0, -1.0
+    loss.centres.copy_(centres)
+    loss.update_centres(torch.zeros(2, feature_dim), torch.tensor([0, 1]), torch.zeros(2))
+    step = 0.5 * 0.1 * (2.0 / feature_dim) * math.exp(-4 / feature_dim) * 2
+    assert loss.centres[0, 0].item() == pytest.approx(1 + step, rel=1e-6)
+    assert loss.centres[1, 0].item() == pytest.approx(-1 - step, rel=1e-6)
+
+
+def test_push_scale_flag_overrides_the_feature_size_and_refuses_nonsense():
+    assert DiscriminativeLoss(2, 128, push_scale=512.0).push_scale == 512.0
+    with pytest.raises(ValueError, match="push_scale"):
+        DiscriminativeLoss(2, 128, push_scale=0.0)

@@ -1,0 +1,88 @@
+"""Occluder boxes from the generator, patch occlusion labels, attention AUROC, the occlusion evaluation."""
+import numpy as np
+import pytest
+import torch
+
+from ml.data.synthetic import OCCLUSIONS, generate_face
+from ml.occlusion import auroc, evaluate_occlusion, patch_occlusion
+
+
+def test_occluder_box_covers_exactly_the_changed_pixels():
+    plain = np.asarray(generate_face(11, size=48).image, dtype=int)
+    for occlusion in OCCLUSIONS:
+        face = generate_face(11, size=48, occlusion=occlusion)
+        x0, y0, x1, y1 = face.occluder_box
+        assert 0 <= x0 < x1 <= 48 and 0 <= y0 < y1 <= 48
+        changed = np.abs(np.asarray(face.image, dtype=int) - plain).sum(-1) > 0
+        ys, xs = np.nonzero(changed)
+        assert xs.min() >= x0 and xs.max() < x1 and ys.min() >= y0 and ys.max() < y1
+        assert changed[y0:y1, x0:x1].mean() > 0.3  # the box is tight, not the whole image
+    assert generate_face(11, size=48).occluder_box is None
+
+
+def test_random_occluders_follow_the_rate_and_leave_other_faces_untouched():
+    faces = [generate_face(i, size=24, occlusion_rate=0.5) for i in range(60)]
+    occluded = [f for f in faces if f.occlusion]
+    assert 15 < len(occluded) < 45
+    assert {f.occlusion for f in occluded} <= set(OCCLUSIONS)
+    for i, face in enumerate(faces):
+        if face.occlusion is None:
+            assert face.occluder_box is None
+            assert np.array_equal(np.asarray(face.image), np.asarray(generate_face(i, size=24).image))
+    with pytest.raises(ValueError, match="occlusion_rate"):
+        generate_face(0, occlusion_rate=1.5)
+
+
+def test_synthetic_dataset_exposes_occluder_boxes():
+    from ml.data import build_dataset
+
+    ds = build_dataset("synthetic", None, "train", train=False, image_size=24, n=20, seed=3, occlusion_rate=0.5)
+    assert ds.occluder_boxes.shape == (20, 4)
+    has = ds.occluder_boxes[:, 0] >= 0
+    assert 0 < has.sum() < 20
+    assert (ds.occluder_boxes[~has] == -1).all()
+
+
+def test_patch_occlusion_uses_area_fraction_and_scale():
+    patches = [(0, 0, 10, 10), (10, 0, 20, 10)]
+    boxes = np.array([[0, 0, 10, 3], [0, 0, 10, 2], [-1, -1, -1, -1], [0, 0, 6, 6]])
+    flags = patch_occlusion(boxes, patches, min_fraction=0.3)
+    assert flags.tolist() == [[True, False], [False, False], [False, False], [True, False]]
+    # boxes drawn at half the input size: scale 2 doubles them
+    assert patch_occlusion(np.array([[5, 0, 10, 2]]), patches, scale=2.0).tolist() == [[False, True]]
+
+
+def test_auroc_matches_pairwise_definition():
+    scores = np.array([0.9, 0.8, 0.3, 0.3, 0.1])
+    positives = np.array([True, False, True, False, False])
+    # pairs (pos, neg): 0.9 > all 3 negatives; 0.3 vs 0.8 lose, vs 0.3 tie, vs 0.1 win -> (3 + 1.5) / 6
+    assert auroc(scores, positives) == pytest.approx(4.5 / 6)
+    assert np.isnan(auroc(scores, np.zeros(5, bool)))
+
+
+class _Faces(torch.utils.data.Dataset):
+    def __init__(self):
+        self.labels = np.array([0, 1, 0, 1])
+        self.occluder_boxes = np.array([[0, 0, 8, 8], [-1, -1, -1, -1], [8, 8, 16, 16], [-1, -1, -1, -1]])
+        self.face_size = 16
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return {"image": torch.full((3, 16, 16), float(i)), "label": int(self.labels[i])}
+
+
+def test_evaluate_occlusion_splits_accuracy_and_scores_attention():
+    from ml.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("uapl_resnet18_small", 2, grid=2)
+    out = evaluate_occlusion(model, _Faces(), torch.device("cpu"), image_size=16)
+    assert out["n_occluded"] == 2 and out["n_clean"] == 2
+    assert out["attention"].shape == (4, 2 * 2)
+    assert out["patch_occluded"][:, 0].tolist() == [True, False, False, False]
+    assert out["patch_occluded"][:, 3].tolist() == [False, False, True, False]
+    assert 0.0 <= out["attention_auroc_all_faces"] <= 1.0
+    plain = evaluate_occlusion(build_model("resnet18_small", 2), _Faces(), torch.device("cpu"), image_size=16)
+    assert "attention" not in plain and 0.0 <= plain["acc_occluded"] <= 1.0
