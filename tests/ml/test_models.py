@@ -27,7 +27,7 @@ def test_uapl_weights_patches_and_fuses_them():
     x = torch.randn(2, 3, 64, 64)
     patches = model.patch_features(x)
     weights = model.attention_weights(x)
-    assert patches.shape == (2, 5, 128) and weights.shape == (2, 5)
+    assert patches.shape == (2, 9, 128) and weights.shape == (2, 9)  # the default 3 x 3 patch grid
     assert ((weights > 0) & (weights < 1)).all()
     fused = (weights.unsqueeze(-1) * patches).sum(1) / weights.sum(1, keepdim=True)
     assert torch.allclose(model.features(x), fused, atol=1e-6)
