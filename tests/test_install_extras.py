@@ -25,8 +25,9 @@ def test_base_dependencies_have_no_torch_and_no_dev_tools():
 def test_make_run_installs_base_and_ml_and_make_test_adds_dev():
     makefile = (ROOT / "Makefile").read_text()
     stamp = makefile.split("$(STAMP): pyproject.toml", 1)[1].split("\n\n", 1)[0]
-    assert "-e '.[ml]'" in stamp and "dev" not in stamp
+    # run: the web base, the worker's `ml` extra, and the face detector/baseline and ONNX extras; no dev tools
+    assert "-e '.[ml,faces,onnx]'" in stamp and "dev" not in stamp
     assert re.search(r"^run: migrate$", makefile, re.M) and re.search(r"^migrate: install$", makefile, re.M)
-    assert re.search(r"^test: install-dev$", makefile, re.M) and "-e '.[ml,dev]'" in makefile
+    assert re.search(r"^test: install-dev$", makefile, re.M) and "-e '.[ml,faces,onnx,dev]'" in makefile
     run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "ml.demo_model" not in run  # the demo model is built by the background worker, never in the foreground
