@@ -1,10 +1,14 @@
-"""Root URLs: admin, the study app (participant and researcher pages, API), media in development."""
+"""Root URLs: health probes, admin, the study app (participant and researcher pages, API), media in development."""
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from webapp import health
+
 urlpatterns = [
+    path("healthz/", health.healthz, name="healthz"),
+    path("readyz/", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("", include("study.urls")),
 ]

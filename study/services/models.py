@@ -100,14 +100,15 @@ def _enqueue_validation(model_version_id: int, *, forget_on_failure: bool = Fals
     """Publish the validation task; if the broker fails now, a new registration is undone (row and file)."""
     from study.tasks import validate_model_version
 
+    from study.broker import task_publish
+
     try:
-        validate_model_version.apply_async(args=[model_version_id], retry=True,
-                                           retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
-    except Exception as exc:  # kombu raises transport-specific errors
+        task_publish(validate_model_version, args=[model_version_id], what="the checkpoint")
+    except BrokerUnavailable as exc:
         model_version = ModelVersion.objects.filter(pk=model_version_id).first()
         if forget_on_failure and model_version is not None:
             model_version_delete(model_version=model_version)
-        raise BrokerUnavailable(f"the checkpoint could not be queued for validation ({exc.__class__.__name__}); "
+        raise BrokerUnavailable(f"{exc.message} for validation; "
                                 + ("nothing was stored" if forget_on_failure else "it stays pending")) from None
 
 

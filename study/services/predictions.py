@@ -35,20 +35,11 @@ class PredictorLike(Protocol):
 # --- starting (web process) -----------------------------------------------------------------------
 
 
-def broker_check(timeout: float = 2.0) -> None:
-    """Raise BrokerUnavailable unless the Celery broker accepts a connection now."""
-    from webapp.celery import app
+def broker_check(timeout: float | None = None) -> None:
+    """Raise BrokerUnavailable unless the Celery broker answers now (bounded: see study.broker)."""
+    from study.broker import broker_ping
 
-    if app.conf.task_always_eager:
-        return
-    try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=timeout)
-    except Exception as exc:  # kombu raises transport-specific errors
-        raise BrokerUnavailable(
-            f"the task queue (Celery broker) is unreachable, so no job was started: {exc.__class__.__name__}. "
-            "Start Redis (or the embedded worker) and try again."
-        ) from None
+    broker_ping(timeout)
 
 
 def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bool = False,
@@ -81,12 +72,13 @@ def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bo
 def _enqueue(job_id: int) -> None:
     from study.tasks import predict_stimuli
 
+    from study.broker import task_publish
+
     try:
-        result = predict_stimuli.apply_async(args=[job_id], retry=True, retry_policy={
-            "max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1})
-    except Exception as exc:
+        result = task_publish(predict_stimuli, args=[job_id])
+    except BrokerUnavailable as exc:
         PredictionJob.objects.filter(pk=job_id).delete()
-        raise BrokerUnavailable(f"the job could not be queued ({exc.__class__.__name__}); nothing was started") from None
+        raise BrokerUnavailable(f"{exc.message}; nothing was started") from None
     PredictionJob.objects.filter(pk=job_id, celery_task_id="").update(celery_task_id=result.id or "")
 
 
