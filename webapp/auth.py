@@ -8,6 +8,7 @@ Django request, which its middleware turns into the 429 lockout answer.
 from __future__ import annotations
 
 from axes.backends import AxesStandaloneBackend
+from axes.exceptions import AxesBackendPermissionDenied
 from django.conf import settings
 
 
@@ -17,7 +18,12 @@ class ThrottledLoginBackend(AxesStandaloneBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None:
             return None
-        return super().authenticate(getattr(request, "_request", request), username, password, **kwargs)
+        http_request = getattr(request, "_request", request)
+        try:
+            return super().authenticate(http_request, username, password, **kwargs)
+        except AxesBackendPermissionDenied:
+            http_request.axes_locked_out = True  # the middleware answers 429 (axes flags only DRF's wrapper)
+            raise
 
 
 def client_ip(request) -> str:
