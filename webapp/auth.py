@@ -7,6 +7,8 @@ Django request, which its middleware turns into the 429 lockout answer.
 """
 from __future__ import annotations
 
+import ipaddress
+
 from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
 from django.conf import settings
@@ -26,12 +28,15 @@ class ThrottledLoginBackend(AxesStandaloneBackend):
             raise
 
 
-def client_ip(request) -> str:
+def client_ip(request) -> str | None:
     """The address failures are counted against: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the
     X-Forwarded-For entry those proxies appended (the client cannot forge entries to the right of it)."""
     request = getattr(request, "_request", request)
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     if proxies and len(forwarded) >= proxies:
-        return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+        try:
+            return str(ipaddress.ip_address(forwarded[-proxies]))
+        except ValueError:
+            pass  # a broken header: count against the proxy's own address rather than fail the login
+    return request.META.get("REMOTE_ADDR") or None
