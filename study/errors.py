@@ -35,6 +35,12 @@ class NotAssigned(InvalidInput):
     code = "not_assigned"
 
 
+# 403: the requester may see the thing but not do this to it.
+class PermissionDenied(DomainError):
+    status_code = 403
+    code = "permission_denied"
+
+
 # 404: the thing asked for does not exist for this requester.
 class NotFound(DomainError):
     status_code = 404

@@ -151,17 +151,25 @@ def checkpoint_upload_to(instance: "ModelVersion", filename: str) -> str:
 
 
 class ModelVersion(models.Model):
-    """A registered checkpoint. Validated by loading it in a worker (the web process never imports torch)."""
+    """A registered checkpoint. Validated by loading it in a worker (the web process never imports torch).
+
+    Owned by one researcher, who alone may delete it or share it (with named researchers, or with everyone
+    by making it public); names are unique per owner.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending validation"
         VALID = "valid", "Valid"
         INVALID = "invalid", "Invalid"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models")
+    is_public = models.BooleanField(default=False, help_text="Every researcher may see and run it.")
+    shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_models",
+                                         help_text="Researchers besides the owner who may see and run it.")
     arch = models.CharField(max_length=64, blank=True)
     checkpoint = models.FileField(upload_to=checkpoint_upload_to, max_length=255)
-    sha256 = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(max_length=64)
     classes = models.JSONField(default=list, blank=True, help_text="Class names in the model's output order.")
     input_size = models.PositiveIntegerField(default=112)
     normalization = models.JSONField(default=dict, blank=True)
@@ -177,6 +185,10 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="model_unique_name_per_owner"),
+            models.UniqueConstraint(fields=["owner", "sha256"], name="model_unique_file_per_owner"),
+        ]
 
     def __str__(self) -> str:
         return self.name

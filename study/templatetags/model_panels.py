@@ -1,12 +1,12 @@
 """{% predict_panel study %}: the model/predictions panel that the study page includes."""
 from django import template
 
-from study.models import ModelVersion
+from study.selectors_models import models_runnable_by
 
 register = template.Library()
 
 
-@register.inclusion_tag("study/models/_predict_panel_body.html")
-def predict_panel(study):
-    return {"study": study, "models": ModelVersion.objects.filter(status=ModelVersion.Status.VALID),
+@register.inclusion_tag("study/models/_predict_panel_body.html", takes_context=True)
+def predict_panel(context, study):
+    return {"study": study, "models": models_runnable_by(context["request"].user),
             "jobs": study.prediction_jobs.select_related("model_version")[:10]}

@@ -92,7 +92,8 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
 
 def register(path: Path, name: str) -> ModelVersion:
     with open(path, "rb") as handle:
-        model_version = model_version_register(name=name, handle=handle, filename=path.name)
+        model_version = model_version_register(name=name, handle=handle, filename=path.name,
+                                               owner=UserFactory())
     wait_for(lambda: ModelVersion.objects.get(pk=model_version.pk).status != "pending", 90, "validation")
     model_version.refresh_from_db()
     return model_version

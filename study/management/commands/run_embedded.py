@@ -89,9 +89,14 @@ class Command(BaseCommand):
             self.stdout.write(f"(no demo model at {path}; `make demo-model` builds one)")
             return
         try:
-            call_command("register_model", str(path), name="demo", demo=True, if_missing=True, timeout=300,
+            from study.management.commands.seed_demo import ADMIN_USERNAME
+
+            # Demo models belong to the demo admin and are public, so every researcher can run them.
+            call_command("register_model", str(path), name="demo", owner=ADMIN_USERNAME, public=True, demo=True,
+                         if_missing=True, timeout=300,
                          notes="Small ULDL model trained on synthetic faces by `make demo-model`.")
-            model_version = ModelVersion.objects.filter(name="demo", status=ModelVersion.Status.VALID).first()
+            model_version = ModelVersion.objects.filter(name="demo", owner__username=ADMIN_USERNAME,
+                                                        status=ModelVersion.Status.VALID).first()
             study = Study.objects.filter(slug="demo").first()
             if model_version and study and not Prediction.objects.filter(model_version=model_version,
                                                                          stimulus__study=study).exists():
