@@ -12,7 +12,7 @@ DEMO_MODEL := var/models/demo.pt
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ml]'
 	touch $(STAMP)
 
 install: $(STAMP)

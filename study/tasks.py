@@ -26,13 +26,13 @@ def validate_model_version(self, model_version_id: int) -> None:
     from ml.predictor import CheckpointError, Predictor
 
     from study.models import ModelVersion
-    from study.services.models import model_version_apply_validation
+    from study.services.models import checkpoint_path, model_version_apply_validation
 
     model_version = ModelVersion.objects.filter(pk=model_version_id).first()
     if model_version is None or model_version.status != ModelVersion.Status.PENDING:
         return
     try:
-        predictor = Predictor.from_checkpoint(model_version.checkpoint.path, device="cpu")
+        predictor = Predictor.from_checkpoint(str(checkpoint_path(model_version)), device="cpu")
     except (CheckpointError, OSError, ValueError) as exc:
         model_version_apply_validation(model_version_id=model_version_id, info=None, error=str(exc)[:1000])
         return

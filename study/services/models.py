@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -219,4 +221,18 @@ def _remove_files(model_version: ModelVersion) -> None:
 
 
 def checkpoint_path(model_version: ModelVersion) -> Path:
-    return Path(model_version.checkpoint.path)
+    """A local file holding the checkpoint, for torch to load. With media on a shared object store (S3, several
+    machines) the worker copies it once into MODEL_CACHE_DIR; the name is the sha256, so a copy never goes stale."""
+    try:
+        return Path(model_version.checkpoint.path)
+    except NotImplementedError:  # storage without local files (django-storages' S3Storage)
+        pass
+    cache = Path(settings.MODEL_CACHE_DIR)
+    local = cache / f"{model_version.sha256}.pt"
+    if not local.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = local.with_suffix(f".part{os.getpid()}")
+        with model_version.checkpoint.open("rb") as source, open(partial, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        os.replace(partial, local)
+    return local

@@ -18,6 +18,7 @@ from django.utils import timezone
 from study.errors import BrokerUnavailable, InvalidInput, JobAlreadyRunning
 from study.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
 from study.models import ModelVersion, Prediction, PredictionJob, Stimulus, Study
+from study.services.models import checkpoint_path
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def prediction_job_run(*, job_id: int, predictor_factory: Callable[[str], Predic
     started = time.monotonic()
     try:
         model_version = job.model_version
-        predictor = predictor_factory(model_version.checkpoint.path)
+        predictor = predictor_factory(str(checkpoint_path(model_version)))
         mapping = label_mapping_build(model_classes=list(predictor.classes), study_labels=job.study.label_set.labels)
         todo = list(Stimulus.objects.filter(study_id=job.study_id)
                     .exclude(predictions__model_version_id=job.model_version_id).order_by("pk"))
