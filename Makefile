@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MODEL := var/models/demo.pt
 
-.PHONY: install run test test-fast demo-model migrate clean
+.PHONY: install run test test-fast lint demo-model migrate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: migrate
 
 test: install
 	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not e2e"

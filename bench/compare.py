@@ -52,7 +52,7 @@ def main() -> None:
     for person in people:
         choices = [rng.choice(len(labels), p=t) for t in truth]
         Vote.objects.bulk_create([Vote(participant=person, stimulus=s, label=labels[c], response_ms=800)
-                                  for s, c in zip(stimuli, choices)], batch_size=2000)
+                                  for s, c in zip(stimuli, choices, strict=False)], batch_size=2000)
     for m in range(args.models):
         model = ModelVersion.objects.create(name=f"bench-{m}-{time.time_ns()}", sha256=f"{time.time_ns():064x}",
                                             classes=labels, status="valid")

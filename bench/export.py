@@ -10,7 +10,7 @@ Prints throughput of both, the ratio (goal >= 0.3x) and the export's peak Python
 < 200 MB) and the process's peak RSS. PostgreSQL only. Not a pass/fail test.
 """
 import argparse
-import io
+import json
 import os
 import resource
 import sys
@@ -58,8 +58,8 @@ def main() -> None:
                                "label_order, started_at, gold_answered, gold_correct, excluded, exclusion_reason) "
                                "FROM STDIN") as copy:
             for p in range(people):
-                copy.write_row([study.pk, f"{slug}-{p}", str(uuid.uuid4()),
-                                '{"PROLIFIC_PID": "p%d"}' % p, "Chrome", "[]", "2026-01-01T00:00:00Z", 0, 0, False, ""])
+                copy.write_row([study.pk, f"{slug}-{p}", str(uuid.uuid4()), json.dumps({"PROLIFIC_PID": f"p{p}"}),
+                                "Chrome", "[]", "2026-01-01T00:00:00Z", 0, 0, False, ""])
         cursor.execute("SELECT id FROM study_stimulus WHERE study_id = %s ORDER BY id", [study.pk])
         stimulus_ids = [r[0] for r in cursor.fetchall()]
         cursor.execute("SELECT id FROM study_participant WHERE study_id = %s ORDER BY id", [study.pk])
@@ -76,8 +76,8 @@ def main() -> None:
 
     query = ("COPY (SELECT p.public_id, p.external_ids, s.public_id, s.original_name, v.label, v.response_ms, "
              "s.is_gold, p.excluded, v.created_at FROM study_vote v JOIN study_participant p ON p.id = v.participant_id "
-             "JOIN study_stimulus s ON s.id = v.stimulus_id WHERE s.study_id = %s ORDER BY v.id) TO STDOUT WITH CSV" %
-             study.pk)
+             f"JOIN study_stimulus s ON s.id = v.stimulus_id WHERE s.study_id = {study.pk} "
+             "ORDER BY v.id) TO STDOUT WITH CSV")
     started, copied = time.perf_counter(), 0
     with connection.cursor() as cursor:
         with cursor.connection.cursor().copy(query) as copy:

@@ -32,12 +32,12 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = setup_django()
-    import django
-    from django.core.files.base import ContentFile
-
     import io
 
+    import django
     import torch
+    from django.core.files.base import ContentFile
+
     from ml.data.synthetic import generate_faces
     from ml.predictor import get_predictor
     from study.models import LabelSet, ModelVersion, Prediction, PredictionJob, Stimulus, Study

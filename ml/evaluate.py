@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.cli import argument_parser
 from ml.labels import canonical_label
 
 __all__ = ["EvaluationError", "ClassAlignment", "align_classes", "score_predictions", "format_confusion",
-           "ResizedImages", "image_batches", "predict_dataset", "evaluate_checkpoint", "write_results", "get_args_parser", "main"]
+           "ResizedImages", "image_batches", "predict_dataset", "evaluate_checkpoint", "write_results",
+           "get_args_parser", "main"]
 
 
 class EvaluationError(ValueError):
@@ -93,7 +95,8 @@ def score_predictions(probs: np.ndarray, labels: np.ndarray, model_classes: Sequ
             accs.append(acc)
     n = int(scored.sum())
     predicted = np.where(scored, np.array(align.dataset_indices)[pred_pos] if len(labels) else -1, -1)
-    excluded_counts = {dataset_classes[int(y)]: int(c) for y, c in zip(*np.unique(labels[~scored], return_counts=True))}
+    excluded_values, excluded_sizes = np.unique(labels[~scored], return_counts=True)
+    excluded_counts = {dataset_classes[int(y)]: int(c) for y, c in zip(excluded_values, excluded_sizes, strict=True)}
     return {
         "accuracy": float(np.trace(confusion) / n) if n else float("nan"),
         "mean_class_accuracy": float(np.mean(accs)) if accs else float("nan"),
@@ -112,7 +115,7 @@ def format_confusion(results: dict) -> str:
     corner = "true \\ pred"
     head = f"{corner:<{width + 2}}" + "".join(f"{s:>{width + 1}}" for s in short) + f"{'n':>7}{'acc':>8}"
     lines = [head]
-    for name, s, row in zip(classes, short, confusion):
+    for name, s, row in zip(classes, short, confusion, strict=False):
         stats = results["per_class"][name]
         acc = "-" if math.isnan(stats["accuracy"]) else f"{stats['accuracy']:.3f}"
         lines.append(f"{s:<{width + 2}}" + "".join(f"{v:>{width + 1}}" for v in row) + f"{stats['n']:>7}{acc:>8}")
@@ -214,7 +217,7 @@ def _write_per_image(path: Path, dataset, probs: np.ndarray, model_classes, pred
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["index", "path", "label", "predicted"] + [f"p_{c}" for c in model_classes])
-        for i, (name, y) in enumerate(zip(dataset.paths, dataset.labels)):
+        for i, (name, y) in enumerate(zip(dataset.paths, dataset.labels, strict=False)):
             pred = dataset.classes[predicted[i]] if predicted[i] >= 0 else ""
             writer.writerow([i, name, dataset.classes[int(y)], pred] + [f"{p:.5f}" for p in probs[i]])
 
@@ -230,10 +233,10 @@ def write_results(path: str | Path, results: dict) -> Path:
         classes = results["classes"]
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["true\\pred"] + classes + ["n", "accuracy"])
-            for name, row in zip(classes, results["confusion"]):
+            writer.writerow(["true\\pred", *classes, "n", "accuracy"])
+            for name, row in zip(classes, results["confusion"], strict=False):
                 stats = results["per_class"][name]
-                writer.writerow([name] + row + [stats["n"], f"{stats['accuracy']:.6f}"])
+                writer.writerow([name, *row, stats["n"], f"{stats['accuracy']:.6f}"])
             writer.writerow(["accuracy", results["accuracy"]])
             writer.writerow(["mean_class_accuracy", results["mean_class_accuracy"]])
     else:
@@ -242,10 +245,8 @@ def write_results(path: str | Path, results: dict) -> Path:
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ml.evaluate", add_help=add_help,
-                                description="Accuracy, mean per-class accuracy and confusion matrix of a checkpoint "
-                                            "on a dataset split; classes matched by name (cross-dataset ready).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argument_parser("ml.evaluate", "Accuracy, mean per-class accuracy and confusion matrix of a checkpoint "
+                        "on a dataset split; classes matched by name (cross-dataset ready).", add_help=add_help)
     p.add_argument("--checkpoint", required=True, help="checkpoint file (best.pt, last.pt or a slim model)")
     p.add_argument("--dataset", default="synthetic", choices=("synthetic", "rafdb", "affectnet", "folder"),
                    help="dataset loader (layouts: ml/DATA.md)")

@@ -5,7 +5,7 @@ canonical name, never by position.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["RAFDB_BASIC7", "AFFECTNET8", "AFFECTNET7", "ALIASES", "canonical_label", "map_indices"]
 

@@ -113,7 +113,7 @@ class LazySGD(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum})
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: D102 - torch's Optimizer.step contract
+    def step(self, closure=None):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:

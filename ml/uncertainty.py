@@ -14,7 +14,6 @@ run.json or checkpoint arguments) and reading row `index`; failing that, `path` 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -22,6 +21,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
+
+from ml.cli import argument_parser
+from ml.csv_files import stripped_dict_reader
 
 __all__ = ["read_lambdas", "select_extremes", "draw_grid", "get_args_parser", "main"]
 
@@ -39,9 +41,7 @@ def read_lambdas(path: Path) -> list[dict]:
     if not path.is_file():
         raise FigureInputError(f"no lambdas.csv at {path} (ml.train writes it for --method uldl or uapl)")
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
+        reader, header = stripped_dict_reader(fh)
         lam_col = next((c for c in ("lambda", "lam") if c in header), None)
         if lam_col is None:
             raise FigureInputError(f"{path}: needs a 'lambda' column; found {header}")
@@ -166,7 +166,7 @@ def draw_grid(groups: list[tuple[str, list[dict]]], images: dict[int, Image.Imag
     canvas = Image.new("RGB", (columns * cell_w + pad, sum(heights) + pad), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     y0 = pad
-    for (title, rows), height in zip(groups, heights):
+    for (title, rows), height in zip(groups, heights, strict=False):
         draw.text((pad, y0 + 4), title, fill=TEXT, font=font)
         for k, row in enumerate(rows):
             x = pad + (k % columns) * cell_w
@@ -190,10 +190,8 @@ def draw_grid(groups: list[tuple[str, list[dict]]], images: dict[int, Image.Imag
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ml.uncertainty", add_help=add_help,
-                                description="Figure 4: training images with the lowest and highest uncertainty "
-                                            "factor λ, labelled with the given label and λ; flipped labels marked.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argument_parser("ml.uncertainty", "Figure 4: training images with the lowest and highest uncertainty "
+                        "factor λ, labelled with the given label and λ; flipped labels marked.", add_help=add_help)
     p.add_argument("--run", default=None, help="ml.train output folder holding lambdas.csv")
     p.add_argument("--lambdas", default=None, help="a lambdas.csv to read instead of <run>/lambdas.csv")
     p.add_argument("--out", required=True, help="PNG (or any Pillow format) to write")

@@ -212,7 +212,7 @@ def predict_va(args: argparse.Namespace) -> dict:
             report[split].update(va_metrics(va, truth))
     columns = ["subDirectory_filePath", "expression", "valence", "arousal"]
     if args.knn:
-        for row, knn in zip(rows, _knn_column(np.stack([r["_va"] for r in rows]), args.knn)):
+        for row, knn in zip(rows, _knn_column(np.stack([r["_va"] for r in rows]), args.knn), strict=False):
             row["knn"] = knn
         columns.append("knn")
     columns += ["label", "split"]

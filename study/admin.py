@@ -26,7 +26,7 @@ from study.models import (
     Study,
     Vote,
 )
-from study.selectors_researcher import count_subquery
+from study.selectors.studies import count_subquery
 from study.services.studies import participants_set_excluded, study_set_status
 
 
@@ -45,6 +45,8 @@ class IdInputFilter(admin.SimpleListFilter):
 
     template = "study/researcher/admin_input_filter.html"
     placeholder = ""
+    text_lookup = ""  # the lookup a non-numeric value filters on; a number is always the row id
+    parse_text = staticmethod(str)  # raising ValueError means "matches nothing"
 
     def lookups(self, request, model_admin):
         return [("", "")]  # one dummy choice so the filter is shown; the template draws an input
@@ -54,36 +56,29 @@ class IdInputFilter(admin.SimpleListFilter):
         yield {"value": self.value() or "", "hidden": hidden, "parameter_name": self.parameter_name,
                "placeholder": self.placeholder, "clear_url": changelist.get_query_string(remove=[self.parameter_name])}
 
-
-class StimulusIdFilter(IdInputFilter):
-    title = "stimulus"
-    parameter_name = "stimulus"
-    placeholder = "id or file name"
-
     def queryset(self, request, queryset):
         value = (self.value() or "").strip()
         if not value:
             return queryset
         if value.isdigit():
-            return queryset.filter(stimulus_id=int(value))
-        return queryset.filter(stimulus__original_name=value)
+            return queryset.filter(**{f"{self.parameter_name}_id": int(value)})
+        try:
+            return queryset.filter(**{self.text_lookup: self.parse_text(value)})
+        except ValueError:
+            return queryset.none()
+
+
+class StimulusIdFilter(IdInputFilter):
+    title = parameter_name = "stimulus"
+    placeholder = "id or file name"
+    text_lookup = "stimulus__original_name"
 
 
 class ParticipantIdFilter(IdInputFilter):
-    title = "participant"
-    parameter_name = "participant"
+    title = parameter_name = "participant"
     placeholder = "id or public id"
-
-    def queryset(self, request, queryset):
-        value = (self.value() or "").strip()
-        if not value:
-            return queryset
-        if value.isdigit():
-            return queryset.filter(participant_id=int(value))
-        try:
-            return queryset.filter(participant__public_id=uuid.UUID(value))
-        except ValueError:
-            return queryset.none()
+    text_lookup = "participant__public_id"
+    parse_text = staticmethod(uuid.UUID)
 
 
 def _votes_link(count: int, parameter: str, pk: int):

@@ -1,7 +1,8 @@
 """Domain errors raised by services; views and APIs turn them into 4xx responses with the message.
 
-Each error carries the HTTP status it maps to, so one small handler serves pages and JSON alike.
-Add new errors here (grouped by status) rather than raising Django or DRF exceptions from services.
+Each error carries the HTTP status it maps to, so one small handler serves pages and JSON alike. The
+bases below fix the status; a concrete error names its `code`. Add new errors here rather than raising
+Django or DRF exceptions from services.
 """
 
 
@@ -16,9 +17,32 @@ class DomainError(Exception):
         self.message = message
 
 
-# 400: the request itself is wrong.
 class InvalidInput(DomainError):
-    code = "invalid"
+    """400: the request itself is wrong."""
+
+
+class PermissionDenied(DomainError):
+    """403: the requester may see the thing but not do this to it (e.g. delete another owner's model)."""
+
+    status_code, code = 403, "permission_denied"
+
+
+class NotFound(DomainError):
+    """404: the thing asked for does not exist for this requester."""
+
+    status_code, code = 404, "not_found"
+
+
+class Conflict(DomainError):
+    """409: the request is fine but the current state does not allow it now."""
+
+    status_code = 409
+
+
+class BrokerUnavailable(DomainError):
+    """503: the task queue a request needs is down; nothing was created."""
+
+    status_code, code = 503, "broker_unavailable"
 
 
 class UnknownLabel(InvalidInput):
@@ -35,55 +59,31 @@ class NotAssigned(InvalidInput):
     code = "not_assigned"
 
 
-# 403: the requester may see the thing but not do this to it.
-class PermissionDenied(DomainError):
-    status_code = 403
-    code = "permission_denied"
-
-
-# 404: the thing asked for does not exist for this requester.
-class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
-
-
-# 409: the request is fine but the study's state does not allow it now.
-class StudyNotOpen(DomainError):
-    """The study is draft, paused or closed."""
-
-    status_code = 409
-    code = "study_not_open"
-
-
-class StudyFull(DomainError):
-    """Every image already has (or is about to have) the votes the study wants."""
-
-    status_code = 409
-    code = "study_full"
-
-
-class JobAlreadyRunning(DomainError):
-    """A prediction job for the same study and model is queued or running."""
-
-    status_code = 409
-    code = "job_running"
-
-
-# 503: a service the request needs is down; nothing was created.
-class BrokerUnavailable(DomainError):
-    status_code = 503
-    code = "broker_unavailable"
-
-
-# Researcher side (studies and stimuli).
-class InvalidStatusChange(DomainError):
-    """A study status change its rules forbid (e.g. launching with no images, leaving closed silently)."""
-
-    status_code = 409
-    code = "invalid_status_change"
-
-
 class InvalidArchive(InvalidInput):
     """An upload or import source that cannot be read at all (not a folder or zip, unreadable manifest)."""
 
     code = "invalid_archive"
+
+
+class StudyNotOpen(Conflict):
+    """The study is draft, paused or closed."""
+
+    code = "study_not_open"
+
+
+class StudyFull(Conflict):
+    """Every image already has (or is about to have) the votes the study wants."""
+
+    code = "study_full"
+
+
+class JobAlreadyRunning(Conflict):
+    """A prediction job for the same study and model is queued or running."""
+
+    code = "job_running"
+
+
+class InvalidStatusChange(Conflict):
+    """A study status change its rules forbid (e.g. launching with no images, leaving closed silently)."""
+
+    code = "invalid_status_change"

@@ -11,14 +11,14 @@ import csv
 import io
 import json
 import zipfile
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from django.db import connection
-from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, Subquery, TextField, Value, When
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Subquery, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat
 
-from study import metrics
+from study.analysis import metrics
 from study.models import Assignment, Participant, Prediction, Stimulus, Study, Vote
 
 CHUNK = 5000
@@ -203,7 +203,7 @@ def stimuli_rows(study: Study) -> Iterator[list]:
 
 def stimuli_header(labels: list[str]) -> list[str]:
     return (["stimulus", "file", "sha256", "width", "height", "source", "is_gold", "ground_truth", "valence",
-             "arousal"] + [f"votes_{l}" for l in labels] + ["n_votes"] + [f"p_{l}" for l in labels]
+             "arousal"] + [f"votes_{name}" for name in labels] + ["n_votes"] + [f"p_{name}" for name in labels]
             + ["human_entropy"])
 
 
@@ -247,7 +247,7 @@ def stream(study: Study, name: str) -> Iterator[bytes]:
     if name == "participants.csv":
         return _csv_stream(PARTICIPANTS_HEADER, participants_rows(study))
     if name == "predictions.csv":
-        header = ["stimulus", "file", "model", "model_arch", *[f"p_{l}" for l in labels], "dropped_mass",
+        header = ["stimulus", "file", "model", "model_arch", *[f"p_{name}" for name in labels], "dropped_mass",
                   "ambiguity", "valence", "arousal"]
         return _csv_stream(header, predictions_rows(study))
     if name == "distributions.csv":

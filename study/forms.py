@@ -7,8 +7,8 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from study.models import LabelSet, Study
 from study.errors import InvalidInput
+from study.models import LabelSet, Study
 from study.services.stimuli import MAX_IMAGE_BYTES, MAX_MANIFEST_BYTES
 from study.services.studies import (
     DEFAULT_CONSENT_TEXT,

@@ -29,19 +29,26 @@ class Study(models.Model):
 
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="studies")
     label_set = models.ForeignKey(LabelSet, on_delete=models.PROTECT, related_name="studies")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT, db_index=True)
     votes_per_image = models.PositiveIntegerField(default=10)
     images_per_participant = models.PositiveIntegerField(default=20)
-    gold_rate = models.FloatField(default=0.1, help_text="Fraction of a participant's trials that are gold (attention) items.")
-    gold_pass_threshold = models.FloatField(default=0.75, help_text="Fraction of gold items a participant must answer correctly.")
+    gold_rate = models.FloatField(default=0.1,
+                                  help_text="Fraction of a participant's trials that are gold (attention) items.")
+    gold_pass_threshold = models.FloatField(default=0.75,
+                                            help_text="Fraction of gold items a participant must answer correctly.")
     shuffle_labels = models.BooleanField(default=False, help_text="Shuffle the emotion buttons once per participant.")
     consent_text = models.TextField(blank=True)
     instructions_text = models.TextField(blank=True)
     completion_code = models.CharField(max_length=64, default=_completion_code, blank=True)
-    completion_url = models.URLField(max_length=500, blank=True, help_text="Where to send a participant who finished; the code is appended as ?cc=CODE.")
-    url_parameters = models.JSONField(default=list, blank=True, help_text="Extra URL parameter names to record, beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
+    completion_url = models.URLField(
+        max_length=500, blank=True,
+        help_text="Where to send a participant who finished; the code is appended as ?cc=CODE.")
+    url_parameters = models.JSONField(
+        default=list, blank=True,
+        help_text="Extra URL parameter names to record, beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
     random_seed = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -228,7 +235,8 @@ class Prediction(models.Model):
     stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
     distribution = models.JSONField(help_text="Probabilities in the study's label order; sums to 1.")
-    dropped_mass = models.FloatField(default=0.0, help_text="Probability on model classes the study lacks, removed before renormalising.")
+    dropped_mass = models.FloatField(
+        default=0.0, help_text="Probability on model classes the study lacks, removed before renormalising.")
     valence = models.FloatField(null=True, blank=True)
     arousal = models.FloatField(null=True, blank=True)
     ambiguity = models.FloatField(help_text="Normalised entropy of the distribution, in [0, 1].")

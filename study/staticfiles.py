@@ -22,7 +22,7 @@ def plotly_bundle() -> Path:
     spec = importlib.util.find_spec("plotly")
     if spec is None or not spec.submodule_search_locations:
         return Path("plotly-is-not-installed") / "plotly.min.js"
-    return Path(list(spec.submodule_search_locations)[0]) / "package_data" / "plotly.min.js"
+    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
 class PlotlyFinder(BaseFinder):

@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers around services, and the only place the web app touches ml (lazily).
 
-Both are routed to the `gpu` queue (settings.CELERY_TASK_ROUTES), acknowledge late and are requeued if the worker dies, so they are written to
+Services publish them by name through study/jobs.py. Both are routed to the `gpu` queue
+(settings.CELERY_TASK_ROUTES), acknowledge late and are requeued if the worker dies, so they are written to
 be idempotent (see study.services.predictions).
 """
 from celery import shared_task
@@ -14,7 +15,6 @@ def _device():
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def predict_stimuli(self, job_id: int) -> None:
     from ml.predictor import get_predictor  # lazy: the web process never imports torch
-
     from study.services.predictions import prediction_job_run
 
     prediction_job_run(job_id=job_id, predictor_factory=lambda path: get_predictor(path, device=_device()))
@@ -24,7 +24,6 @@ def predict_stimuli(self, job_id: int) -> None:
 def validate_model_version(self, model_version_id: int) -> None:
     """Load the checkpoint the way predictions will; record its metadata or why it is unusable."""
     from ml.predictor import CheckpointError, Predictor
-
     from study.models import ModelVersion
     from study.services.models import checkpoint_path, model_version_apply_validation
 

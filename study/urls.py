@@ -1,24 +1,55 @@
-"""URLs of the study app. Participant pages live under /s/<slug>/; add other areas as include lines below."""
+"""Every URL of the study app, one list per area; each area's views live in study/views/<area>.py.
+
+All names live in the "study" namespace (e.g. `study:researcher-study-detail`). The REST API's list is
+study/api/urls.py, mounted under /api/.
+"""
 from django.urls import include, path
 
-from study import views
+from study.views import compare, models, participant, researcher
 
 app_name = "study"
 
-participant_patterns = [
-    path("", views.participant_entry, name="participant-entry"),
-    path("consent/", views.participant_consent, name="participant-consent"),
-    path("instructions/", views.participant_instructions, name="participant-instructions"),
-    path("start/", views.participant_start, name="participant-start"),
-    path("trial/", views.participant_trial, name="participant-trial"),
-    path("done/", views.participant_done, name="participant-done"),
-    path("img/<uuid:public_id>/", views.participant_image, name="participant-image"),
+participant_patterns = [  # /s/<slug>/...
+    path("", participant.participant_entry, name="participant-entry"),
+    path("consent/", participant.participant_consent, name="participant-consent"),
+    path("instructions/", participant.participant_instructions, name="participant-instructions"),
+    path("start/", participant.participant_start, name="participant-start"),
+    path("trial/", participant.participant_trial, name="participant-trial"),
+    path("done/", participant.participant_done, name="participant-done"),
+    path("img/<uuid:public_id>/", participant.participant_image, name="participant-image"),
+]
+
+researcher_patterns = [  # /studies/...
+    path("", researcher.study_list, name="researcher-study-list"),
+    path("new/", researcher.study_new, name="researcher-study-create"),
+    path("<slug:slug>/", researcher.study_detail, name="researcher-study-detail"),
+    path("<slug:slug>/status/", researcher.study_status, name="researcher-study-status"),
+    path("<slug:slug>/upload/", researcher.study_upload, name="researcher-study-upload"),
+    path("<slug:slug>/images/", researcher.study_images, name="researcher-study-images"),
+    path("<slug:slug>/images/<uuid:public_id>/", researcher.stimulus_image, name="researcher-stimulus-image"),
+]
+
+model_patterns = [  # the model registry and prediction jobs
+    path("models/", models.model_list, name="model-list"),
+    path("models/<int:pk>/", models.model_detail, name="model-detail"),
+    path("models/<int:pk>/status.json", models.model_status, name="model-status"),
+    path("models/<int:pk>/delete/", models.model_delete, name="model-delete"),
+    path("models/<int:pk>/share/", models.model_share, name="model-share"),
+    path("studies/<slug:slug>/predict/", models.study_predict, name="study-predict"),
+    path("jobs/<int:pk>/", models.job_detail, name="job-detail"),
+    path("jobs/<int:pk>/status.json", models.job_status, name="job-status"),
+    path("jobs/<int:pk>/cancel/", models.job_cancel, name="job-cancel"),
+]
+
+compare_patterns = [  # the comparison view (Figure 3) and export downloads
+    path("studies/<slug:slug>/compare/", compare.compare, name="study-compare"),
+    path("studies/<slug:slug>/export/<str:name>", compare.export_file, name="study-export"),
 ]
 
 urlpatterns: list = [
     path("s/<slug:slug>/", include(participant_patterns)),
-    path("studies/", include("study.urls_researcher")),
-    path("", include("study.urls_models")),
-    path("", include("study.urls_compare")),
-    path("api/", include("study.urls_api")),
+    path("studies/", include(researcher_patterns)),
+    path("", include(model_patterns)),
+    path("", include(compare_patterns)),
+    path("api/", include("study.api.urls")),
 ]

@@ -34,9 +34,9 @@ def _check_database(timeout: float) -> None:
 
 
 def _check_broker(timeout: float) -> None:
-    from study.broker import broker_ping
+    from study.jobs import broker_check
 
-    broker_ping(timeout)
+    broker_check(timeout)
 
 
 @never_cache

@@ -5,8 +5,9 @@ build_dataset. Layouts are documented in ml/DATA.md and in each loader module.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from ml.data.base import FERDataset

@@ -13,13 +13,13 @@ giving the ULDL configs' 7 classes. VA of -2 (AffectNet's "none") becomes NaN.
 """
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ml.csv_files import stripped_dict_reader
 from ml.data.base import DatasetError, FERDataset
 from ml.labels import AFFECTNET7, AFFECTNET8
 
@@ -41,7 +41,7 @@ BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")
 class AffectNetDataset(FERDataset):
     """FERDataset whose images may be cropped to the CSV's face box (`boxes`, (N, 4) x, y, w, h)."""
 
-    per_sample = FERDataset.per_sample + ("boxes",)
+    per_sample = (*FERDataset.per_sample, "boxes")
 
     def __init__(self, *, boxes=None, **kwargs):
         super().__init__(**kwargs)
@@ -62,9 +62,7 @@ def read_affectnet_csv(path: Path) -> tuple[list[dict], list[str]]:
     if not path.is_file():
         raise DatasetError(f"AffectNet CSV not found: {path}")
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
+        reader, header = stripped_dict_reader(fh)
         missing = [c for c in ("subDirectory_filePath", "expression") if c not in header]
         if missing:
             raise DatasetError(f"{path}: missing column(s) {missing}; found {header}")

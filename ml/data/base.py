@@ -6,7 +6,6 @@ index=int). Loaders only parse their on-disk layout and hand arrays to this clas
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -19,6 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from ml.csv_files import stripped_dict_reader
 from ml.data.transforms import NORMALIZATION
 from ml.labels import canonical_label, map_indices
 
@@ -32,6 +32,7 @@ PATH_COLUMNS = ("subDirectory_filePath", "filename", "path", "file", "image")
 
 class DatasetError(ValueError):
     """Bad dataset input (missing folder or file, malformed CSV, unknown class): shown without a traceback."""
+
 
 
 def name_key(path: str) -> str:
@@ -66,9 +67,7 @@ def read_va_table(path: str | Path) -> dict[str, tuple[float, float]]:
     if not path.is_file():
         raise DatasetError(f"VA CSV not found: {path}")
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
+        reader, header = stripped_dict_reader(fh)
         path_col = next((c for c in PATH_COLUMNS if c in header), None)
         if path_col is None or "valence" not in header or "arousal" not in header:
             raise DatasetError(f"{path}: a VA CSV needs a file column ({' or '.join(PATH_COLUMNS)}) and valence, "
@@ -165,7 +164,7 @@ class FERDataset(Dataset):
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(self.classes))
-        return {name: int(c) for name, c in zip(self.classes, counts)}
+        return {name: int(c) for name, c in zip(self.classes, counts, strict=False)}
 
     def remap_classes(self, target: Sequence[str]) -> dict[str, int]:
         """Relabel into `target`'s class order by canonical name; drop images of classes `target` lacks.

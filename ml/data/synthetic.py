@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -36,7 +35,7 @@ __all__ = [
     "write_dataset", "contact_sheet", "main",
 ]
 
-EMOTIONS: tuple[str, ...] = tuple(RAFDB_BASIC7) + ("Contempt",)
+EMOTIONS: tuple[str, ...] = (*tuple(RAFDB_BASIC7), "Contempt")
 OCCLUSIONS = ("sunglasses", "mask", "hand")
 
 # Circumplex positions (valence, arousal) in [-1, 1]; after Russell (1980) and AffectNet's category means.
@@ -117,7 +116,7 @@ def sample_mixture(rng: np.random.Generator, n_classes: int, ambiguity: float, d
 def _actions(mixture: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
     """Mixture-weighted sum of the emotion prototypes."""
     actions = dict.fromkeys(ACTIONS, 0.0)
-    for weight, name in zip(mixture, classes):
+    for weight, name in zip(mixture, classes, strict=False):
         for action, value in PROTOTYPES[name].items():
             actions[action] += float(weight) * value
     return actions
@@ -259,8 +258,8 @@ def _draw_mouth(draw: ImageDraw.ImageDraw, s: int, cx: float, my: float, mw: flo
     upper = my + corner + tilt - opening * 0.35 * rounded - upper_raise * (1 - xs ** 2) * 1.2
     lower = my + corner + tilt + opening * rounded + 0.004
     xs_px = cx + xs * width
-    upper_pts = [(x * s, y * s) for x, y in zip(xs_px, upper)]
-    lower_pts = [(x * s, y * s) for x, y in zip(xs_px, lower)]
+    upper_pts = [(x * s, y * s) for x, y in zip(xs_px, upper, strict=False)]
+    lower_pts = [(x * s, y * s) for x, y in zip(xs_px, lower, strict=False)]
     if opening + upper_raise > 0.008:
         draw.polygon(upper_pts + lower_pts[::-1], fill=(70, 20, 30))
         if opening > 0.02 or upper_raise > 0.01:  # upper teeth (a raised upper lip bares them: Disgust)

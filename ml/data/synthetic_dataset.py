@@ -105,7 +105,7 @@ def synthetic_arrays(n: int, seed: int, *, cache_dir: str | Path | None = None, 
 class SyntheticFERDataset(FERDataset):
     """In-memory synthetic faces with true VA, true mixtures and annotator votes."""
 
-    per_sample = FERDataset.per_sample + ("images", "mixtures", "votes", "true_labels", "face_index")
+    per_sample = (*FERDataset.per_sample, "images", "mixtures", "votes", "true_labels", "face_index")
 
     def __init__(self, split: str = "train", *, n: int = 2000, seed: int = 0, image_size: int = 112,
                  face_size: int | None = None, classes: Sequence[str] | None = None, ambiguity: float = 0.3,

@@ -6,7 +6,6 @@ itself, which is why the map and the pooling are kept apart.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch

@@ -7,7 +7,7 @@ abandoned sequence holds its slots until it expires (settings.ASSIGNMENT_EXPIRY_
 served); after that its images count as free again, and a late answer is still accepted.
 
 Balance: an image's load is its valid votes plus its unexpired open assignments (computed in SQL by
-study.selectors.stimuli_with_load). A participant gets the regular images with the lowest load,
+study.selectors.participants.stimuli_with_load). A participant gets the regular images with the lowest load,
 ties broken by a deterministic hash of (study seed, participant id, stimulus id). Images whose load
 already reaches votes_per_image are never served. Taking the lowest-load images one participant at a
 time keeps every image's load within one of every other's.
@@ -30,7 +30,7 @@ from django.db import transaction
 
 from study.errors import NotAssigned, StudyFull
 from study.models import Assignment, Participant, Stimulus, Study
-from study.selectors import study_open_slots
+from study.selectors.participants import study_open_slots
 from study.services.participants import study_require_live
 
 FULL_MESSAGE = "This study has all the responses it needs for now. Thank you for your interest."
@@ -78,7 +78,7 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
     rng = random.Random(_tie_key(study.random_seed, participant.pk, 0))
     rng.shuffle(sequence)  # no order effects shared between participants
     gold = rng.sample(gold_ids, n_gold)
-    for position, stimulus_id in zip(sorted(rng.sample(range(len(sequence) + n_gold), n_gold)), gold):
+    for position, stimulus_id in zip(sorted(rng.sample(range(len(sequence) + n_gold), n_gold)), gold, strict=False):
         sequence.insert(position, stimulus_id)  # ascending inserts land exactly at `position`
 
     Assignment.objects.bulk_create(

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from study.errors import BrokerUnavailable, InvalidInput, NotFound, PermissionDenied
+from study.jobs import broker_check, enqueue_model_validation
 from study.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str 
         raise InvalidInput("a model needs a name of 1 to 100 characters")
     sha256, size = _sha256(handle)
     _cheap_checks(handle, size, filename)
-    from study.services.predictions import broker_check
-
     broker_check()  # validation needs a worker: with the broker down, refuse (503) before storing anything
     with transaction.atomic():
         # A rejected (invalid) registration never blocks trying again with the same file or name.
@@ -107,17 +106,13 @@ def model_version_revalidate(*, model_version: ModelVersion) -> None:
 
 def _enqueue_validation(model_version_id: int, *, forget_on_failure: bool = False) -> None:
     """Publish the validation task; if the broker fails now, a new registration is undone (row and file)."""
-    from study.tasks import validate_model_version
-
-    from study.broker import task_publish
-
     try:
-        task_publish(validate_model_version, args=[model_version_id], what="the checkpoint")
-    except BrokerUnavailable as exc:
+        enqueue_model_validation(model_version_id)
+    except Exception as exc:  # kombu raises transport-specific errors
         model_version = ModelVersion.objects.filter(pk=model_version_id).first()
         if forget_on_failure and model_version is not None:
             model_version_remove(model_version=model_version)
-        raise BrokerUnavailable(f"{exc.message} for validation; "
+        raise BrokerUnavailable(f"the checkpoint could not be queued for validation ({exc.__class__.__name__}); "
                                 + ("nothing was stored" if forget_on_failure else "it stays pending")) from None
 
 

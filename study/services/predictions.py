@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from study.analysis.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
 from study.errors import BrokerUnavailable, InvalidInput, JobAlreadyRunning
-from study.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
+from study.jobs import broker_check, enqueue_prediction_job
 from study.models import ModelVersion, Prediction, PredictionJob, Stimulus, Study
 from study.services.models import checkpoint_path
 
@@ -34,13 +36,6 @@ class PredictorLike(Protocol):
 
 
 # --- starting (web process) -----------------------------------------------------------------------
-
-
-def broker_check(timeout: float | None = None) -> None:
-    """Raise BrokerUnavailable unless the Celery broker answers now (bounded: see study.broker)."""
-    from study.broker import broker_ping
-
-    broker_ping(timeout)
 
 
 def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bool = False,
@@ -71,16 +66,12 @@ def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bo
 
 
 def _enqueue(job_id: int) -> None:
-    from study.tasks import predict_stimuli
-
-    from study.broker import task_publish
-
     try:
-        result = task_publish(predict_stimuli, args=[job_id])
-    except BrokerUnavailable as exc:
+        task_id = enqueue_prediction_job(job_id)
+    except Exception as exc:
         PredictionJob.objects.filter(pk=job_id).delete()
-        raise BrokerUnavailable(f"{exc.message}; nothing was started") from None
-    PredictionJob.objects.filter(pk=job_id, celery_task_id="").update(celery_task_id=result.id or "")
+        raise BrokerUnavailable(f"the job could not be queued ({exc.__class__.__name__}); nothing was started") from None
+    PredictionJob.objects.filter(pk=job_id, celery_task_id="").update(celery_task_id=task_id)
 
 
 def prediction_jobs_requeue_unfinished() -> list[int]:
@@ -191,7 +182,7 @@ def _load_batch(batch: list[Stimulus], image_loader) -> tuple[list[Stimulus], li
 
 def _upsert(stimuli: list[Stimulus], model_version: ModelVersion, mapping, probabilities) -> None:
     rows = []
-    for stimulus, probs in zip(stimuli, probabilities):
+    for stimulus, probs in zip(stimuli, probabilities, strict=False):
         distribution, dropped = mapping.apply(list(map(float, probs)))
         rows.append(Prediction(stimulus=stimulus, model_version=model_version, distribution=distribution,
                                dropped_mass=dropped, ambiguity=normalised_entropy(distribution)))

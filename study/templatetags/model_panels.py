@@ -1,7 +1,7 @@
 """{% predict_panel study %}: the model/predictions panel that the study page includes."""
 from django import template
 
-from study.selectors_models import models_runnable_by
+from study.selectors.models import models_runnable_by
 
 register = template.Library()
 

@@ -55,7 +55,8 @@ def wait_for_trial(page, number: int, total: int = 5) -> None:
     expect(page.locator(".progress-label")).to_have_text(f"{number} of {total}")
     expect(page.locator("button.choice").first).to_be_enabled()  # enabled once the image has loaded
     # The buttons are also enabled in the HTML before trial.js runs (no-JS fallback): wait for the image itself.
-    page.wait_for_function("() => { const i = document.getElementById('stimulus'); return i && i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function("() => { const i = document.getElementById('stimulus'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
 
 
 def test_participant_votes_with_keys_and_mouse_resumes_after_reload_and_never_double_votes(live_server, chromium_browser):

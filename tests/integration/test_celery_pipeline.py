@@ -18,7 +18,7 @@ from study.models import ModelVersion, Prediction, PredictionJob
 from study.services.models import model_version_register
 from study.services.predictions import prediction_job_start
 from tests.checkpoints import write_tiny_checkpoint
-from tests.factories import StimulusFactory, StudyFactory
+from tests.factories import StimulusFactory, StudyFactory, UserFactory
 from tests.services import require_postgres, require_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -129,7 +129,7 @@ def make_official_csv(path: Path, names, labels, va, *, knn: int = 0) -> Path:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["subDirectory_filePath", "expression", "valence", "arousal"] + (["knn"] if knn else []))
-        for i, (name, label) in enumerate(zip(names, labels)):
+        for i, (name, label) in enumerate(zip(names, labels, strict=False)):
             row = [name, AFFECTNET8.index(label), f"{va[i, 0]:.5f}", f"{va[i, 1]:.5f}"]
             if knn:
                 order = np.argsort(np.abs(va - va[i]).sum(1), kind="stable")

@@ -1,5 +1,4 @@
 """ml.noise end to end on tiny synthetic runs; its tables; ml.uncertainty's Figure 4 grid from a run."""
-import csv
 import math
 import subprocess
 import sys
@@ -8,22 +7,18 @@ import pytest
 from PIL import Image
 
 from ml.noise import get_args_parser, main, markdown_table, parse_args, summarise
+from tests.files import read_rows
 
 TINY = ["--dataset", "synthetic", "--synthetic-n", "20", "--synthetic-test-n", "8", "--arch", "resnet18_small",
         "--image-size", "16", "--epochs", "1", "--batch-size", "10", "--workers", "0", "--lr-steps", "1",
         "--no-progress"]
 
 
-def read_rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 @pytest.fixture(scope="module")
 def noise_run(tmp_path_factory):
     """One tiny grid: ce and uldl at 25% noise, 2 seeds (4 one-epoch runs on 20 faces of 16 px)."""
     out = tmp_path_factory.mktemp("noise")
-    rows = main(parse_args(["--out", str(out), "--rates", "0.25", "--seeds", "2", "--methods", "ce", "uldl"] + TINY))
+    rows = main(parse_args(["--out", str(out), "--rates", "0.25", "--seeds", "2", "--methods", "ce", "uldl", *TINY]))
     return out, rows
 
 
@@ -63,13 +58,14 @@ def test_methods_share_the_label_flips_of_a_seed(noise_run):
 
 def test_rerunning_skips_recorded_runs(noise_run, capsys):
     out, _ = noise_run
-    rows = main(parse_args(["--out", str(out), "--rates", "0.25", "--seeds", "2", "--methods", "ce", "uldl"] + TINY))
+    rows = main(parse_args(["--out", str(out), "--rates", "0.25", "--seeds", "2", "--methods", "ce", "uldl", *TINY]))
     assert len(rows) == 4 and len(read_rows(out / "results.csv")) == 4
     assert "4 runs (4 already in" in capsys.readouterr().out
 
 
 def test_uncertainty_figure_orders_training_images_by_lambda(noise_run, tmp_path):
-    from ml.uncertainty import get_args_parser as fig_parser, main as fig_main
+    from ml.uncertainty import get_args_parser as fig_parser
+    from ml.uncertainty import main as fig_main
 
     out, _ = noise_run
     fig = tmp_path / "fig4.png"
@@ -102,7 +98,7 @@ def test_summary_mean_and_standard_error():
 ])
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as info:
-        main(parse_args(["--out", str(tmp_path / "o")] + argv + TINY))
+        main(parse_args(["--out", str(tmp_path / "o"), *argv, *TINY]))
     assert info.value.code == 2 and message in capsys.readouterr().err
 
 
@@ -123,7 +119,8 @@ def test_every_flag_is_documented():
 @pytest.mark.parametrize("content, message", [(None, "no lambdas.csv"), ("index,path\n0,a.png\n", "needs a 'lambda' column"),
                                               ("index,lambda\n0,high\n", "lambdas.csv:2"), ("index,lambda\n", "no rows")])
 def test_uncertainty_bad_lambdas_csv_exits_2(tmp_path, capsys, content, message):
-    from ml.uncertainty import get_args_parser as fig_parser, main as fig_main
+    from ml.uncertainty import get_args_parser as fig_parser
+    from ml.uncertainty import main as fig_main
 
     if content is not None:
         (tmp_path / "lambdas.csv").write_text(content)
@@ -133,7 +130,8 @@ def test_uncertainty_bad_lambdas_csv_exits_2(tmp_path, capsys, content, message)
 
 
 def test_uncertainty_draws_grey_tiles_for_images_it_cannot_find(tmp_path):
-    from ml.uncertainty import get_args_parser as fig_parser, main as fig_main
+    from ml.uncertainty import get_args_parser as fig_parser
+    from ml.uncertainty import main as fig_main
 
     (tmp_path / "lambdas.csv").write_text("index,path,given_label,original_label,flipped,lambda\n"
                                           "0,gone.png,Fear,Anger,1,0.2\n1,gone2.png,Anger,Anger,0,0.9\n")

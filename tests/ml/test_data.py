@@ -191,8 +191,9 @@ def test_folder_canonicalises_class_names_and_uses_rafdb_order(tmp_path):
     train = build_dataset("folder", tmp_path, "train", train=True, image_size=32)
     test = build_dataset("folder", tmp_path, "test", train=False, image_size=32)
     assert train.classes == RAFDB_BASIC7 == test.classes
-    assert sorted(zip(train.paths, names(train))) == sorted(zip(written.paths["train"], written.labels["train"]))
-    assert sorted(zip(test.paths, names(test))) == sorted(zip(written.paths["test"], written.labels["test"]))
+    for split, loaded in (("train", train), ("test", test)):
+        expected = zip(written.paths[split], written.labels[split], strict=True)
+        assert sorted(zip(loaded.paths, names(loaded), strict=True)) == sorted(expected)
     assert train.va is None
 
 
@@ -209,8 +210,8 @@ def test_folder_classes_are_the_union_over_splits(tmp_path):
 def test_folder_manifest_gives_valence_arousal(tmp_path):
     written = make_folder(tmp_path, n_train=8, n_test=3, manifest=True)
     train = build_dataset("folder", tmp_path, "train", train=False, image_size=32)
-    expected = dict(zip(written.paths["train"], map(tuple, written.va["train"])))
-    got = dict(zip(train.paths, map(tuple, train.va)))
+    expected = dict(zip(written.paths["train"], map(tuple, written.va["train"]), strict=False))
+    got = dict(zip(train.paths, map(tuple, train.va), strict=False))
     for path, va in expected.items():
         np.testing.assert_allclose(got[path], va, atol=1e-4)
 
@@ -247,8 +248,8 @@ def test_official_csv_attaches_va_to_a_folder_dataset(tmp_path):
     csv_path = make_official_csv(tmp_path / "sfew_va.csv", [p.split("/")[-1] for p in written.paths["train"]],
                                  written.labels["train"], written.va["train"])
     train = build_dataset("folder", tmp_path / "sfew", "train", train=False, image_size=32, va_csv=csv_path)
-    got = dict(zip(train.paths, map(tuple, train.va)))
-    for path, va in zip(written.paths["train"], written.va["train"]):
+    got = dict(zip(train.paths, map(tuple, train.va), strict=False))
+    for path, va in zip(written.paths["train"], written.va["train"], strict=False):
         np.testing.assert_allclose(got[path], va, atol=1e-4)
 
 
@@ -259,9 +260,9 @@ def test_classes_argument_remaps_by_name_and_counts_dropped_images(tmp_path, cap
     written = make_affectnet(tmp_path, n_train=16, n_test=1)
     with caplog.at_level(logging.WARNING, logger="ml.data"):
         dataset = build_dataset("affectnet", tmp_path, "train", train=False, image_size=32, classes=RAFDB_BASIC7)
-    kept = [(p, n) for p, n in zip(written.paths["train"], written.labels["train"]) if n != "Contempt"]
+    kept = [(p, n) for p, n in zip(written.paths["train"], written.labels["train"], strict=False) if n != "Contempt"]
     assert dataset.classes == RAFDB_BASIC7
-    assert list(zip(dataset.paths, names(dataset))) == kept
+    assert list(zip(dataset.paths, names(dataset), strict=False)) == kept
     assert dataset.dropped == {"Contempt": written.labels["train"].count("Contempt")}
     assert "dropped 2 image(s)" in caplog.text and "Contempt 2" in caplog.text
     assert dataset.va.shape == (len(kept), 2)

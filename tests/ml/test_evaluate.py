@@ -69,7 +69,7 @@ def constant_checkpoint(path, classes, favourites):
 
 
 def run_cli(argv):
-    return main(get_args_parser().parse_args(argv + ["--workers", "0", "--no-progress"]))
+    return main(get_args_parser().parse_args([*argv, "--workers", "0", "--no-progress"]))
 
 
 def test_cross_dataset_masks_contempt_of_an_affectnet_model_on_rafdb(tmp_path, capsys):

@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from ml.ldl import (LazySGD, NeighbourBank, UncertaintyFactors, ULDLObjective, contextual_distribution,
-                    knn_in_va, lambda_auroc, target_distribution, va_similarity)
+from ml.ldl import (
+    LazySGD,
+    NeighbourBank,
+    ULDLObjective,
+    UncertaintyFactors,
+    contextual_distribution,
+    knn_in_va,
+    lambda_auroc,
+    target_distribution,
+    va_similarity,
+)
 from ml.losses import soft_cross_entropy
 
 
@@ -78,7 +87,7 @@ def test_lambda_gradient_matches_reference_formula_and_sgd_step_moves_only_batch
     optim.step()
 
     p = logits.softmax(1)
-    for row, (i, y) in enumerate(zip(index.tolist(), labels.tolist())):
+    for row, (i, y) in enumerate(zip(index.tolist(), labels.tolist(), strict=False)):
         h_label = -math.log(p[row, y] + 1e-10)
         h_context = -(context[row] * torch.log(p[row] + 1e-10)).sum().item()
         s = sigmoid(0.5)

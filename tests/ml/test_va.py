@@ -1,11 +1,11 @@
 """ml.va: train a VA regressor, write pseudo-VA in the official CSV layout, and train ULDL on it."""
-import csv
 
 import numpy as np
 import pytest
 
 from ml.labels import AFFECTNET8
 from ml.va import concordance, get_args_parser, main, va_metrics
+from tests.files import read_rows
 from tests.ml.fixtures import make_rafdb
 
 TINY = ["--synthetic-n", "24", "--synthetic-test-n", "8", "--image-size", "16", "--epochs", "1", "--workers", "0",
@@ -16,15 +16,10 @@ def cli(argv):
     return main(get_args_parser().parse_args(argv))
 
 
-def read_rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 @pytest.fixture(scope="module")
 def va_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("va")
-    metrics = cli(["train", "--out", str(out)] + TINY)
+    metrics = cli(["train", "--out", str(out), *TINY])
     return out / "va.pt", metrics
 
 
@@ -118,7 +113,7 @@ def test_bad_input_exits_2_with_a_message(va_checkpoint, tmp_path, capsys, argv,
     make_rafdb(tmp_path / "raf", n_train=3, n_test=2)
     argv = [a.format(raf=tmp_path / "raf", va=va_checkpoint[0], tmp=tmp_path) for a in argv]
     with pytest.raises(SystemExit) as info:
-        cli(argv + ["--workers", "0", "--out", str(tmp_path / "o.csv")])
+        cli([*argv, "--workers", "0", "--out", str(tmp_path / "o.csv")])
     assert info.value.code == 2 and message in capsys.readouterr().err
 
 

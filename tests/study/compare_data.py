@@ -1,7 +1,7 @@
 """Bulk-built studies with votes and predictions, and training-run λ exports, for comparison tests."""
 import numpy as np
 
-from study.models import Participant, Prediction, Stimulus, Vote
+from study.models import Participant, Prediction, Vote
 from tests.factories import ModelVersionFactory, StimulusFactory, StudyFactory
 
 
@@ -27,7 +27,7 @@ def lambdas_csv(lams, flipped) -> str:
     """A training run's lambdas.csv in the layout ml.train writes (ml/train.py _write_lambdas)."""
     rows = ["index,path,given_label,original_label,flipped,lambda"]
     rows += [f"{i},train/img_{i}.png,Fear,{'Anger' if f else 'Fear'},{int(f)},{lam:.6f}"
-             for i, (lam, f) in enumerate(zip(lams, flipped))]
+             for i, (lam, f) in enumerate(zip(lams, flipped, strict=False))]
     return "\n".join(rows) + "\n"
 
 

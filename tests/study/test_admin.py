@@ -4,8 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from study.models import Participant, Study
-from study.models import Assignment, PredictionJob
+from study.models import Assignment, Participant, PredictionJob, Study
 from tests.factories import (
     ModelVersionFactory,
     ParticipantFactory,

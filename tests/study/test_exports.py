@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from study import metrics
+from study.analysis import metrics
 from study.models import Participant, Vote
-from study.selectors_compare import comparison_data, model_summaries
+from study.selectors.compare import comparison_data, model_summaries
 from tests.factories import UserFactory
 from tests.study.compare_data import build_study
 
@@ -36,17 +36,17 @@ def test_export_round_trip_recomputes_distributions_and_summary(tmp_path):
     assert sum(int(v["participant_excluded"]) for v in votes) == 8
 
     distributions = read_csv(tmp_path / "distributions.csv")
-    counts = np.array([[int(row[l]) for l in labels] for row in distributions], dtype=float)
+    counts = np.array([[int(row[name]) for name in labels] for row in distributions], dtype=float)
     data = comparison_data(study=study)
     np.testing.assert_array_equal(counts, data.counts)  # excluded participant left out, same order
 
     stimuli = read_csv(tmp_path / "stimuli.csv")
-    shares = np.array([[float(row[f"p_{l}"]) for l in labels] for row in stimuli])
+    shares = np.array([[float(row[f"p_{name}"]) for name in labels] for row in stimuli])
     np.testing.assert_allclose(shares, metrics.distribution(counts), atol=1e-6)
 
     predictions = read_csv(tmp_path / "predictions.csv")
     assert len(predictions) == 16
-    probs = np.array([[float(r[f"p_{l}"]) for l in labels] for r in predictions if r["model"] == models[0].name])
+    probs = np.array([[float(r[f"p_{name}"]) for name in labels] for r in predictions if r["model"] == models[0].name])
     recomputed = metrics.summary(metrics.distribution(counts), probs)
     from_page = next(row for row in model_summaries(data) if row["name"] == models[0].name)
     assert recomputed.mean_js == pytest.approx(from_page["mean_js"], abs=1e-5)
@@ -94,7 +94,7 @@ def test_postgresql_copy_export_matches_the_python_rows():
     assert copied[0] == VOTES_HEADER
     python_rows = [[str(v) for v in row] for row in votes_rows(study)]
     assert len(copied) - 1 == len(python_rows) == 6
-    for got, expected in zip(copied[1:], python_rows):
+    for got, expected in zip(copied[1:], python_rows, strict=False):
         assert got[:4] == expected[:4] and got[5:12] == expected[5:12]
         assert json.loads(got[4]) == json.loads(expected[4])  # same JSON, key order may differ
         assert datetime.fromisoformat(got[12]) == datetime.fromisoformat(expected[12])

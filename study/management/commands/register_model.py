@@ -1,4 +1,5 @@
-"""python manage.py register_model <checkpoint> --name NAME --owner USERNAME [--public] [--demo] [--notes ...] [--lambda-export CSV]"""
+"""python manage.py register_model <checkpoint> --name NAME --owner USERNAME [--public] [--demo] [--notes ...]
+[--lambda-export CSV]"""
 import time
 from pathlib import Path
 

@@ -7,7 +7,6 @@ is set, otherwise kombu's filesystem transport under var/celery. Ctrl-C (or SIGT
 On start it registers var/models/demo.pt as the model "demo" (if present and new) and, if the demo study
 has no predictions from it yet, queues a job so the comparison view has something to show.
 """
-import os
 import signal
 import subprocess
 import sys

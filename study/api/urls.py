@@ -1,0 +1,23 @@
+"""REST API under /api/ (included by study/urls.py).
+
+Researcher reads, the participant trial and vote endpoints, the schema and the offline Swagger UI.
+"""
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from study.api import views as apis
+
+urlpatterns = [
+    path("token/", obtain_auth_token, name="api-token"),
+    path("studies/", apis.StudyListApi.as_view(), name="api-study-list"),
+    path("studies/<slug:slug>/", apis.StudyDetailApi.as_view(), name="api-study-detail"),
+    path("studies/<slug:slug>/stimuli/", apis.StimulusListApi.as_view(), name="api-stimulus-list"),
+    path("studies/<slug:slug>/votes/", apis.VoteListApi.as_view(), name="api-vote-list"),
+    path("studies/<slug:slug>/predictions/", apis.PredictionListApi.as_view(), name="api-prediction-list"),
+    path("studies/<slug:slug>/metrics/", apis.MetricsSummaryApi.as_view(), name="api-metrics"),
+    path("s/<slug:slug>/trial/", apis.ParticipantTrialApi.as_view(), name="api-participant-trial"),
+    path("s/<slug:slug>/votes/", apis.ParticipantVoteCreateApi.as_view(), name="api-participant-vote"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="study:api-schema"), name="api-docs"),
+]

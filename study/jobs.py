@@ -1,0 +1,96 @@
+"""The one seam where the web side hands work to Celery workers.
+
+Services call these functions; they publish tasks *by name* (the task objects are looked up in the
+Celery app's registry), so no service imports study.tasks and the tasks, which call services, close no
+import cycle. Everything here runs in the web process and never imports torch.
+
+Hard time limits: a hung broker (a frozen Redis: the kernel still accepts connections, nothing answers)
+must not hold a web worker. Checks and publishes use their own connection whose socket operations time
+out after BROKER_WEB_TIMEOUT seconds, with at most one retry, so a request waits about 3 s at most before
+its 503. The Celery worker keeps the longer timeouts of CELERY_BROKER_TRANSPORT_OPTIONS.
+"""
+from __future__ import annotations
+
+from study.errors import BrokerUnavailable
+
+PREDICT_STIMULI = "study.tasks.predict_stimuli"
+VALIDATE_MODEL_VERSION = "study.tasks.validate_model_version"
+
+
+def _app():
+    from webapp.celery import app
+
+    return app
+
+
+def _timeout() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "BROKER_WEB_TIMEOUT", 1.0))
+
+
+def _is_redis(app) -> bool:
+    return str(app.conf.broker_url or "").startswith(("redis://", "rediss://"))
+
+
+def _web_connection(app, timeout: float):
+    """A broker connection whose every socket operation gives up after `timeout` seconds."""
+    options = dict(app.conf.broker_transport_options or {})
+    if _is_redis(app):
+        options.update(socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False)
+    return app.connection_for_write(transport_options=options, connect_timeout=timeout)
+
+
+def broker_check(timeout: float | None = None) -> None:
+    """Raise BrokerUnavailable unless the broker answers within `timeout` seconds (a round trip, not only a
+    TCP connect: a frozen Redis still accepts connections). Eager mode: always fine."""
+    app = _app()
+    if app.conf.task_always_eager:
+        return
+    timeout = _timeout() if timeout is None else timeout
+    try:
+        if _is_redis(app):
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            # No retries: redis-py retries a timed-out command 3 times by default, 4x the wait.
+            client = redis.Redis.from_url(str(app.conf.broker_url), socket_timeout=timeout,
+                                          socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+            try:
+                client.ping()
+            finally:
+                client.close()
+        else:
+            with _web_connection(app, timeout) as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=timeout)
+    except Exception as exc:  # redis/kombu raise transport-specific errors
+        raise BrokerUnavailable(
+            f"the task queue (Celery broker) is unreachable, so no job was started: {exc.__class__.__name__}. "
+            "Start Redis (or the embedded worker) and try again."
+        ) from None
+
+
+# One quick retry (a pooled connection a Redis restart closed): with the socket timeout, ~2 x timeout at most.
+_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+def _publish(task_name: str, args: list) -> str:
+    """Send one task; returns its id. Raises whatever the transport raises when the broker fails or hangs."""
+    app = _app()
+    if task_name not in app.tasks:
+        app.loader.import_default_modules()  # Celery's autodiscovery registers study.tasks (which imports no torch)
+    task = app.tasks[task_name]  # a registered task keeps eager mode and the task routes working
+    with _web_connection(app, _timeout()) as connection:
+        result = task.apply_async(args=args, connection=connection, retry=True, retry_policy=_RETRY_POLICY)
+    return result.id or ""
+
+
+def enqueue_model_validation(model_version_id: int) -> str:
+    """Queue the worker-side check of a registered checkpoint (study.tasks.validate_model_version)."""
+    return _publish(VALIDATE_MODEL_VERSION, [model_version_id])
+
+
+def enqueue_prediction_job(job_id: int) -> str:
+    """Queue a prediction job (study.tasks.predict_stimuli)."""
+    return _publish(PREDICT_STIMULI, [job_id])

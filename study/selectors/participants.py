@@ -1,0 +1,158 @@
+"""Reads for the participant flow, done in SQL. Services write; views and the API call these to show things.
+
+Sections: participant progress · stimulus load (the quota balance) · human vote distributions.
+Human distributions leave out excluded participants and gold (attention) items by default.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from study.models import Assignment, Participant, Stimulus, Study, Vote
+
+# --- participant progress -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParticipantProgress:
+    answered: int
+    total: int
+
+    @property
+    def current(self) -> int:
+        """1-based number of the trial being shown ("k of n")."""
+        return min(self.answered + 1, self.total)
+
+    @property
+    def done(self) -> bool:
+        return self.total > 0 and self.answered >= self.total
+
+
+def participant_cookie_name(study: Study) -> str:
+    """One cookie per study, so one browser can take part in several studies."""
+    return f"{settings.PARTICIPANT_COOKIE_NAME}_{study.pk}"
+
+
+def participant_from_cookies(*, study: Study, cookies) -> Participant | None:
+    """The participant whose study cookie the browser sends (pages and the API alike), or None."""
+    return participant_by_token(study=study, token=cookies.get(participant_cookie_name(study)))
+
+
+def participant_by_token(*, study: Study, token: str | None) -> Participant | None:
+    """The participant of `study` whose cookie holds `token`, or None."""
+    if not token:
+        return None
+    return Participant.objects.filter(study=study, token=token).first()
+
+
+def participant_progress(*, participant: Participant) -> ParticipantProgress:
+    counts = participant.assignments.aggregate(
+        total=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
+    )
+    return ParticipantProgress(answered=counts["answered"], total=counts["total"])
+
+
+def participant_upcoming_assignments(*, participant: Participant, limit: int = 2) -> list[Assignment]:
+    """The next unanswered assignments in sequence order: [current, next, ...] (the next is preloaded)."""
+    return list(
+        participant.assignments.filter(answered_at__isnull=True)
+        .select_related("stimulus")
+        .order_by("position")[:limit]
+    )
+
+
+# --- stimulus load: votes plus assignments still in progress ---------------------------------------
+
+
+def open_assignment_cutoff(*, now: datetime | None = None) -> datetime:
+    """Unanswered assignments served before this moment have expired and no longer hold a slot."""
+    return (now or timezone.now()) - timedelta(seconds=settings.ASSIGNMENT_EXPIRY_SECONDS)
+
+
+def _count_per_stimulus(queryset: QuerySet) -> Coalesce:
+    """A correlated COUNT subquery per stimulus (avoids the row blow-up of two joined Counts)."""
+    counted = (
+        queryset.filter(stimulus=OuterRef("pk")).order_by().values("stimulus").annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def stimuli_with_load(*, study: Study, now: datetime | None = None) -> QuerySet[Stimulus]:
+    """The study's stimuli annotated with n_votes, n_open and load = n_votes + n_open.
+
+    n_votes counts votes of participants who are not excluded (an excluded participant's image goes
+    back into the pool); n_open counts unanswered assignments that have not expired yet.
+    """
+    valid_votes = Vote.objects.filter(participant__excluded=False)
+    open_assignments = Assignment.objects.filter(
+        answered_at__isnull=True, served_at__gt=open_assignment_cutoff(now=now), participant__excluded=False
+    )
+    queryset = Stimulus.objects.filter(study=study).annotate(
+        n_votes=_count_per_stimulus(valid_votes), n_open=_count_per_stimulus(open_assignments)
+    )
+    return queryset.annotate(load=F("n_votes") + F("n_open"))
+
+
+def study_open_slots(*, study: Study, now: datetime | None = None) -> QuerySet[Stimulus]:
+    """Regular (non-gold) stimuli still below the study's votes_per_image, counting open assignments."""
+    return stimuli_with_load(study=study, now=now).filter(is_gold=False, load__lt=study.votes_per_image)
+
+
+def study_is_full(*, study: Study, now: datetime | None = None) -> bool:
+    """True when no regular image needs another vote (also when the study has no images)."""
+    return not study_open_slots(study=study, now=now).exists()
+
+
+# --- human vote distributions ----------------------------------------------------------------------
+
+
+def stimulus_vote_counts(
+    study: Study, include_excluded: bool = False, include_gold: bool = False
+) -> dict[int, dict[str, int]]:
+    """Votes per stimulus id and label: {stimulus_id: {label: n}}; labels without votes are absent.
+
+    Only stimuli with at least one counted vote appear. By default excluded participants (failed
+    attention checks) and gold items are left out, so these are the human distributions to compare.
+    """
+    votes = Vote.objects.filter(stimulus__study=study)
+    if not include_excluded:
+        votes = votes.filter(participant__excluded=False)
+    if not include_gold:
+        votes = votes.filter(stimulus__is_gold=False)
+    rows = votes.order_by().values_list("stimulus_id", "label").annotate(n=Count("pk"))
+    counts: dict[int, dict[str, int]] = {}
+    for stimulus_id, label, n in rows:
+        counts.setdefault(stimulus_id, {})[label] = n
+    return counts
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    images: int
+    votes_wanted: int
+    votes_counted: int
+    participants: int
+    finished: int
+    excluded: int
+
+
+def study_progress(*, study: Study) -> StudyProgress:
+    """Headline numbers: images, votes wanted vs counted (regular items, valid participants), people."""
+    images = Stimulus.objects.filter(study=study, is_gold=False).count()
+    votes_counted = Vote.objects.filter(
+        stimulus__study=study, stimulus__is_gold=False, participant__excluded=False
+    ).count()
+    people = Participant.objects.filter(study=study).aggregate(
+        participants=Count("pk"),
+        finished=Count("pk", filter=Q(finished_at__isnull=False)),
+        excluded=Count("pk", filter=Q(excluded=True)),
+    )
+    return StudyProgress(
+        images=images,
+        votes_wanted=images * study.votes_per_image,
+        votes_counted=votes_counted,
+        **people,
+    )

@@ -1,0 +1,331 @@
+"""Participant pages: /s/<slug>/ → consent → instructions → trials → done. Thin: services do the work.
+
+Every write is a POST with CSRF protection and a redirect after it (PRG), so reload and the back
+button only ever re-read. The trial form works without JavaScript; static/study/participant/trial.js adds keys 1–N,
+the response time, double-submit protection and preloading. The vote endpoint also answers JSON when
+asked (Accept: application/json), for scripted clients.
+"""
+import json
+import time
+import uuid
+from functools import wraps
+
+from django.conf import settings
+from django.core import signing
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from study.errors import DomainError, InvalidInput, InvalidResponseTime, NotAssigned, StudyFull, StudyNotOpen
+from study.models import Participant, Stimulus, Study
+from study.selectors.participants import (
+    participant_cookie_name,
+    participant_from_cookies,
+    participant_progress,
+    participant_upcoming_assignments,
+    study_is_full,
+)
+from study.services.assignments import FULL_MESSAGE, assignment_allocate
+from study.services.participants import (
+    participant_create,
+    participant_external_ids,
+    participant_finish,
+    study_completion_url,
+    study_require_live,
+)
+from study.services.votes import MAX_RESPONSE_MS, vote_record
+from study.views.images import stimulus_file_response
+
+PARAM_PREFIX = "p_"  # consent-form hidden inputs carrying the URL parameters
+SHOWN_SALT = "emostudy.trial-shown"
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _study(slug: str) -> Study:
+    return get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
+
+
+def _participant(request: HttpRequest, study: Study) -> Participant | None:
+    return participant_from_cookies(study=study, cookies=request.COOKIES)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "") or request.content_type == "application/json"
+
+
+def _url(name: str, study: Study) -> str:
+    return reverse(f"study:participant-{name}", args=[study.slug])
+
+
+def _next_step(study: Study, participant: Participant) -> str:
+    """Where this participant should be now: instructions, the next trial, or the finish page."""
+    progress = participant_progress(participant=participant)
+    if progress.total == 0:
+        return _url("instructions", study)
+    return _url("done" if progress.done else "trial", study)
+
+
+def _message(request: HttpRequest, study: Study | None, title: str, message: str, status: int = 200) -> HttpResponse:
+    return render(
+        request, "study/participant/message.html", {"study": study, "title": title, "message": message}, status=status
+    )
+
+
+def _unavailable(request: HttpRequest, study: Study, error: DomainError) -> HttpResponse:
+    """Closed, paused, draft or full: a clear page (HTTP 200), or 409 JSON for scripted clients."""
+    if _wants_json(request):
+        return JsonResponse({"error": error.code, "message": error.message}, status=error.status_code)
+    title = "This study is full" if isinstance(error, StudyFull) else "This study is not open"
+    return _message(request, study, title, error.message)
+
+
+def _error(request: HttpRequest, study: Study, error: DomainError) -> HttpResponse:
+    if isinstance(error, (StudyNotOpen, StudyFull)):
+        return _unavailable(request, study, error)
+    if _wants_json(request):
+        return JsonResponse({"error": error.code, "message": error.message}, status=error.status_code)
+    return _message(request, study, "Something is not right", error.message, status=error.status_code)
+
+
+def _open_for_newcomers(study: Study) -> DomainError | None:
+    try:
+        study_require_live(study)
+    except StudyNotOpen as error:
+        return error
+    return StudyFull(FULL_MESSAGE) if study_is_full(study=study) else None
+
+
+def _joined(view):
+    """For pages after consent: pass the study and the browser's participant; a stranger goes to the study link."""
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        study = _study(slug)
+        participant = _participant(request, study)
+        if participant is None:
+            return redirect(_url("entry", study))
+        return view(request, study, participant)
+
+    return wrapper
+
+
+def _resume(request: HttpRequest, study: Study) -> HttpResponse | None:
+    """A returning participant (the browser sends their cookie) goes on where they left off."""
+    participant = _participant(request, study)
+    return redirect(_next_step(study, participant)) if participant is not None else None
+
+
+def _closed_to_newcomers(request: HttpRequest, study: Study) -> HttpResponse | None:
+    """The page a newcomer sees when the study is not live or already full; None when they may join."""
+    error = _open_for_newcomers(study)
+    return _unavailable(request, study, error) if error is not None else None
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@never_cache
+@require_GET
+def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """The study link. Returning participants resume; newcomers see the consent text."""
+    study = _study(slug)
+    if (early := _resume(request, study) or _closed_to_newcomers(request, study)) is not None:
+        return early
+    params = participant_external_ids(study=study, params=request.GET)
+    hidden = [(f"{PARAM_PREFIX}{name}", value) for name, value in params.items()]
+    return render(request, "study/participant/consent.html", {"study": study, "hidden_params": hidden})
+
+
+@never_cache
+@require_POST
+def participant_consent(request: HttpRequest, slug: str) -> HttpResponse:
+    """'I agree' creates the participant and sets their cookie; 'I do not agree' ends politely."""
+    study = _study(slug)
+    if (early := _resume(request, study)) is not None:
+        return early
+    if request.POST.get("consent") != "agree":
+        return _message(request, study, "You did not take part", "No data was recorded. You can close this page.")
+    if (early := _closed_to_newcomers(request, study)) is not None:
+        return early
+    params = {key[len(PARAM_PREFIX):]: value for key, value in request.POST.items() if key.startswith(PARAM_PREFIX)}
+    participant = participant_create(
+        study=study, external_ids=params, user_agent=request.headers.get("User-Agent", "")
+    )
+    response = redirect(_url("instructions", study))
+    response.set_cookie(
+        participant_cookie_name(study),
+        participant.token,
+        max_age=settings.PARTICIPANT_COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+@never_cache
+@require_GET
+@_joined
+def participant_instructions(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
+    if participant_progress(participant=participant).total:
+        return redirect(_next_step(study, participant))
+    try:
+        study_require_live(study)
+    except StudyNotOpen as error:
+        return _unavailable(request, study, error)
+    return render(
+        request,
+        "study/participant/instructions.html",
+        {"study": study, "labels": participant.label_order or study.label_set.labels},
+    )
+
+
+@never_cache
+@require_POST
+@_joined
+def participant_start(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
+    """Allocate the participant's sequence (idempotent) and go to the first trial."""
+    try:
+        assignment_allocate(participant=participant)
+    except DomainError as error:
+        return _error(request, study, error)
+    return redirect(_url("trial", study))
+
+
+@never_cache
+def participant_trial(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET shows the first unanswered trial; POST records a vote and redirects (or answers JSON)."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    study = _study(slug)
+    participant = _participant(request, study)
+    if participant is None:
+        if _wants_json(request):
+            return JsonResponse({"error": "no_participant", "message": "Open the study link first."}, status=403)
+        return redirect(_url("entry", study))
+    if request.method == "POST":
+        return _trial_vote(request, study, participant)
+
+    progress = participant_progress(participant=participant)
+    if progress.total == 0 or progress.done:
+        return redirect(_next_step(study, participant))
+    try:
+        study_require_live(study)
+    except StudyNotOpen as error:
+        return _unavailable(request, study, error)
+    upcoming = participant_upcoming_assignments(participant=participant, limit=2)
+    current = upcoming[0]
+    labels = participant.label_order or study.label_set.labels
+    context = {
+        "study": study,
+        "progress": progress,
+        "assignment": current,
+        "image_url": _image_url(study, current.stimulus),
+        "next_image_url": _image_url(study, upcoming[1].stimulus) if len(upcoming) > 1 else "",
+        "choices": [(str(index) if index <= 9 else "", label) for index, label in enumerate(labels, start=1)],
+        "shown_token": signing.dumps({"s": str(current.stimulus.public_id), "t": _now_ms()}, salt=SHOWN_SALT),
+    }
+    return render(request, "study/participant/trial.html", context)
+
+
+def _trial_vote(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
+    try:
+        data = _vote_input(request)
+        stimulus = _assigned_stimulus(study, data.get("stimulus"))
+        response_ms = _response_ms(data, stimulus)
+        vote = vote_record(
+            participant=participant, stimulus=stimulus, label=str(data.get("label", "")), response_ms=response_ms
+        )
+    except DomainError as error:
+        return _error(request, study, error)
+    next_url = _next_step(study, participant)
+    if _wants_json(request):
+        progress = participant_progress(participant=participant)
+        return JsonResponse(
+            {
+                "vote": {
+                    "stimulus": str(stimulus.public_id),
+                    "label": vote.label,
+                    "response_ms": vote.response_ms,
+                    "created_at": vote.created_at.isoformat(),
+                },
+                "progress": {"answered": progress.answered, "total": progress.total},
+                "next_url": next_url,
+            }
+        )
+    return redirect(next_url)
+
+
+def _vote_input(request: HttpRequest) -> dict:
+    if request.content_type != "application/json":
+        return request.POST.dict()
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    return data
+
+
+def _assigned_stimulus(study: Study, public_id: object) -> Stimulus:
+    try:
+        key = uuid.UUID(str(public_id))
+    except ValueError:
+        raise InvalidInput("Missing or malformed image id.") from None
+    stimulus = Stimulus.objects.filter(study=study, public_id=key).first()
+    if stimulus is None:
+        raise NotAssigned("This image is not one of your trials.")
+    return stimulus
+
+
+def _response_ms(data: dict, stimulus: Stimulus) -> object:
+    """The client's measurement; without JavaScript, the server's time since the page was rendered."""
+    value = data.get("response_ms")
+    if value not in (None, ""):
+        return value
+    try:
+        shown = signing.loads(str(data.get("shown", "")), salt=SHOWN_SALT)
+    except signing.BadSignature:
+        shown = None
+    if not isinstance(shown, dict) or shown.get("s") != str(stimulus.public_id):
+        raise InvalidResponseTime("response_ms is required.")
+    return min(max(_now_ms() - int(shown["t"]), 0), MAX_RESPONSE_MS)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _image_url(study: Study, stimulus: Stimulus) -> str:
+    return reverse("study:participant-image", args=[study.slug, stimulus.public_id])
+
+
+@never_cache
+@require_GET
+@_joined
+def participant_done(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
+    """Completion code, and the way back to the recruiting platform when the study has one."""
+    if participant.finished_at is None:
+        if not participant_progress(participant=participant).done:
+            return redirect(_next_step(study, participant))
+        participant = participant_finish(participant=participant)
+    return render(
+        request,
+        "study/participant/done.html",
+        {"study": study, "completion_code": study.completion_code, "completion_url": study_completion_url(study)},
+    )
+
+
+@require_GET
+def participant_image(request: HttpRequest, slug: str, public_id: uuid.UUID) -> FileResponse:
+    """A trial image, only for the participant it is assigned to (no listing of a study's images)."""
+    study = _study(slug)
+    participant = _participant(request, study)
+    stimulus = Stimulus.objects.filter(study=study, public_id=public_id).first()
+    if participant is None or stimulus is None or not participant.assignments.filter(stimulus=stimulus).exists():
+        raise Http404("No such image.")
+    return stimulus_file_response(stimulus)
