@@ -39,6 +39,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class TooManyRequests(DomainError):
+    """429: this client asked too often; it may try again later."""
+
+    status_code, code = 429, "too_many_requests"
+
+
 class BrokerUnavailable(DomainError):
     """503: the task queue a request needs is down; nothing was created."""
 

@@ -98,6 +98,8 @@ class Participant(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     external_ids = models.JSONField(default=dict, blank=True)
     user_agent_family = models.CharField(max_length=64, blank=True)
+    client_hash = models.CharField(max_length=16, blank=True, editable=False,
+                                   help_text="Keyed hash of the client address, to rate-limit new sessions; not exported.")
     label_order = models.JSONField(default=list, blank=True, help_text="Button order shown to this participant.")
     started_at = models.DateTimeField(auto_now_add=True)
     consented_at = models.DateTimeField(null=True, blank=True)
@@ -110,6 +112,7 @@ class Participant(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        indexes = [models.Index(fields=["study", "client_hash", "started_at"], name="participant_client_recent")]
 
     def __str__(self) -> str:
         return str(self.public_id)

@@ -201,6 +201,13 @@ AXES_CLIENT_IP_CALLABLE = "webapp.auth.client_ip"
 
 # Assignments not answered in this many seconds stop counting toward an image's quota.
 ASSIGNMENT_EXPIRY_SECONDS = env.int("ASSIGNMENT_EXPIRY_SECONDS", default=30 * 60)
+# Until a participant's first vote their sequence holds its places only this long: pressing Start without
+# voting (say, a script) cannot make a study look full for half an hour.
+ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS = env.int("ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS", default=180)
+# New participants (consent + Start) per client address and study within the window; 0 turns the limit off.
+# Generous on purpose: a lab may run many participants behind one address.
+PARTICIPANT_STARTS_PER_CLIENT = env.int("PARTICIPANT_STARTS_PER_CLIENT", default=20)
+PARTICIPANT_START_WINDOW_SECONDS = env.int("PARTICIPANT_START_WINDOW_SECONDS", default=10 * 60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -80,16 +80,26 @@ def _count_per_stimulus(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+def held_assignments(*, now: datetime | None = None) -> QuerySet[Assignment]:
+    """Unanswered assignments that still hold a place: served within ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS,
+    or, once their participant has voted at least once, within ASSIGNMENT_EXPIRY_SECONDS."""
+    now = now or timezone.now()
+    first_vote_cutoff = now - timedelta(seconds=settings.ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS)
+    has_voted = Exists(Assignment.objects.filter(participant=OuterRef("participant"), answered_at__isnull=False))
+    return Assignment.objects.filter(
+        Q(served_at__gt=first_vote_cutoff) | Q(has_voted, served_at__gt=open_assignment_cutoff(now=now)),
+        answered_at__isnull=True, participant__excluded=False,
+    )
+
+
 def stimuli_with_load(*, study: Study, now: datetime | None = None) -> QuerySet[Stimulus]:
     """The study's stimuli annotated with n_votes, n_open and load = n_votes + n_open.
 
     n_votes counts votes of participants who are not excluded (an excluded participant's image goes
-    back into the pool); n_open counts unanswered assignments that have not expired yet.
+    back into the pool); n_open counts places held by unanswered assignments (held_assignments).
     """
     valid_votes = Vote.objects.filter(participant__excluded=False)
-    open_assignments = Assignment.objects.filter(
-        answered_at__isnull=True, served_at__gt=open_assignment_cutoff(now=now), participant__excluded=False
-    )
+    open_assignments = held_assignments(now=now)
     queryset = Stimulus.objects.filter(study=study).annotate(
         n_votes=_count_per_stimulus(valid_votes), n_open=_count_per_stimulus(open_assignments)
     )
@@ -99,6 +109,11 @@ def stimuli_with_load(*, study: Study, now: datetime | None = None) -> QuerySet[
 def study_open_slots(*, study: Study, now: datetime | None = None) -> QuerySet[Stimulus]:
     """Regular (non-gold) stimuli still below the study's votes_per_image, counting open assignments."""
     return stimuli_with_load(study=study, now=now).filter(is_gold=False, load__lt=study.votes_per_image)
+
+
+def study_waiting_on_holds(*, study: Study, now: datetime | None = None) -> bool:
+    """Some regular image still lacks answered votes: a study with no open slot is then only held, not full."""
+    return stimuli_with_load(study=study, now=now).filter(is_gold=False, n_votes__lt=study.votes_per_image).exists()
 
 
 def study_is_full(*, study: Study, now: datetime | None = None) -> bool:

@@ -11,6 +11,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 
 from study.models import Participant, Stimulus, Study, Vote
+from study.selectors.participants import held_assignments
 
 
 def studies_visible_to(user) -> QuerySet[Study]:
@@ -64,6 +65,7 @@ class StudyDashboard:
     votes: int  # valid votes on regular images
     votes_all: int  # every vote stored, gold and excluded included
     votes_wanted: int
+    held: int  # places held by participants who have not answered yet (counted apart from votes)
     images_complete: int
     histogram: list[HistogramBar]
 
@@ -98,7 +100,9 @@ def study_dashboard(*, study: Study) -> StudyDashboard:
         HistogramBar(label=f"{k}" if k < wanted else f"{wanted}+ (complete)", images=n, share=n / total if total else 0.0)
         for k, n in enumerate(buckets)
     ]
+    held = held_assignments().filter(stimulus__study=study, stimulus__is_gold=False).count()
     return StudyDashboard(
         images=total, gold=images["gold"], votes=votes["valid"], votes_all=votes["all"], votes_wanted=total * wanted,
+        held=held,
         images_complete=buckets[wanted], histogram=histogram, **people,
     )

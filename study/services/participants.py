@@ -1,18 +1,22 @@
 """Participants: created on consent, finished (and scored on gold items) after their last trial.
 
 A participant is known only by an opaque random token kept in an httpOnly cookie; nothing else
-about them is stored beyond the URL parameters the recruiting platform passes (e.g. PROLIFIC_PID).
+about them is stored beyond the URL parameters the recruiting platform passes (e.g. PROLIFIC_PID) and a
+keyed hash of their address, used only to rate-limit new sessions.
 """
 import hashlib
+import hmac
 import random
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from study.errors import InvalidInput, StudyNotOpen
+from study.errors import InvalidInput, StudyNotOpen, TooManyRequests
 from study.models import Participant, Study
 
 STANDARD_URL_PARAMETERS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
@@ -69,13 +73,39 @@ def _label_order(study: Study, token: str) -> list[str]:
     return labels
 
 
+def client_hash(address: str | None) -> str:
+    """A keyed, truncated hash of the client address: enough to count one client's sessions, not to name it."""
+    if not address:
+        return ""
+    return hmac.new(settings.SECRET_KEY.encode(), address.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _require_start_allowance(study: Study, client: str) -> None:
+    limit = settings.PARTICIPANT_STARTS_PER_CLIENT
+    if not client or limit <= 0:
+        return
+    window = settings.PARTICIPANT_START_WINDOW_SECONDS
+    since = timezone.now() - timedelta(seconds=window)
+    if Participant.objects.filter(study=study, client_hash=client, started_at__gte=since).count() >= limit:
+        raise TooManyRequests(f"Too many new sessions from your network in the last {window // 60} minutes. "
+                              "Please try again a little later.")
+
+
 @transaction.atomic
-def participant_create(*, study: Study, external_ids: Mapping[str, str], user_agent: str = "") -> Participant:
-    """A participant who has just agreed to the consent text, with their button order fixed."""
+def participant_create(*, study: Study, external_ids: Mapping[str, str], user_agent: str = "",
+                       client_address: str | None = None) -> Participant:
+    """A participant who has just agreed to the consent text, with their button order fixed.
+
+    TooManyRequests when this client address started PARTICIPANT_STARTS_PER_CLIENT sessions of the study
+    within the window (scripted consent + Start sequences).
+    """
     study_require_live(study)
+    client = client_hash(client_address)
+    _require_start_allowance(study, client)
     token = secrets.token_urlsafe(32)
     return Participant.objects.create(
         study=study,
+        client_hash=client,
         token=token,
         external_ids=participant_external_ids(study=study, params=external_ids),
         user_agent_family=user_agent_family(user_agent),

@@ -26,8 +26,9 @@ from study.selectors.participants import (
     participant_progress,
     participant_upcoming_assignments,
     study_is_full,
+    study_waiting_on_holds,
 )
-from study.services.assignments import FULL_MESSAGE, assignment_allocate
+from study.services.assignments import FULL_MESSAGE, HELD_MESSAGE, assignment_allocate
 from study.services.participants import (
     participant_create,
     participant_external_ids,
@@ -37,6 +38,7 @@ from study.services.participants import (
 )
 from study.services.votes import MAX_RESPONSE_MS, vote_record
 from study.views.images import stimulus_file_response
+from webapp.auth import client_ip
 
 PARAM_PREFIX = "p_"  # consent-form hidden inputs carrying the URL parameters
 SHOWN_SALT = "emostudy.trial-shown"
@@ -96,7 +98,9 @@ def _open_for_newcomers(study: Study) -> DomainError | None:
         study_require_live(study)
     except StudyNotOpen as error:
         return error
-    return StudyFull(FULL_MESSAGE) if study_is_full(study=study) else None
+    if not study_is_full(study=study):
+        return None
+    return StudyFull(HELD_MESSAGE if study_waiting_on_holds(study=study) else FULL_MESSAGE)
 
 
 def _joined(view):
@@ -151,9 +155,11 @@ def participant_consent(request: HttpRequest, slug: str) -> HttpResponse:
     if (early := _closed_to_newcomers(request, study)) is not None:
         return early
     params = {key[len(PARAM_PREFIX):]: value for key, value in request.POST.items() if key.startswith(PARAM_PREFIX)}
-    participant = participant_create(
-        study=study, external_ids=params, user_agent=request.headers.get("User-Agent", "")
-    )
+    try:
+        participant = participant_create(study=study, external_ids=params, client_address=client_ip(request),
+                                         user_agent=request.headers.get("User-Agent", ""))
+    except DomainError as error:
+        return _error(request, study, error)
     response = redirect(_url("instructions", study))
     response.set_cookie(
         participant_cookie_name(study),
