@@ -48,6 +48,33 @@ def participant_by_token(*, study: Study, token: str | None) -> Participant | No
     return Participant.objects.filter(study=study, token=token).first()
 
 
+def participant_cookie_tokens(cookies) -> dict[int, str]:
+    """{study id: token} from the browser's participant cookies (one cookie per study)."""
+    prefix = f"{settings.PARTICIPANT_COOKIE_NAME}_"
+    tokens = {}
+    for name, value in cookies.items():
+        if name.startswith(prefix) and name[len(prefix):].isdigit() and value:
+            tokens[int(name[len(prefix):])] = value
+    return tokens
+
+
+def participant_for_page(*, slug: str, cookies) -> Participant | None:
+    """The browser's participant of the study `slug`, with the study and its label set, in one query."""
+    tokens = participant_cookie_tokens(cookies)
+    if not tokens:
+        return None
+    participant = (Participant.objects.select_related("study__label_set")
+                   .filter(study__slug=slug, token__in=list(tokens.values())[:20]).first())
+    if participant is None or tokens.get(participant.study_id) != participant.token:
+        return None
+    return participant
+
+
+def participant_sequence(*, participant: Participant) -> list[Assignment]:
+    """Every assignment of the participant in order, with its image: progress, current and next in one query."""
+    return list(participant.assignments.select_related("stimulus").order_by("position"))
+
+
 def participant_progress(*, participant: Participant) -> ParticipantProgress:
     counts = participant.assignments.aggregate(
         total=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
