@@ -15,6 +15,7 @@ from study.errors import BrokerUnavailable
 
 PREDICT_STIMULI = "study.tasks.predict_stimuli"
 VALIDATE_MODEL_VERSION = "study.tasks.validate_model_version"
+IMPORT_UPLOAD_BATCH = "study.tasks.import_upload_batch"
 
 
 def _app():
@@ -94,3 +95,8 @@ def enqueue_model_validation(model_version_id: int) -> str:
 def enqueue_prediction_job(job_id: int) -> str:
     """Queue a prediction job (study.tasks.predict_stimuli)."""
     return _publish(PREDICT_STIMULI, [job_id])
+
+
+def enqueue_upload_batch(batch_id: int) -> str:
+    """Queue the import of a stored upload (study.tasks.import_upload_batch)."""
+    return _publish(IMPORT_UPLOAD_BATCH, [batch_id])

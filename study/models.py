@@ -251,3 +251,38 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version_id} on {self.stimulus_id}"
+
+
+class UploadBatch(models.Model):
+    """A big upload stored as it came, then imported by a worker with progress and a final report."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="upload_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED, db_index=True)
+    archive = models.FileField(upload_to="uploads/", max_length=255, blank=True,
+                               help_text="The stored upload (a zip of the files); removed once imported.")
+    manifest = models.FileField(upload_to="uploads/", max_length=255, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list, blank=True, help_text="[name, status, reason] per file (capped).")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} to {self.study_id} ({self.state})"

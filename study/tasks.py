@@ -42,3 +42,11 @@ def validate_model_version(self, model_version_id: int) -> None:
     info = {"arch": predictor.arch, "classes": predictor.classes, "input_size": predictor.input_size,
             "normalization": predictor.normalization, "metrics": predictor.metrics}
     model_version_apply_validation(model_version_id=model_version_id, info=info, error=None)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def import_upload_batch(self, batch_id: int) -> None:
+    """Import a big upload stored by the web (no torch: images are checked with Pillow)."""
+    from study.services.uploads import upload_batch_run
+
+    upload_batch_run(batch_id=batch_id)

@@ -26,6 +26,9 @@ researcher_patterns = [  # /studies/...
     path("<slug:slug>/status/", researcher.study_status, name="researcher-study-status"),
     path("<slug:slug>/upload/", researcher.study_upload, name="researcher-study-upload"),
     path("<slug:slug>/images/", researcher.study_images, name="researcher-study-images"),
+    path("<slug:slug>/uploads/<int:pk>/", researcher.upload_batch_detail, name="researcher-upload-batch"),
+    path("<slug:slug>/uploads/<int:pk>/status.json", researcher.upload_batch_status,
+         name="researcher-upload-batch-status"),
     path("<slug:slug>/images/<uuid:public_id>/", researcher.stimulus_image, name="researcher-stimulus-image"),
 ]
 

@@ -130,6 +130,8 @@ if env("S3_BUCKET", default=""):
         },
     }
 MODEL_CACHE_DIR = Path(env("MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache")))
+# Uploads bigger than this (all files together) are stored and imported by a worker, with a progress page.
+STIMULUS_INLINE_MAX_BYTES = env.int("STIMULUS_INLINE_MAX_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

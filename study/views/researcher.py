@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from study.errors import DomainError, InvalidArchive, InvalidInput
 from study.forms import StimulusUploadForm, StudyCreateForm, StudyStatusForm
-from study.models import Stimulus, Study
+from study.models import Stimulus, Study, UploadBatch
 from study.selectors.studies import (
     stimuli_with_vote_counts,
     studies_visible_to,
@@ -33,6 +33,7 @@ from study.selectors.studies import (
 )
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
+from study.services.uploads import stimulus_upload_enqueue, upload_is_big
 from study.views.images import stimulus_file_response
 
 STUDY_DETAIL_PANELS: list[str] = [
@@ -175,6 +176,13 @@ def _upload(request: HttpRequest, study: Study) -> HttpResponse:
     form = StimulusUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _render_detail(request, study, status=400, upload_form=form)
+    if upload_is_big(form.cleaned_data["files"]):  # too much for one request: a worker imports it
+        try:
+            batch = stimulus_upload_enqueue(study=study, files=form.cleaned_data["files"],
+                                            manifest=form.cleaned_data["manifest"], user=request.user)
+        except DomainError as error:
+            return _render_detail(request, study, status=error.status_code, error=error.message)
+        return redirect("study:researcher-upload-batch", slug=study.slug, pk=batch.pk)
     try:
         report = stimuli_import_uploads(study=study, files=form.cleaned_data["files"],
                                         manifest=form.cleaned_data["manifest"])
@@ -210,3 +218,25 @@ def stimulus_image(request: HttpRequest, slug: str, public_id) -> FileResponse:
     if stimulus is None:
         raise Http404("No such image.")
     return stimulus_file_response(stimulus)
+
+
+@login_required
+@require_GET
+def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A queued or running import of a big upload: progress bar (polled), then the report."""
+    study = _owned_study(request, slug)
+    batch = get_object_or_404(UploadBatch, study=study, pk=pk)
+    return render(request, "study/researcher/upload_batch.html", {"study": study, "batch": batch})
+
+
+@login_required
+@require_GET
+def upload_batch_status(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
+    study = _owned_study(request, slug)
+    batch = get_object_or_404(UploadBatch, study=study, pk=pk)
+    return JsonResponse({
+        "id": batch.pk, "state": batch.state, "done": batch.done, "total": batch.total,
+        "imported": batch.imported, "duplicates": batch.duplicates, "rejected": batch.rejected,
+        "error": batch.error, "finished": batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED),
+        "report": batch.report[:200],
+    })
