@@ -14,11 +14,11 @@ import django
 
 django.setup()
 
-from django.core.files.base import ContentFile  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
-from study.models import LabelSet, Stimulus, Study, Vote  # noqa: E402
+from study.models import LabelSet, Study, Vote  # noqa: E402
 from study.selectors.participants import stimuli_with_load  # noqa: E402
+from study.services.stimuli import stimulus_import_file  # noqa: E402
 
 
 def create(slug: str, n_images: int, n_participants: int) -> None:
@@ -34,9 +34,7 @@ def create(slug: str, n_images: int, n_participants: int) -> None:
     for i in range(n_images):
         buffer = io.BytesIO()
         Image.new("RGB", (8, 8), (i % 256, (i // 256) % 256, 7)).save(buffer, format="PNG")
-        stimulus = Stimulus(study=study, sha256=f"{i:064x}", original_name=f"img_{i}.png")
-        stimulus.image.save(f"img_{i}.png", ContentFile(buffer.getvalue()), save=False)
-        stimulus.save()
+        stimulus_import_file(study=study, name=f"img_{i}.png", data=buffer.getvalue(), source="load test")
     print(f"study {slug}: {n_images} images, {per_participant} per participant, {wanted} votes wanted per image")
 
 

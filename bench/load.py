@@ -120,6 +120,7 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
                                      headers={"Cookie": f"csrftoken={csrf_cookie}"}, form=True)
         name, value = COOKIE_RE.search(headers.get("Set-Cookie", "")).groups()
         cookies = f"csrftoken={csrf_cookie}; {name}={value}"
+        vote_headers = {"Cookie": cookies, "X-CSRFToken": csrf_cookie}
         request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token}, headers={"Cookie": cookies}, form=True)
     except Exception as exc:  # could not even join (e.g. the server was down): counted as an error
         rec.error(f"join: {exc.__class__.__name__}")
@@ -144,7 +145,7 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
             try:
                 status, body, _ = request(port, "POST", f"/api/s/{slug}/votes/",
                                           {"stimulus": stimulus, "label": "Fear", "response_ms": 900},
-                                          headers={"Cookie": cookies})
+                                          headers=vote_headers)
             except Exception as exc:
                 status, body = 0, exc.__class__.__name__
             elapsed = (time.monotonic() - started) * 1000
@@ -213,11 +214,20 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="emostudy-load-"))
     redis_port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+                              "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
     env = {**os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
            "DEBUG": "false", "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
            "MEDIA_ROOT": str(workdir / "media"), "PARTICIPANT_STARTS_PER_CLIENT": "0", "AXES_ENABLED": "false",
            "WEB_WORKERS": str(args.workers), "WEB_THREADS": str(args.threads), "LOG_LEVEL": "WARNING"}
+    try:
+        run(args, env, redis, workdir)
+    finally:
+        redis.kill()
+        redis.wait()
+
+
+def run(args, env: dict, redis: subprocess.Popen, workdir: Path) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     slug = f"load-{int(time.time())}"
     setup = subprocess.run([sys.executable, "bench/_load_setup.py", slug, str(args.images),
@@ -226,6 +236,14 @@ def main() -> None:
     port = free_port()
     server = Server(env, port)
     server.start()
+    try:
+        measure(args, env, redis, server, port, slug)
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+
+
+def measure(args, env: dict, redis: subprocess.Popen, server: Server, port: int, slug: str) -> None:
     rec = Recorder()
     stop_at = time.monotonic() + args.duration
     threads = [threading.Thread(target=participant, args=(port, slug, i, stop_at, tuple(args.think), rec))
@@ -268,7 +286,6 @@ def main() -> None:
                            cwd=ROOT, env=env, input=json.dumps(sorted(rec.acknowledged)), capture_output=True,
                            text=True)
     print(check.stdout.strip() or check.stderr[-2000:])
-    redis.terminate()
     del sat
 
 
@@ -284,6 +301,7 @@ def _saturating_voter(port: int, slug: str, index: int, rec: Recorder):
                                     headers={"Cookie": f"csrftoken={csrf}"}, form=True)
             name, value = COOKIE_RE.search(headers.get("Set-Cookie", "")).groups()
             state["cookies"] = f"csrftoken={csrf}; {name}={value}"
+            state["csrf"] = csrf
             request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token},
                     headers={"Cookie": state["cookies"]}, form=True)
         status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
@@ -293,7 +311,7 @@ def _saturating_voter(port: int, slug: str, index: int, rec: Recorder):
             return False
         status, _, _ = request(port, "POST", f"/api/s/{slug}/votes/",
                                {"stimulus": current["stimulus"], "label": "Fear", "response_ms": 500},
-                               headers={"Cookie": state["cookies"]})
+                               headers={"Cookie": state["cookies"], "X-CSRFToken": state["csrf"]})
         return status == 201
 
     return call
