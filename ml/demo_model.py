@@ -34,7 +34,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(args: argparse.Namespace) -> dict:
+def main(args: argparse.Namespace, on_epoch=None) -> dict:
+    """Train and write the slim checkpoint; `on_epoch(row)` hears each epoch (row has epoch, epochs, test_acc)."""
     out = Path(args.out)
     work_dir = Path(args.work_dir) if args.work_dir else out.parent / "demo_run"
     started = time.perf_counter()
@@ -44,7 +45,7 @@ def main(args: argparse.Namespace) -> dict:
         synthetic_test_n=args.test_n, synthetic_seed=args.seed, seed=args.seed, workers=0,
         threads=args.threads, out=str(work_dir))
     try:
-        metrics = train(train_args)
+        metrics = train(train_args, on_epoch=on_epoch)
     except TrainingInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -55,6 +56,29 @@ def main(args: argparse.Namespace) -> dict:
     print(f"demo model: test accuracy {metrics['test_acc']:.3f} on {args.test_n} synthetic faces, "
           f"{slim['metrics']['train_seconds']:.0f}s -> {out}")
     return slim["metrics"]
+
+
+def lambda_export_path(out: str | Path) -> Path:
+    """Where the demo run keeps its λ export (Figure 4 data), beside the checkpoint."""
+    return Path(out).parent / "demo_run" / "lambdas.csv"
+
+
+def build(out: str | Path, progress=None) -> Path:
+    """Build the demo model with the default settings (the first-run bootstrap calls this in its worker).
+
+    `progress(done, total, message)` hears the steps: preparing the faces, then each epoch.
+    """
+    args = get_args_parser().parse_args(["--out", str(out)])
+    if progress is not None:
+        progress(0, args.epochs, f"drawing {args.n + args.test_n} synthetic faces and setting up training")
+
+    def on_epoch(row: dict) -> None:
+        if progress is not None:
+            progress(int(row["epoch"]), int(row["epochs"]),
+                     f"trained epoch {row['epoch']} of {row['epochs']} (test accuracy {row['test_acc']:.2f})")
+
+    main(args, on_epoch=on_epoch)
+    return Path(out)
 
 
 if __name__ == "__main__":

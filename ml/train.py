@@ -16,6 +16,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -470,8 +471,8 @@ def _write_lambdas(path: Path, run: Run, lam: np.ndarray) -> None:
                              classes[run.data.original_labels[i]], int(run.data.flipped[i]), f"{lam[i]:.6f}"])
 
 
-def fit(run: Run) -> dict:
-    """The epoch loop; returns the final metrics."""
+def fit(run: Run, on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """The epoch loop; returns the final metrics. `on_epoch(row)` hears each epoch's metrics (progress)."""
     args, out = run.args, Path(run.args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -504,17 +505,19 @@ def fit(run: Run) -> dict:
         print(f"epoch {epoch}/{args.epochs} loss {row['train_loss']:.4f} train_acc {row['train_acc']:.4f} "
               f"test_acc {test_acc:.4f} mean_lambda {row['mean_lambda']:.4f} lr {lr:.2e} "
               f"{row['epoch_seconds']:.1f}s", flush=True)
+        if on_epoch is not None:
+            on_epoch({**row, "epochs": args.epochs})
     final["seconds"] = round(time.perf_counter() - started, 2)
     final["out"] = str(out)
     return final
 
 
-def train(args: argparse.Namespace) -> dict:
+def train(args: argparse.Namespace, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train per `args` (see get_args_parser); returns the final metrics, e.g. test_acc, lambda_auroc.
 
-    Raises TrainingInputError on bad input.
+    Raises TrainingInputError on bad input. `on_epoch(row)` is called after each epoch (progress reports).
     """
-    return fit(setup(args))
+    return fit(setup(args), on_epoch=on_epoch)
 
 
 def main(args: argparse.Namespace) -> dict:

@@ -20,6 +20,7 @@ from django.db.models.functions import Cast, Coalesce, Concat
 
 from study.analysis import metrics
 from study.models import Assignment, Participant, Prediction, Stimulus, Study, Vote
+from study.selectors.votes import counted_votes
 
 CHUNK = 5000
 
@@ -45,8 +46,8 @@ def _neutralise_sql(expression):
 CODEBOOK = """# {title} ({slug}): codebook
 
 Exported by EmoStudy. Label order (the study's label set "{label_set}"): {labels}.
-Human distributions leave out participants flagged `excluded` (failed attention checks); votes.csv
-keeps every vote with the flag, so other rules can be applied.
+Human distributions leave out participants flagged `excluded` (failed attention checks){simulated_note};
+votes.csv keeps every vote with its flags, so other rules can be applied.
 
 ## votes.csv — one row per vote
 - participant: the participant's public id (a UUID; never the cookie token)
@@ -58,6 +59,8 @@ keeps every vote with the flag, so other rules can be applied.
 - is_gold: the image is an attention-check item with a known label
 - participant_excluded: the participant failed the attention checks (votes kept, flagged)
 - created_at: when the vote was stored (ISO 8601, UTC)
+- is_simulated: the vote is a simulated annotator's (e.g. the demo's synthetic panel), not a person's; its
+  response_ms is 0 (no time was measured)
 
 Text cells in every file that begin with `=`, `+`, `-`, `@`, a tab or a carriage return are written with a
 leading single quote (`'=1+1`), as OWASP recommends against CSV formula injection: spreadsheets then show
@@ -74,6 +77,7 @@ Numbers (response times, valence, probabilities) are never changed.
 ## participants.csv — one row per participant
 - participant (public id), external_ids (JSON), user_agent_family, started_at, consented_at, finished_at
 - n_votes, gold_answered, gold_correct, gold_score (fraction correct), excluded, exclusion_reason
+- is_simulated: a simulated annotator (external_ids names its panel), not a person
 
 ## predictions.csv — one row per image and model
 - stimulus, file, model, model_arch
@@ -119,13 +123,14 @@ def votes_rows(study: Study) -> Iterator[list]:
     """One row per vote, formatted in Python (any database)."""
     rows = _votes_queryset(study).values_list(
         "participant__public_id", "participant__external_ids", "stimulus__public_id", "stimulus__original_name",
-        "label", "response_ms", "position", "stimulus__is_gold", "participant__excluded", "created_at")
-    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created) in rows.iterator(
+        "label", "response_ms", "position", "stimulus__is_gold", "participant__excluded", "created_at",
+        "participant__is_simulated")
+    for (participant, external, stimulus, name, label, ms, place, gold, excluded, created, simulated) in rows.iterator(
             chunk_size=CHUNK):
         external = external or {}
         yield [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
                external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), stimulus, name, label, ms,
-               "" if place is None else place, int(gold), int(excluded), _iso(created)]
+               "" if place is None else place, int(gold), int(excluded), _iso(created), int(simulated)]
 
 
 def votes_copy_stream(study: Study) -> Iterator[bytes]:
@@ -148,6 +153,7 @@ def votes_copy_stream(study: Study) -> Iterator[bytes]:
         external_text=Cast("participant__external_ids", text),
         stimulus_text=Cast("stimulus__public_id", text),
         gold=Cast("stimulus__is_gold", integer), excluded=Cast("participant__excluded", integer),
+        simulated=Cast("participant__is_simulated", integer),
         created_text=Func(F("created_at"), Value('YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'), function="to_char",
                           output_field=text),
     ).annotate(
@@ -156,7 +162,7 @@ def votes_copy_stream(study: Study) -> Iterator[bytes]:
         label_safe=_neutralise_sql("label"),
     ).values_list("participant_text", "prolific_safe", "study_id_safe", "session_safe", "external_text",
                   "stimulus_text", "file_safe", "label_safe", "response_ms", "position", "gold",
-                  "excluded", "created_text")
+                  "excluded", "created_text", "simulated")
     sql, params = queryset.query.sql_with_params()
     connection.ensure_connection()
     statement = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
@@ -174,11 +180,11 @@ def _csv_line(values: list) -> bytes:
 
 
 VOTES_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "stimulus", "file", "label",
-                "response_ms", "position", "is_gold", "participant_excluded", "created_at"]
+                "response_ms", "position", "is_gold", "participant_excluded", "created_at", "is_simulated"]
 
 
 def _counts_by_stimulus(study: Study, labels: list[str], include_gold: bool = True) -> dict[int, list[int]]:
-    votes = Vote.objects.filter(stimulus__study=study, participant__excluded=False)
+    votes = counted_votes(study)
     if not include_gold:
         votes = votes.filter(stimulus__is_gold=False)
     counts: dict[int, list[int]] = {}
@@ -208,7 +214,8 @@ def stimuli_header(labels: list[str]) -> list[str]:
 
 
 PARTICIPANTS_HEADER = ["participant", "external_ids", "user_agent_family", "started_at", "consented_at", "finished_at",
-                       "n_votes", "gold_answered", "gold_correct", "gold_score", "excluded", "exclusion_reason"]
+                       "n_votes", "gold_answered", "gold_correct", "gold_score", "excluded", "exclusion_reason",
+                       "is_simulated"]
 
 
 def participants_rows(study: Study) -> Iterator[list]:
@@ -216,7 +223,8 @@ def participants_rows(study: Study) -> Iterator[list]:
     for p in people.iterator(chunk_size=CHUNK):
         yield [p.public_id, json.dumps(p.external_ids, sort_keys=True), p.user_agent_family, _iso(p.started_at),
                _iso(p.consented_at), _iso(p.finished_at), p.n_votes, p.gold_answered, p.gold_correct,
-               "" if p.gold_score is None else p.gold_score, int(p.excluded), p.exclusion_reason]
+               "" if p.gold_score is None else p.gold_score, int(p.excluded), p.exclusion_reason,
+               int(p.is_simulated)]
 
 
 def predictions_rows(study: Study) -> Iterator[list]:
@@ -253,8 +261,10 @@ def stream(study: Study, name: str) -> Iterator[bytes]:
     if name == "distributions.csv":
         return _csv_stream(["file", *labels], distributions_rows(study))
     if name == "codebook.md":
+        simulated_note = ("; simulated participants count" if study.include_simulated
+                          else " and simulated participants (the study leaves them out)")
         return iter([CODEBOOK.format(title=study.title, slug=study.slug, label_set=study.label_set.name,
-                                     labels=", ".join(labels)).encode()])
+                                     labels=", ".join(labels), simulated_note=simulated_note).encode()])
     raise KeyError(name)
 
 

@@ -16,6 +16,7 @@ from study.errors import BrokerUnavailable
 PREDICT_STIMULI = "study.tasks.predict_stimuli"
 VALIDATE_MODEL_VERSION = "study.tasks.validate_model_version"
 IMPORT_UPLOAD_BATCH = "study.tasks.import_upload_batch"
+FIRST_RUN_BOOTSTRAP = "study.tasks.first_run_bootstrap"
 
 
 def _app():
@@ -100,3 +101,9 @@ def enqueue_prediction_job(job_id: int) -> str:
 def enqueue_upload_batch(batch_id: int) -> str:
     """Queue the import of a stored upload (study.tasks.import_upload_batch)."""
     return _publish(IMPORT_UPLOAD_BATCH, [batch_id])
+
+
+
+def enqueue_first_run() -> str:
+    """Queue the first-run bootstrap (study.tasks.first_run_bootstrap): build/register the first run's models."""
+    return _publish(FIRST_RUN_BOOTSTRAP, [])

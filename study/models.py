@@ -50,6 +50,12 @@ class Study(models.Model):
         default=list, blank=True,
         help_text="Extra URL parameter names to record, beside PROLIFIC_PID, STUDY_ID and SESSION_ID.")
     random_seed = models.IntegerField(default=0)
+    include_simulated = models.BooleanField(
+        default=True, help_text="Count the votes of simulated participants (e.g. the demo's annotator panel) in the "
+                                "human distributions.")
+    readable_by_all_researchers = models.BooleanField(
+        default=False, help_text="Every researcher may read its comparison view and exports (the demo study); "
+                                 "only the owner may change it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,6 +115,9 @@ class Participant(models.Model):
     gold_score = models.FloatField(null=True, blank=True)
     excluded = models.BooleanField(default=False, db_index=True)
     exclusion_reason = models.CharField(max_length=200, blank=True)
+    is_simulated = models.BooleanField(
+        default=False, db_index=True,
+        help_text="A simulated annotator (e.g. the synthetic faces' panel), not a person; never takes a quota slot.")
 
     class Meta:
         ordering = ["-started_at"]
@@ -286,3 +295,36 @@ class UploadBatch(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} to {self.study_id} ({self.state})"
+class SetupStep(models.Model):
+    """One step of the first-run bootstrap (build or register a model, queue its predictions), with the
+    progress the worker reports; the models page and `run_embedded`'s terminal show it."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    key = models.CharField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    message = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.state})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else (100 if self.state == self.State.DONE else 0)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)

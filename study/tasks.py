@@ -1,6 +1,6 @@
 """Celery tasks: thin wrappers around services, and the only place the web app touches ml (lazily).
 
-Services publish them by name through study/jobs.py. Both are routed to the `gpu` queue
+Services publish them by name through study/jobs.py. All are routed to the `gpu` queue
 (settings.CELERY_TASK_ROUTES), acknowledge late and are requeued if the worker dies, so they are written to
 be idempotent (see study.services.predictions).
 """
@@ -50,3 +50,19 @@ def import_upload_batch(self, batch_id: int) -> None:
     from study.services.uploads import upload_batch_run
 
     upload_batch_run(batch_id=batch_id)
+
+
+def _load_builder(spec: str):
+    """"module:function" -> the function (e.g. ml.demo_model:build); only the worker imports ml."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def first_run_bootstrap(self) -> None:
+    """Build or register the first run's models (study.services.first_run.FIRST_RUN_MODELS) and queue their predictions."""
+    from study.services.first_run import first_run_execute
+
+    first_run_execute(load_builder=_load_builder, validate=lambda pk: validate_model_version.run(pk))

@@ -5,7 +5,7 @@ study/api/urls.py, mounted under /api/.
 """
 from django.urls import include, path
 
-from study.views import compare, models, participant, researcher
+from study.views import accounts, compare, landing, models, participant, researcher, workspace
 
 app_name = "study"
 
@@ -49,7 +49,22 @@ compare_patterns = [  # the comparison view (Figure 3) and export downloads
     path("studies/<slug:slug>/export/<str:name>", compare.export_file, name="study-export"),
 ]
 
+account_patterns = [  # /accounts/... beside Django's login, logout and password views (webapp/urls.py)
+    path("invite/", accounts.invite, name="account-invite"),
+    path("join/<str:token>/", accounts.join, name="account-join"),
+    path("signup/", accounts.signup, name="account-signup"),
+]
+
+workspace_patterns = [  # researcher pages that span studies
+    path("jobs/", workspace.job_list, name="job-list"),
+    path("models/setup.json", workspace.setup_status, name="setup-status"),
+    path("studies/<slug:slug>/simulated/", workspace.study_simulated_toggle, name="study-simulated"),
+]
+
 urlpatterns: list = [
+    path("", landing.landing, name="landing"),
+    path("accounts/", include(account_patterns)),
+    path("", include(workspace_patterns)),
     path("s/<slug:slug>/", include(participant_patterns)),
     path("studies/", include(researcher_patterns)),
     path("", include(model_patterns)),

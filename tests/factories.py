@@ -25,10 +25,20 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"researcher{n}")
-    is_staff = True
+    is_superuser = False
+    is_staff = factory.LazyAttribute(lambda user: user.is_superuser)  # researchers need no admin rights
     password = factory.django.Password("pw-for-tests")
+
+    @factory.post_generation
+    def researcher(self, create, extracted, **kwargs):
+        """A researcher (member of the "researchers" group) unless UserFactory(researcher=False)."""
+        if create and extracted is not False:
+            from study.services.researchers import researcher_group
+
+            self.groups.add(researcher_group())
 
 
 class LabelSetFactory(factory.django.DjangoModelFactory):

@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "study.context_processors.site",
             ],
         },
     },
@@ -135,7 +136,19 @@ STIMULUS_INLINE_MAX_BYTES = env.int("STIMULUS_INLINE_MAX_BYTES", default=2 * 102
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-LOGIN_URL = "/admin/login/"
+# Researchers log in on the site's own pages (/accounts/login/); they need no is_staff (study.selectors.researchers).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "study:researcher-study-list"
+LOGOUT_REDIRECT_URL = "study:landing"
+RESEARCHER_SIGNUP_OPEN = env.bool("RESEARCHER_SIGNUP_OPEN", default=False)  # else: invite links or add_researcher
+RESEARCHER_INVITE_DAYS = env.int("RESEARCHER_INVITE_DAYS", default=7)
+# Password-reset mail: printed on the console unless an SMTP server is configured (EMAIL_URL, e.g. smtp://...).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST, EMAIL_PORT = _email.get("EMAIL_HOST", ""), _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_USER", ""), _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="EmoStudy <noreply@localhost>")
 
 # Participant cookie: opaque token, httpOnly, SameSite.
 PARTICIPANT_COOKIE_NAME = "emostudy_participant"

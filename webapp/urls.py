@@ -1,4 +1,5 @@
-"""Root URLs: health probes, admin, the study app (participant and researcher pages, API), media in development."""
+"""Root URLs: health probes, admin, researcher accounts (Django's login, logout and password views with the
+site's templates), the study app (home, participant and researcher pages, API), media in development."""
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -10,6 +11,7 @@ urlpatterns = [
     path("healthz/", health.healthz, name="healthz"),
     path("readyz/", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("", include("study.urls")),
 ]
 if settings.DEBUG:

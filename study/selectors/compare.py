@@ -20,6 +20,7 @@ from django.db.models import Count, Q
 
 from study.analysis import metrics
 from study.models import ModelVersion, Participant, Prediction, Stimulus, Study, Vote
+from study.selectors.votes import counted_vote_filter, counted_votes
 
 
 @dataclass
@@ -52,9 +53,7 @@ def comparison_data(*, study: Study, include_excluded: bool = False, include_gol
                                                       "arousal", "is_gold"))
     row = {s["id"]: i for i, s in enumerate(stimuli)}
     counts = np.zeros((len(stimuli), len(labels)))
-    votes = Vote.objects.filter(stimulus__study=study)
-    if not include_excluded:
-        votes = votes.filter(participant__excluded=False)
+    votes = counted_votes(study, include_excluded=include_excluded)
     for stimulus_id, label, n in votes.order_by().values_list("stimulus_id", "label").annotate(n=Count("pk")):
         if stimulus_id in row and label in index:
             counts[row[stimulus_id], index[label]] = n
@@ -73,13 +72,16 @@ def comparison_data(*, study: Study, include_excluded: bool = False, include_gol
 
 
 def study_headcount(*, study: Study) -> dict:
-    """Votes and participants counted (one query each)."""
+    """Votes and participants counted (one query each); simulated ones also on their own."""
     people = Participant.objects.filter(study=study).aggregate(
         participants=Count("pk"), excluded=Count("pk", filter=Q(excluded=True)),
-        finished=Count("pk", filter=Q(finished_at__isnull=False)))
+        finished=Count("pk", filter=Q(finished_at__isnull=False)),
+        simulated=Count("pk", filter=Q(is_simulated=True)))
     votes = Vote.objects.filter(stimulus__study=study).aggregate(
-        all=Count("pk"), counted=Count("pk", filter=Q(participant__excluded=False, stimulus__is_gold=False)))
-    return {**people, "votes": votes["all"], "votes_counted": votes["counted"]}
+        all=Count("pk"), counted=Count("pk", filter=counted_vote_filter(study) & Q(stimulus__is_gold=False)),
+        simulated=Count("pk", filter=Q(participant__is_simulated=True, stimulus__is_gold=False)))
+    return {**people, "votes": votes["all"], "votes_counted": votes["counted"], "votes_simulated": votes["simulated"],
+            "include_simulated": study.include_simulated}
 
 
 def model_summaries(data: ComparisonData) -> list[dict]:

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study.models import Assignment, Participant, Stimulus, Study, Vote
+from study.selectors.votes import counted_votes
 
 # --- participant progress -------------------------------------------------------------------------
 
@@ -122,10 +123,11 @@ def held_assignments(*, now: datetime | None = None) -> QuerySet[Assignment]:
 def stimuli_with_load(*, study: Study, now: datetime | None = None) -> QuerySet[Stimulus]:
     """The study's stimuli annotated with n_votes, n_open and load = n_votes + n_open.
 
-    n_votes counts votes of participants who are not excluded (an excluded participant's image goes
-    back into the pool); n_open counts places held by unanswered assignments (held_assignments).
+    n_votes counts votes of real participants who are not excluded (an excluded participant's image goes
+    back into the pool; a simulated panel never takes a slot); n_open counts places held by unanswered
+    assignments (held_assignments).
     """
-    valid_votes = Vote.objects.filter(participant__excluded=False)
+    valid_votes = Vote.objects.filter(participant__excluded=False, participant__is_simulated=False)
     open_assignments = held_assignments(now=now)
     queryset = Stimulus.objects.filter(study=study).annotate(
         n_votes=_count_per_stimulus(valid_votes), n_open=_count_per_stimulus(open_assignments)
@@ -159,9 +161,7 @@ def stimulus_vote_counts(
     Only stimuli with at least one counted vote appear. By default excluded participants (failed
     attention checks) and gold items are left out, so these are the human distributions to compare.
     """
-    votes = Vote.objects.filter(stimulus__study=study)
-    if not include_excluded:
-        votes = votes.filter(participant__excluded=False)
+    votes = counted_votes(study, include_excluded=include_excluded)
     if not include_gold:
         votes = votes.filter(stimulus__is_gold=False)
     rows = votes.order_by().values_list("stimulus_id", "label").annotate(n=Count("pk"))
@@ -184,9 +184,7 @@ class StudyProgress:
 def study_progress(*, study: Study) -> StudyProgress:
     """Headline numbers: images, votes wanted vs counted (regular items, valid participants), people."""
     images = Stimulus.objects.filter(study=study, is_gold=False).count()
-    votes_counted = Vote.objects.filter(
-        stimulus__study=study, stimulus__is_gold=False, participant__excluded=False
-    ).count()
+    votes_counted = counted_votes(study).filter(stimulus__is_gold=False).count()
     people = Participant.objects.filter(study=study).aggregate(
         participants=Count("pk"),
         finished=Count("pk", filter=Q(finished_at__isnull=False)),

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 
 from study.models import Participant, Stimulus, Study, Vote
 from study.selectors.participants import held_assignments
+from study.selectors.researchers import is_researcher
 
 
 def studies_visible_to(user) -> QuerySet[Study]:
@@ -20,6 +21,15 @@ def studies_visible_to(user) -> QuerySet[Study]:
     if not user.is_authenticated:
         return studies.none()
     return studies if user.is_superuser else studies.filter(owner=user)
+
+
+def studies_readable_by(user) -> QuerySet[Study]:
+    """What a user may read (comparison view, exports, images): their studies plus the ones shared read-only
+    with every researcher (the demo study)."""
+    if not is_researcher(user):
+        return Study.objects.none()
+    studies = Study.objects.select_related("label_set", "owner")
+    return studies if user.is_superuser else studies.filter(Q(owner=user) | Q(readable_by_all_researchers=True))
 
 
 def count_subquery(queryset: QuerySet, field: str) -> Coalesce:
@@ -33,17 +43,22 @@ def study_list_with_progress(*, user) -> QuerySet[Study]:
     return studies_visible_to(user).annotate(
         n_images=count_subquery(Stimulus.objects.filter(is_gold=False), "study"),
         n_gold=count_subquery(Stimulus.objects.filter(is_gold=True), "study"),
-        n_participants=count_subquery(Participant.objects.all(), "study"),
-        n_votes=count_subquery(Vote.objects.filter(stimulus__is_gold=False, participant__excluded=False), "stimulus__study"),
+        n_participants=count_subquery(Participant.objects.filter(is_simulated=False), "study"),
+        n_votes=count_subquery(Vote.objects.filter(stimulus__is_gold=False, participant__excluded=False,
+                                                   participant__is_simulated=False), "stimulus__study"),
+        n_simulated_votes=count_subquery(Vote.objects.filter(stimulus__is_gold=False, participant__is_simulated=True),
+                                         "stimulus__study"),
     )
 
 
 def stimuli_with_vote_counts(*, study: Study) -> QuerySet[Stimulus]:
-    """The study's stimuli annotated with n_votes (valid votes), fewest first: the per-image progress table."""
-    valid_votes = Vote.objects.filter(participant__excluded=False)
+    """The study's stimuli annotated with n_votes (valid votes of real participants: the quota), fewest first,
+    and n_simulated (votes of a simulated panel): the per-image progress table."""
+    valid_votes = Vote.objects.filter(participant__excluded=False, participant__is_simulated=False)
     return (
         Stimulus.objects.filter(study=study)
-        .annotate(n_votes=count_subquery(valid_votes, "stimulus"))
+        .annotate(n_votes=count_subquery(valid_votes, "stimulus"),
+                  n_simulated=count_subquery(Vote.objects.filter(participant__is_simulated=True), "stimulus"))
         .order_by("is_gold", "n_votes", "id")
     )
 
@@ -62,7 +77,10 @@ class StudyDashboard:
     participants: int
     finished: int
     excluded: int
-    votes: int  # valid votes on regular images
+    votes: int  # valid votes of real participants on regular images
+    simulated_participants: int
+    simulated_votes: int  # votes of simulated participants on regular images
+    include_simulated: bool  # the study counts them in the human distributions
     votes_all: int  # every vote stored, gold and excluded included
     votes_wanted: int
     held: int  # places held by participants who have not answered yet (counted apart from votes)
@@ -80,12 +98,15 @@ def study_dashboard(*, study: Study) -> StudyDashboard:
         regular=Count("pk", filter=Q(is_gold=False)), gold=Count("pk", filter=Q(is_gold=True))
     )
     people = Participant.objects.filter(study=study).aggregate(
-        participants=Count("pk"),
-        finished=Count("pk", filter=Q(finished_at__isnull=False)),
+        participants=Count("pk", filter=Q(is_simulated=False)),
+        finished=Count("pk", filter=Q(finished_at__isnull=False, is_simulated=False)),
         excluded=Count("pk", filter=Q(excluded=True)),
+        simulated_participants=Count("pk", filter=Q(is_simulated=True)),
     )
     votes = Vote.objects.filter(stimulus__study=study).aggregate(
-        all=Count("pk"), valid=Count("pk", filter=Q(stimulus__is_gold=False, participant__excluded=False))
+        all=Count("pk"),
+        valid=Count("pk", filter=Q(stimulus__is_gold=False, participant__excluded=False, participant__is_simulated=False)),
+        simulated=Count("pk", filter=Q(stimulus__is_gold=False, participant__is_simulated=True)),
     )
     wanted = study.votes_per_image
     per_count = (
@@ -104,5 +125,6 @@ def study_dashboard(*, study: Study) -> StudyDashboard:
     return StudyDashboard(
         images=total, gold=images["gold"], votes=votes["valid"], votes_all=votes["all"], votes_wanted=total * wanted,
         held=held,
+        simulated_votes=votes["simulated"], include_simulated=study.include_simulated,
         images_complete=buckets[wanted], histogram=histogram, **people,
     )

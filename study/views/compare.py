@@ -8,16 +8,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from study import exports
-from study.analysis import metrics
+from study.analysis import compare_text, metrics
 from study.selectors.compare import comparison_data, lambda_export_summary, model_summaries, study_headcount
-from study.selectors.studies import studies_visible_to
+from study.selectors.studies import studies_readable_by
+from study.views.access import researcher_required
 
 PER_PAGE = 24
 SORTS = {
@@ -28,7 +28,7 @@ SORTS = {
 
 
 def _study(request: HttpRequest, slug: str):
-    study = studies_visible_to(request.user).select_related("label_set").filter(slug=slug).first()
+    study = studies_readable_by(request.user).select_related("label_set").filter(slug=slug).first()
     if study is None:
         raise Http404("no such study")
     return study
@@ -45,14 +45,14 @@ def _finite(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-@login_required
+@researcher_required
 @require_GET
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
     data = comparison_data(study=study)
     labels, counts = data.labels, data.counts
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "js"
-    min_votes = _int(request.GET.get("min_votes"), 1)
+    min_votes = _int(request.GET.get("min_votes"), 0)  # images without votes yet show their predictions too
     label_filter = request.GET.get("label") if request.GET.get("label") in labels else ""
     focus = next((c for c in data.models if str(c.model.pk) == request.GET.get("model")), None)
     shown_models = [focus] if focus else data.models
@@ -90,8 +90,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
             "entropy": _finite(float(human_entropy[i])) if n_votes[i] else None,
             "majority": [labels[k] for k in np.flatnonzero(majority[i])],
             "models": [{"name": c.model.name, "js": _finite(float(per_model[c.model.pk]["js"][i])),
-                        "match": bool(per_model[c.model.pk]["match"][i])}
-                       for c in shown_models if c.has[i] and n_votes[i]],
+                        "match": bool(per_model[c.model.pk]["match"][i]) if n_votes[i] else None,
+                        "top": labels[int(np.argmax(c.probs[i]))]}
+                       for c in shown_models if c.has[i]],
         })
         charts[ident] = {
             "labels": labels, "n": int(n_votes[i]),
@@ -101,6 +102,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
                        for c in shown_models if c.has[i]],
         }
     summaries = model_summaries(data)
+    ceiling = next((row for row in summaries if row["model_id"] is None), None)
+    headlines = [{"name": row["name"], "text": compare_text.model_headline(row["name"], row, ceiling)}
+                 for row in summaries if row["model_id"] is not None]
     confusion = None
     if primary is not None:
         for row in summaries:
@@ -114,7 +118,10 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "models": data.models, "focus": focus, "label_filter": label_filter, "min_votes": min_votes,
         "page": page, "page_count": page_count, "matching": len(order), "primary": primary,
         "tab": request.GET.get("tab") or "images",
-        "uncertainty": uncertainty, "exports": exports.EXPORT_FILES,
+        "uncertainty": uncertainty, "exports": exports.EXPORT_FILES, "headlines": headlines,
+        "few_votes": compare_text.few_votes_warning(n_votes), "enough_votes": compare_text.ENOUGH_VOTES,
+        "definitions": compare_text.METRIC_DEFINITIONS, "can_change": study.owner_id == request.user.pk
+        or request.user.is_superuser,
     })
 
 
@@ -136,21 +143,34 @@ def _uncertainty(data, human_entropy, n_votes, primary, model_entropy, limit: in
                 "image_url": reverse("study:researcher-stimulus-image", args=[data.study.slug, stimulus["public_id"]]),
                 **values}
 
+    labels = data.labels
+    majority = metrics.majority_mask(np.nan_to_num(metrics.distribution(data.counts)))
+
+    def crowd_top(i: int) -> str:
+        return " / ".join(labels[k] for k in np.flatnonzero(majority[i])) if n_votes[i] else "no votes yet"
+
+    def model_tops(i: int) -> list[dict]:
+        """Each model's top label beside its ambiguity (normalised entropy) on image i."""
+        return [{"name": c.model.name, "top": labels[int(np.argmax(c.probs[i]))],
+                 "ambiguity": float(metrics.normalised_entropy(c.probs[i]))} for c in data.models if c.has[i]]
+
     voted = np.flatnonzero(n_votes > 0)
-    by_human = [row(i, entropy=float(human_entropy[i]), n=int(n_votes[i]))
+    by_human = [row(i, entropy=float(human_entropy[i]), n=int(n_votes[i]), crowd_top=crowd_top(i),
+                    models=model_tops(i))
                 for i in voted[np.argsort(-human_entropy[voted], kind="stable")][:limit]]
     by_model = []
     if primary is not None:
         has = np.flatnonzero(primary.has)
-        by_model = [row(i, ambiguity=float(model_entropy[i]), confidence=float(primary.probs[i].max()))
+        by_model = [row(i, ambiguity=float(model_entropy[i]), confidence=float(primary.probs[i].max()),
+                        top=labels[int(np.argmax(primary.probs[i]))], crowd_top=crowd_top(i))
                     for i in has[np.argsort(-model_entropy[has], kind="stable")][:limit]]
     lambdas = [{"model": c.model.name, **lambda_export_summary(export_file=c.model.lambda_export)}
                for c in data.models if c.model.lambda_export]
     return {"by_human": by_human, "by_model": by_model, "lambdas": lambdas,
-            "model": primary.model.name if primary else None}
+            "model": primary.model.name if primary else None, "model_names": [c.model.name for c in data.models]}
 
 
-@login_required
+@researcher_required
 @require_GET
 def export_file(request: HttpRequest, slug: str, name: str) -> StreamingHttpResponse:
     study = _study(request, slug)

@@ -1,7 +1,6 @@
 """Researcher pages for the model registry and prediction jobs (thin: services do the work)."""
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,8 +9,10 @@ from django.views.decorators.http import require_GET, require_POST
 from study.errors import DomainError
 from study.models import ModelVersion, PredictionJob, Study
 from study.selectors.models import models_runnable_by, models_visible_to
+from study.services.first_run import first_run_steps
 from study.services.models import model_version_delete, model_version_register, model_version_share
 from study.services.predictions import prediction_job_cancel, prediction_job_start
+from study.views.access import researcher_required
 
 
 class ModelUploadForm(forms.Form):
@@ -39,7 +40,7 @@ def _error_page(request, error: DomainError, back: str) -> HttpResponse:
     return render(request, "study/models/error.html", {"error": error, "back": back}, status=error.status_code)
 
 
-@login_required
+@researcher_required
 def model_list(request: HttpRequest) -> HttpResponse:
     form = ModelUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -58,7 +59,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
     else:
         status = 400 if request.method == "POST" else 200
     return render(request, "study/models/list.html",
-                  {"models": models_visible_to(request.user).order_by("-created_at"), "form": form}, status=status)
+                  {"models": models_visible_to(request.user).order_by("-created_at"), "form": form,
+                   "setup_steps": first_run_steps()}, status=status)
 
 
 def _visible_model(request: HttpRequest, pk: int) -> ModelVersion:
@@ -71,7 +73,7 @@ class ModelShareForm(forms.Form):
     public = forms.BooleanField(required=False, label="Public: every researcher may see and run it")
 
 
-@login_required
+@researcher_required
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     model_version = _visible_model(request, pk)
     is_owner = model_version.owner_id == request.user.pk
@@ -82,7 +84,7 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
                   {"model": model_version, "is_owner": is_owner, "share_form": share_form})
 
 
-@login_required
+@researcher_required
 @require_POST
 def model_share(request: HttpRequest, pk: int) -> HttpResponse:
     model_version = _visible_model(request, pk)
@@ -98,7 +100,7 @@ def model_share(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("study:model-detail", pk=pk)
 
 
-@login_required
+@researcher_required
 @require_GET
 def model_status(request: HttpRequest, pk: int) -> JsonResponse:
     model_version = _visible_model(request, pk)
@@ -106,7 +108,7 @@ def model_status(request: HttpRequest, pk: int) -> JsonResponse:
                          "error": model_version.validation_error, "classes": model_version.classes})
 
 
-@login_required
+@researcher_required
 @require_POST
 def model_delete(request: HttpRequest, pk: int) -> HttpResponse:
     model_version = _visible_model(request, pk)
@@ -118,7 +120,7 @@ def model_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("study:model-list")
 
 
-@login_required
+@researcher_required
 def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
     study = _visible_study(request, slug)
     if request.method == "POST":
@@ -136,14 +138,14 @@ def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
         "jobs": study.prediction_jobs.select_related("model_version")[:20]})
 
 
-@login_required
+@researcher_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)
     return render(request, "study/models/job.html", {"job": job, "study": job.study,
                                                       "status_url": reverse("study:job-status", args=[job.pk])})
 
 
-@login_required
+@researcher_required
 @require_GET
 def job_status(request: HttpRequest, pk: int) -> JsonResponse:
     job = _visible_job(request, pk)
@@ -152,7 +154,7 @@ def job_status(request: HttpRequest, pk: int) -> JsonResponse:
                          "finished": job.state in ("done", "failed", "cancelled")})
 
 
-@login_required
+@researcher_required
 @require_POST
 def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)

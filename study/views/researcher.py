@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -27,6 +26,7 @@ from study.forms import StimulusUploadForm, StudyCreateForm, StudyStatusForm
 from study.models import Stimulus, Study, UploadBatch
 from study.selectors.studies import (
     stimuli_with_vote_counts,
+    studies_readable_by,
     studies_visible_to,
     study_dashboard,
     study_list_with_progress,
@@ -34,9 +34,11 @@ from study.selectors.studies import (
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
 from study.services.uploads import stimulus_upload_enqueue, upload_is_big
+from study.views.access import researcher_required
 from study.views.images import stimulus_file_response
 
 STUDY_DETAIL_PANELS: list[str] = [
+    "study/researcher/_simulated_panel.html",  # simulated annotator panel: counts and the one-click switch
     "study/models/_predict_panel.html",  # prediction pipeline: run models, job progress
     "study/researcher/_comparison_panel.html",  # comparison view: link to the human-vs-model page, exports
 ]
@@ -101,14 +103,15 @@ def _render_detail(request: HttpRequest, study: Study, *, status: int = 200, upl
 # --- pages ---------------------------------------------------------------------------------------
 
 
-@login_required
+@researcher_required
 @require_GET
 def study_list(request: HttpRequest) -> HttpResponse:
     studies = study_list_with_progress(user=request.user)
-    return render(request, "study/researcher/study_list.html", {"studies": studies})
+    shared = studies_readable_by(request.user).exclude(pk__in=studies.values("pk")).order_by("title")
+    return render(request, "study/researcher/study_list.html", {"studies": studies, "shared": shared})
 
 
-@login_required
+@researcher_required
 @require_http_methods(["GET", "POST"])
 def study_new(request: HttpRequest) -> HttpResponse:
     form = StudyCreateForm(request.POST or None)
@@ -124,14 +127,14 @@ def study_new(request: HttpRequest) -> HttpResponse:
     return render(request, "study/researcher/study_form.html", {"form": form}, status=status)
 
 
-@login_required
+@researcher_required
 @require_GET
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     study = _owned_study(request, slug)
     return _render_detail(request, study, upload_report=request.session.pop(_report_key(study), None))
 
 
-@login_required
+@researcher_required
 @require_POST
 def study_status(request: HttpRequest, slug: str) -> HttpResponse:
     study = _owned_study(request, slug)
@@ -147,7 +150,7 @@ def study_status(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @csrf_exempt  # the size is checked before the body is read; CSRF is then checked by _upload (csrf_protect)
-@login_required
+@researcher_required
 @require_POST
 def study_upload(request: HttpRequest, slug: str) -> HttpResponse:
     study = _owned_study(request, slug)
@@ -199,7 +202,7 @@ def _upload(request: HttpRequest, study: Study) -> HttpResponse:
     return redirect("study:researcher-study-detail", slug=study.slug)
 
 
-@login_required
+@researcher_required
 @require_GET
 def study_images(request: HttpRequest, slug: str) -> HttpResponse:
     study = _owned_study(request, slug)
@@ -207,20 +210,20 @@ def study_images(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "study/researcher/study_images.html", {"study": study, "page": page})
 
 
-@login_required
+@researcher_required
 @require_GET
 def stimulus_image(request: HttpRequest, slug: str, public_id) -> FileResponse:
     """An image of a study the user may see (owner, superuser, or staff allowed to view stimuli in the admin)."""
     stimuli = Stimulus.objects.filter(study__slug=slug, public_id=public_id)
     if not request.user.has_perm("study.view_stimulus"):
-        stimuli = stimuli.filter(study__in=studies_visible_to(request.user))
+        stimuli = stimuli.filter(study__in=studies_readable_by(request.user))
     stimulus = stimuli.first()
     if stimulus is None:
         raise Http404("No such image.")
     return stimulus_file_response(stimulus)
 
 
-@login_required
+@researcher_required
 @require_GET
 def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """A queued or running import of a big upload: progress bar (polled), then the report."""
@@ -229,7 +232,7 @@ def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespons
     return render(request, "study/researcher/upload_batch.html", {"study": study, "batch": batch})
 
 
-@login_required
+@researcher_required
 @require_GET
 def upload_batch_status(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
     study = _owned_study(request, slug)

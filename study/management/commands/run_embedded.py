@@ -4,18 +4,17 @@
 
 The worker runs the same task code as production, on the broker the settings choose: Redis when REDIS_URL
 is set, otherwise kombu's filesystem transport under var/celery. Ctrl-C (or SIGTERM) stops both.
-On start it registers var/models/demo.pt as the model "demo" (if present and new) and, if the demo study
-has no predictions from it yet, queues a job so the comparison view has something to show.
+On start it queues the first-run bootstrap (study.services.first_run): the worker builds the demo model if
+var/models/demo.pt is missing, registers it with its λ export, and queues the demo study's predictions,
+while the site already serves; this command prints the progress, the models page shows it.
 """
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import DomainError
@@ -27,7 +26,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
         parser.add_argument("--port", type=int, default=8000, help="port to serve on")
-        parser.add_argument("--no-demo-model", action="store_true", help="do not register/predict the demo model")
+        parser.add_argument("--no-demo-model", action="store_true",
+                            help="skip the first-run bootstrap (building/registering the demo model and its predictions)")
 
     def handle(self, *args, **opts):
         base = f"http://{opts['host']}:{opts['port']}"
@@ -47,6 +47,7 @@ class Command(BaseCommand):
         broker = "Redis" if settings.REDIS_URL else "filesystem broker in var/celery"
         self.stdout.write(self.style.SUCCESS(
             f"\nEmoStudy is running (Celery worker on the {broker}).\n"
+            f"  home page        : {base}/\n"
             f"  participant link : {base}/s/demo/\n"
             f"  researcher pages : {base}/studies/\n"
             f"  models and jobs  : {base}/models/\n"
@@ -54,7 +55,7 @@ class Command(BaseCommand):
             "Press Ctrl-C to stop.\n"))
         self._resume_unfinished_jobs()
         if not opts["no_demo_model"]:
-            threading.Thread(target=self._demo_model, daemon=True).start()
+            threading.Thread(target=self._first_run, daemon=True).start()
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
@@ -78,32 +79,33 @@ class Command(BaseCommand):
         if resumed:
             self.stdout.write(f"resuming unfinished prediction job(s): {', '.join(map(str, resumed))}")
 
-    def _demo_model(self) -> None:
-        """Register the demo checkpoint and predict the demo study once; failures are reported, not fatal."""
-        from study.models import ModelVersion, Prediction, Study
-        from study.services.predictions import prediction_job_start
+    def _first_run(self) -> None:
+        """Queue the first-run bootstrap (study.services.first_run) and print its progress until every step ends."""
+        from django.db import connection
 
-        path = Path(settings.DEMO_MODEL_PATH)
-        if not path.is_file():
-            self.stdout.write(f"(no demo model at {path}; `make demo-model` builds one)")
-            return
+        from study.models import SetupStep
+        from study.services.first_run import first_run_queue, first_run_steps
+
         try:
-            from study.management.commands.seed_demo import ADMIN_USERNAME
-
-            # Demo models belong to the demo admin and are public, so every researcher can run them.
-            call_command("register_model", str(path), name="demo", owner=ADMIN_USERNAME, public=True, demo=True,
-                         if_missing=True, timeout=300,
-                         notes="Small ULDL model trained on synthetic faces by `make demo-model`.")
-            model_version = ModelVersion.objects.filter(name="demo", owner__username=ADMIN_USERNAME,
-                                                        status=ModelVersion.Status.VALID).first()
-            study = Study.objects.filter(slug="demo").first()
-            if model_version and study and not Prediction.objects.filter(model_version=model_version,
-                                                                         stimulus__study=study).exists():
-                job = prediction_job_start(study=study, model_version=model_version)
-                self.stdout.write(f"queued demo predictions (job {job.pk})")
-        except (CommandError, DomainError) as error:
-            self.stderr.write(f"demo model: {error}")
+            pending = first_run_queue()
+            if not pending:
+                return
+            self.stdout.write("[first run] building/registering in the background worker: "
+                              + ", ".join(step.title for step in pending) + " (progress also on /models/)")
+            seen: dict[int, tuple] = {}
+            while True:
+                steps = first_run_steps()
+                for step in steps:
+                    state = (step.state, step.done, step.total, step.message)
+                    if seen.get(step.pk) != state:
+                        seen[step.pk] = state
+                        count = f" {step.done}/{step.total}" if step.total else ""
+                        self.stdout.write(f"[first run] {step.title}: {step.get_state_display().lower()}{count}"
+                                          f"{' — ' + step.message if step.message else ''}")
+                if all(step.state in (SetupStep.State.DONE, SetupStep.State.FAILED) for step in steps):
+                    return
+                time.sleep(2)
+        except DomainError as error:
+            self.stderr.write(f"[first run] could not start: {error.message}")
         finally:
-            from django.db import connection
-
             connection.close()

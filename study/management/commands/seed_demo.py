@@ -1,4 +1,5 @@
-"""python manage.py seed_demo: a live demo study of synthetic faces and an admin user. Idempotent."""
+"""python manage.py seed_demo: a live demo study of synthetic faces, their simulated annotator panel's votes
+(flagged as simulated participants) and an admin user. Idempotent."""
 import io
 import os
 import secrets
@@ -40,6 +41,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic faces")
         parser.add_argument("--gold-fraction", type=float, default=0.1,
                             help="share of gold items (the least ambiguous faces)")
+        parser.add_argument("--no-simulated-votes", action="store_true",
+                            help="do not load the synthetic faces' simulated annotator panel as votes")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000",
                             help="where the site is served, for the printed links")
 
@@ -50,7 +53,9 @@ class Command(BaseCommand):
             raise CommandError("--gold-fraction must be at least 0 and below 1.")
         admin = self._ensure_admin()
         study = self._ensure_study(owner=admin)
-        self._ensure_faces(study, count=opts["count"], seed=opts["seed"], gold_fraction=opts["gold_fraction"])
+        faces = self._ensure_faces(study, count=opts["count"], seed=opts["seed"], gold_fraction=opts["gold_fraction"])
+        if not opts["no_simulated_votes"]:
+            self._ensure_panel(study, faces=faces, count=opts["count"], seed=opts["seed"])
         if study.status == Study.Status.DRAFT:  # only a study this command just made (or an interrupted run)
             study = study_set_status(study=study, status=Study.Status.LIVE)
         images = study.stimuli.count()
@@ -59,6 +64,7 @@ class Command(BaseCommand):
                           f"{images} images, {gold} gold.")
         base = opts["base_url"].rstrip("/")
         self.stdout.write("Open:")
+        self.stdout.write(f"  home page            {base}{reverse('study:landing')}")
         self.stdout.write(f"  participant link     {base}{reverse('study:participant-entry', args=[study.slug])}")
         self.stdout.write(f"  researcher dashboard {base}{reverse('study:researcher-study-list')}")
         self.stdout.write(f"  demo study page      {base}{reverse('study:researcher-study-detail', args=[study.slug])}")
@@ -87,6 +93,9 @@ class Command(BaseCommand):
     def _ensure_study(self, *, owner) -> Study:
         study = Study.objects.filter(slug=DEMO_SLUG).first()
         if study is not None:
+            if not study.readable_by_all_researchers:  # a demo made before the flag existed
+                study.readable_by_all_researchers = True
+                study.save(update_fields=["readable_by_all_researchers"])
             return study
         label_set, _ = LabelSet.objects.get_or_create(name="RAF-DB basic-7", defaults={"labels": RAFDB_BASIC7})
         study = study_create(
@@ -94,12 +103,15 @@ class Command(BaseCommand):
             votes_per_image=10, images_per_participant=20, gold_rate=0.1, gold_pass_threshold=0.75,
             consent_text=DEMO_CONSENT, instructions_text=DEMO_INSTRUCTIONS, random_seed=0,
         )
+        study.readable_by_all_researchers = True  # every researcher may read the demo's comparison view
+        study.save(update_fields=["readable_by_all_researchers"])
         self.stdout.write(f"Created study '{DEMO_SLUG}'.")
         return study
 
-    def _ensure_faces(self, study: Study, *, count: int, seed: int, gold_fraction: float) -> None:
+    def _ensure_faces(self, study: Study, *, count: int, seed: int, gold_fraction: float) -> list | None:
+        """Import the synthetic faces unless they are there; returns the faces generated (None if none were)."""
         if study.stimuli.count() >= count:
-            return
+            return None
         from ml.data.synthetic import generate_faces  # numpy + Pillow only; imported here to keep startup light
 
         labels = list(study.label_set.labels)
@@ -119,3 +131,23 @@ class Command(BaseCommand):
             if result.status == REJECTED:
                 self.stderr.write(f"synthetic_{i:04d}.png rejected: {result.reason}")
         self.stdout.write(f"Imported {counts[IMPORTED]} synthetic faces ({len(gold)} gold).")
+        return faces
+
+    def _ensure_panel(self, study: Study, *, faces: list | None, count: int, seed: int) -> None:
+        """The faces' simulated annotator panel (their `votes_<Class>` counts) as simulated participants."""
+        from study.services.simulated import simulated_panel_load
+
+        panel = f"synthetic seed={seed}"
+        if study.participants.filter(is_simulated=True, external_ids__simulated_panel=panel).exists():
+            return
+        if faces is None:  # faces imported by an earlier run: draw them again (same seed, same votes)
+            from ml.data.synthetic import generate_faces
+
+            faces = generate_faces(count, seed=seed, classes=list(study.label_set.labels))
+        by_name = dict(study.stimuli.values_list("original_name", "pk"))
+        counts = {by_name[f"synthetic_{i:04d}.png"]: face.votes.tolist() for i, face in enumerate(faces)
+                  if f"synthetic_{i:04d}.png" in by_name}
+        stored = simulated_panel_load(study=study, counts=counts, panel=panel, seed=seed)
+        members = study.participants.filter(is_simulated=True, external_ids__simulated_panel=panel).count()
+        self.stdout.write(f"Loaded the simulated annotator panel: {stored} votes from {members} simulated "
+                          "participants (flagged; the study page can leave them out).")

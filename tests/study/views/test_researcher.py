@@ -49,7 +49,7 @@ def upload(name: str, data: bytes, content_type: str = "image/png") -> SimpleUpl
 def test_anonymous_users_are_sent_to_log_in(client, study):
     for target in (url("study-list"), url("study-create"), url("study-detail", "mine")):
         response = client.get(target)
-        assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
 def test_list_shows_only_own_studies_with_progress(owner_client, study, owner):

@@ -1,0 +1,130 @@
+"""The first-run bootstrap: models built or registered in the worker (a list of steps), progress recorded for
+the models page and the terminal, the demo study's predictions queued when a model is ready."""
+import pytest
+
+from study.models import ModelVersion, Prediction, PredictionJob, SetupStep
+from study.services import first_run
+from study.services.first_run import FirstRunModel, first_run_execute, first_run_queue, first_run_steps
+from study.tasks import _load_builder, validate_model_version
+from tests.checkpoints import write_tiny_checkpoint
+from tests.factories import StimulusFactory, StudyFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    from webapp.celery import app
+
+    app.conf.task_always_eager, before = True, app.conf.task_always_eager
+    yield
+    app.conf.task_always_eager = before
+
+
+def tiny_builder(out, progress):
+    """A real (untrained) checkpoint, built the way the demo builder reports: progress, then the file."""
+    for epoch in range(1, 3):
+        progress(epoch, 2, f"trained epoch {epoch} of 2")
+    write_tiny_checkpoint(out)
+
+
+def broken_builder(out, progress):
+    progress(0, 3, "starting")
+    raise RuntimeError("out of memory while drawing faces")
+
+
+def entry(tmp_path, name="tiny", builder="tests.study.services.test_first_run:tiny_builder", **kwargs):
+    return FirstRunModel(name=name, title=f"{name} model", checkpoint=lambda: tmp_path / f"{name}.pt",
+                         builder=builder, **kwargs)
+
+
+def run(models):
+    first_run_execute(load_builder=_load_builder, validate=lambda pk: validate_model_version.run(pk), models=models)
+
+
+def test_a_missing_model_is_built_registered_validated_and_predicts_the_demo_study(
+        tmp_path, django_capture_on_commit_callbacks):
+    study = StudyFactory(slug="demo")
+    StimulusFactory.create_batch(3, study=study)
+    with django_capture_on_commit_callbacks(execute=True):
+        run([entry(tmp_path)])
+    model = ModelVersion.objects.get(name="tiny")
+    assert model.status == ModelVersion.Status.VALID
+    assert Prediction.objects.filter(model_version=model, stimulus__study=study).count() == 3
+    step = SetupStep.objects.get(key="model:tiny")
+    assert step.state == SetupStep.State.DONE and (step.done, step.total) == (2, 2)
+    assert "predictions queued for demo" in step.message
+
+
+def test_a_failing_entry_is_reported_and_the_next_one_still_runs(tmp_path):
+    StudyFactory(slug="demo")
+    run([entry(tmp_path, name="broken", builder="tests.study.services.test_first_run:broken_builder"), entry(tmp_path)])
+    broken = SetupStep.objects.get(key="model:broken")
+    assert broken.state == SetupStep.State.FAILED and "out of memory" in broken.message
+    assert SetupStep.objects.get(key="model:tiny").state == SetupStep.State.DONE
+    assert not ModelVersion.objects.filter(name="broken").exists()
+
+
+def test_an_existing_checkpoint_is_registered_with_its_lambda_export_without_building(tmp_path):
+    write_tiny_checkpoint(tmp_path / "given.pt")
+    (tmp_path / "lambdas.csv").write_text("index,path,given_label,original_label,flipped,lambda\n0,a,Fear,Fear,0,0.5\n")
+    run([entry(tmp_path, name="given", builder="", lambda_export=lambda: tmp_path / "lambdas.csv",
+               predict_studies=("nowhere",))])
+    model = ModelVersion.objects.get(name="given")
+    assert model.status == ModelVersion.Status.VALID and model.lambda_export
+    assert SetupStep.objects.get(key="model:given").message == "ready"
+
+
+def test_no_checkpoint_and_no_builder_is_a_failed_step_with_the_path(tmp_path):
+    run([entry(tmp_path, name="absent", builder="")])
+    step = SetupStep.objects.get(key="model:absent")
+    assert step.state == SetupStep.State.FAILED and str(tmp_path / "absent.pt") in step.message
+
+
+def test_running_again_builds_nothing_and_queues_no_second_job(tmp_path):
+    study = StudyFactory(slug="demo")
+    StimulusFactory.create_batch(2, study=study)
+    run([entry(tmp_path)])
+    (tmp_path / "tiny.pt").unlink()  # a rebuild would write it again
+    run([entry(tmp_path)])
+    assert not (tmp_path / "tiny.pt").exists()
+    assert PredictionJob.objects.count() == 1
+
+
+def test_queue_marks_steps_and_enqueues_only_what_is_not_ready(tmp_path, monkeypatch):
+    monkeypatch.setattr(first_run, "FIRST_RUN_MODELS", [entry(tmp_path)])
+    sent = []
+    monkeypatch.setattr(first_run, "enqueue_first_run", lambda: sent.append(1))
+    StudyFactory(slug="demo")
+    steps = first_run_queue()
+    assert [s.state for s in steps] == [SetupStep.State.QUEUED] and sent == [1]
+    run([entry(tmp_path)])
+    assert first_run_queue() == [] and sent == [1]
+    assert [s.state for s in first_run_steps()] == [SetupStep.State.DONE]
+
+
+def test_the_demo_model_is_the_first_entry_and_ships_its_lambda_export():
+    demo = first_run.FIRST_RUN_MODELS[0]
+    assert demo.name == "demo" and demo.is_demo and demo.builder == "ml.demo_model:build"
+    from ml.demo_model import lambda_export_path
+
+    assert lambda_export_path(demo.checkpoint()).parent == demo.checkpoint().parent / "demo_run"
+
+
+def test_models_page_shows_first_run_progress_and_the_json_follows_it(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(first_run, "FIRST_RUN_MODELS", [entry(tmp_path)])
+    SetupStep.objects.create(key="model:tiny", title="tiny model", state=SetupStep.State.RUNNING, done=3, total=8,
+                             message="trained epoch 3 of 8")
+    client.force_login(UserFactory())
+    page = client.get("/models/").content.decode()
+    assert 'id="first-run"' in page and "trained epoch 3 of 8" in page and "3/8" in page
+    data = client.get("/models/setup.json").json()
+    assert data["steps"][0]["percent"] == 38 and data["steps"][0]["finished"] is False
+
+
+def test_the_bootstrap_task_is_published_by_name_through_the_jobs_seam():
+    from study.jobs import FIRST_RUN_BOOTSTRAP
+    from webapp.celery import app
+
+    app.loader.import_default_modules()
+    assert FIRST_RUN_BOOTSTRAP in app.tasks
