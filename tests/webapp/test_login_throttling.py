@@ -79,3 +79,11 @@ def test_behind_a_trusted_proxy_the_forwarded_client_address_counts(client, rese
     same = client.post("/api/token/", {"username": "rita", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2",
                        HTTP_X_FORWARDED_FOR="203.0.113.9")
     assert same.status_code == 429
+
+
+def test_the_site_login_page_is_throttled_too(client, researcher):
+    for _ in range(3):
+        client.post("/accounts/login/", {"username": "rita", "password": "wrong"}, REMOTE_ADDR="203.0.113.5")
+    response = client.post("/accounts/login/", {"username": "rita", "password": PASSWORD}, REMOTE_ADDR="203.0.113.5")
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
