@@ -307,10 +307,11 @@ class VoteAdmin(ReadOnlyAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["name", "arch", "status", "is_demo", "input_size", "class_list", "n_predictions",
-                    "created_by", "created_at"]
-    list_filter = ["status", "arch", "is_demo"]
-    list_select_related = ["created_by"]
+    list_display = ["name", "owner", "is_public", "arch", "status", "is_demo", "input_size", "class_list",
+                    "n_predictions", "created_at"]
+    list_filter = ["status", "arch", "is_demo", "is_public"]
+    list_select_related = ["owner"]
+    autocomplete_fields = ["owner", "shared_with"]
     search_fields = ["name", "sha256", "notes"]
     readonly_fields = ["checkpoint", "sha256", "arch", "classes", "input_size", "normalization", "metrics",
                        "status", "validation_error", "created_by", "created_at"]

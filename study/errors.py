@@ -21,6 +21,12 @@ class InvalidInput(DomainError):
     """400: the request itself is wrong."""
 
 
+class PermissionDenied(DomainError):
+    """403: the requester may see the thing but not do this to it (e.g. delete another owner's model)."""
+
+    status_code, code = 403, "permission_denied"
+
+
 class NotFound(DomainError):
     """404: the thing asked for does not exist for this requester."""
 
@@ -37,6 +43,12 @@ class Conflict(DomainError):
     """409: the request is fine but the current state does not allow it now."""
 
     status_code = 409
+
+
+class TooManyRequests(DomainError):
+    """429: this client asked too often; it may try again later."""
+
+    status_code, code = 429, "too_many_requests"
 
 
 class BrokerUnavailable(DomainError):

@@ -16,9 +16,9 @@ import zipfile
 from collections.abc import Iterable, Iterator
 
 from django.db import connection
-from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, Subquery, TextField, Value
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, Subquery, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Concat
 
 from study.analysis import aggregation, metrics
 from study.analysis.precision import format_float32
@@ -27,6 +27,25 @@ from study.selectors.compare import aggregated_distributions
 from study.selectors.votes import counted_votes
 
 CHUNK = 5000
+
+# CSV formula injection (OWASP): a spreadsheet runs a cell that starts with one of these as a formula, e.g. a
+# PROLIFIC_PID of `=HYPERLINK(...)`. Every text cell of every export (headers too) that starts with one gets a
+# leading single quote, which spreadsheets show as text; numbers (e.g. a valence of -0.5) are left alone.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value):
+    """`'=1+1` for `=1+1`; anything that is not a string, or does not start with a trigger, unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def _neutralise_sql(expression):
+    """The same rule in SQL, for text columns that PostgreSQL's COPY formats itself."""
+    return Case(When(**{f"{expression}__regex": r"^[-=+@\t\r]"}, then=Concat(Value("'"), F(expression))),
+                default=F(expression), output_field=TextField())
+
 
 CODEBOOK = """# {title} ({slug}): codebook
 
@@ -50,6 +69,11 @@ researcher's preview) are {test_note}.
   response_ms is 0 (no time was measured)
 - too_fast: 1 when response_ms is below the study's threshold ({fast_ms} ms; 0 turns the flag off)
 - participant_is_test: 1 for a researcher's test run (preview), only present with include_test
+
+Text cells in every file that begin with `=`, `+`, `-`, `@`, a tab or a carriage return are written with a
+leading single quote (`'=1+1`), as OWASP recommends against CSV formula injection: spreadsheets then show
+them as text instead of running them. Remove that one leading `'` to get the value as it was received.
+Numbers (response times, valence, probabilities) are never changed.
 
 ## stimuli.csv — one row per image
 - stimulus, file, sha256, width, height, source, is_gold
@@ -95,9 +119,9 @@ def _labels(study: Study) -> list[str]:
 def _csv_stream(header: list, rows: Iterable[list]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(header)
+    writer.writerow([neutralise_cell(cell) for cell in header])
     for i, row in enumerate(rows, 1):
-        writer.writerow(row)
+        writer.writerow([neutralise_cell(cell) for cell in row])
         if i % 500 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -167,15 +191,19 @@ def votes_copy_stream(study: Study, include_test: bool = False) -> Iterator[byte
         too_fast=Case(When(response_ms__lt=study.fast_response_ms, then=Value(1)), default=Value(0),
                       output_field=integer),
         is_test=Cast("participant__is_test", integer),
+    ).annotate(
+        prolific_safe=_neutralise_sql("prolific_pid"), study_id_safe=_neutralise_sql("study_id_param"),
+        session_safe=_neutralise_sql("session_id"), file_safe=_neutralise_sql("stimulus__original_name"),
+        label_safe=_neutralise_sql("label"),
     )
-    columns = ["participant_text", "prolific_pid", "study_id_param", "session_id", "external_text",
-               "stimulus_text", "stimulus__original_name", "label", "response_ms", "position", "gold",
+    columns = ["participant_text", "prolific_safe", "study_id_safe", "session_safe", "external_text",
+               "stimulus_text", "file_safe", "label_safe", "response_ms", "position", "gold",
                "excluded", "created_text", "simulated", "too_fast"]
     queryset = queryset.values_list(*columns, *(["is_test"] if include_test else []))
     sql, params = queryset.query.sql_with_params()
     connection.ensure_connection()
     statement = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
-    yield _csv_line(votes_header(include_test))
+    yield _csv_line([neutralise_cell(cell) for cell in votes_header(include_test)])
     with connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:

@@ -3,6 +3,11 @@
 Services call these functions; they publish tasks *by name* (the task objects are looked up in the
 Celery app's registry), so no service imports study.tasks and the tasks, which call services, close no
 import cycle. Everything here runs in the web process and never imports torch.
+
+Hard time limits: a hung broker (a frozen Redis: the kernel still accepts connections, nothing answers)
+must not hold a web worker. Checks and publishes use their own connection whose socket operations time
+out after BROKER_WEB_TIMEOUT seconds, with at most one retry, so a request waits about 3 s at most before
+its 503. The Celery worker keeps the longer timeouts of CELERY_BROKER_TRANSPORT_OPTIONS.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from study.errors import BrokerUnavailable
 PREDICT_STIMULI = "study.tasks.predict_stimuli"
 VALIDATE_MODEL_VERSION = "study.tasks.validate_model_version"
 ANALYSE_DEMO_UPLOAD = "study.tasks.analyse_demo_upload"
+IMPORT_UPLOAD_BATCH = "study.tasks.import_upload_batch"
 FIRST_RUN_BOOTSTRAP = "study.tasks.first_run_bootstrap"
 
 
@@ -20,46 +26,89 @@ def _app():
     return app
 
 
-def broker_check(timeout: float = 2.0) -> None:
-    """Raise BrokerUnavailable unless the Celery broker accepts a connection now (eager mode: always)."""
+def _timeout() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "BROKER_WEB_TIMEOUT", 1.0))
+
+
+def _is_redis(app) -> bool:
+    return str(app.conf.broker_url or "").startswith(("redis://", "rediss://"))
+
+
+def _web_connection(app, timeout: float):
+    """A broker connection whose every socket operation gives up after `timeout` seconds."""
+    options = dict(app.conf.broker_transport_options or {})
+    if _is_redis(app):
+        options.update(socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False)
+    return app.connection_for_write(transport_options=options, connect_timeout=timeout)
+
+
+def broker_check(timeout: float | None = None) -> None:
+    """Raise BrokerUnavailable unless the broker answers within `timeout` seconds (a round trip, not only a
+    TCP connect: a frozen Redis still accepts connections). Eager mode: always fine."""
     app = _app()
     if app.conf.task_always_eager:
         return
+    timeout = _timeout() if timeout is None else timeout
     try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=timeout)
-    except Exception as exc:  # kombu raises transport-specific errors
+        if _is_redis(app):
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            # No retries: redis-py retries a timed-out command 3 times by default, 4x the wait.
+            client = redis.Redis.from_url(str(app.conf.broker_url), socket_timeout=timeout,
+                                          socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+            try:
+                client.ping()
+            finally:
+                client.close()
+        else:
+            with _web_connection(app, timeout) as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=timeout)
+    except Exception as exc:  # redis/kombu raise transport-specific errors
         raise BrokerUnavailable(
             f"the task queue (Celery broker) is unreachable, so no job was started: {exc.__class__.__name__}. "
             "Start Redis (or the embedded worker) and try again."
         ) from None
 
 
-def _publish(task_name: str, args: list, retry_policy: dict) -> str:
-    """Send one task; returns its id. Raises whatever the transport raises when the broker fails."""
+# One quick retry (a pooled connection a Redis restart closed): with the socket timeout, ~2 x timeout at most.
+_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+def _publish(task_name: str, args: list) -> str:
+    """Send one task; returns its id. Raises whatever the transport raises when the broker fails or hangs."""
     app = _app()
     if task_name not in app.tasks:
         app.loader.import_default_modules()  # Celery's autodiscovery registers study.tasks (which imports no torch)
     task = app.tasks[task_name]  # a registered task keeps eager mode and the task routes working
-    result = task.apply_async(args=args, retry=True, retry_policy=retry_policy)
+    with _web_connection(app, _timeout()) as connection:
+        result = task.apply_async(args=args, connection=connection, retry=True, retry_policy=_RETRY_POLICY)
     return result.id or ""
 
 
 def enqueue_model_validation(model_version_id: int) -> str:
     """Queue the worker-side check of a registered checkpoint (study.tasks.validate_model_version)."""
-    return _publish(VALIDATE_MODEL_VERSION, [model_version_id],
-                    {"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+    return _publish(VALIDATE_MODEL_VERSION, [model_version_id])
 
 
 def enqueue_prediction_job(job_id: int) -> str:
     """Queue a prediction job (study.tasks.predict_stimuli)."""
-    return _publish(PREDICT_STIMULI, [job_id],
-                    {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1})
+    return _publish(PREDICT_STIMULI, [job_id])
+
+
+def enqueue_upload_batch(batch_id: int) -> str:
+    """Queue the import of a stored upload (study.tasks.import_upload_batch)."""
+    return _publish(IMPORT_UPLOAD_BATCH, [batch_id])
 
 
 def enqueue_demo_upload(upload_id: int) -> str:
     """Queue the analysis of a demo-page photo (study.tasks.analyse_demo_upload)."""
-    return _publish(ANALYSE_DEMO_UPLOAD, [upload_id], {"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+    return _publish(ANALYSE_DEMO_UPLOAD, [upload_id])
+
+
 def enqueue_first_run() -> str:
     """Queue the first-run bootstrap (study.tasks.first_run_bootstrap): build/register the first run's models."""
-    return _publish(FIRST_RUN_BOOTSTRAP, [], {"max_retries": 2, "interval_start": 0, "interval_step": 0.5})
+    return _publish(FIRST_RUN_BOOTSTRAP, [])

@@ -161,6 +161,8 @@ class Participant(models.Model):
     user_agent_family = models.CharField(max_length=64, blank=True)
     device_type = models.CharField(max_length=8, blank=True, help_text="phone, tablet or desktop, from the User-Agent.")
     is_test = models.BooleanField(default=False, help_text="A researcher's preview; left out of the data by default.")
+    client_hash = models.CharField(max_length=16, blank=True, editable=False,
+                                   help_text="Keyed hash of the client address, to rate-limit new sessions; not exported.")
     label_order = models.JSONField(default=list, blank=True, help_text="Button order shown to this participant.")
     started_at = models.DateTimeField(auto_now_add=True)
     consented_at = models.DateTimeField(null=True, blank=True)
@@ -176,6 +178,7 @@ class Participant(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        indexes = [models.Index(fields=["study", "client_hash", "started_at"], name="participant_client_recent")]
 
     def __str__(self) -> str:
         return str(self.public_id)
@@ -224,17 +227,25 @@ def checkpoint_upload_to(instance: "ModelVersion", filename: str) -> str:
 
 
 class ModelVersion(models.Model):
-    """A registered checkpoint. Validated by loading it in a worker (the web process never imports torch)."""
+    """A registered checkpoint. Validated by loading it in a worker (the web process never imports torch).
+
+    Owned by one researcher, who alone may delete it or share it (with named researchers, or with everyone
+    by making it public); names are unique per owner.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending validation"
         VALID = "valid", "Valid"
         INVALID = "invalid", "Invalid"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models")
+    is_public = models.BooleanField(default=False, help_text="Every researcher may see and run it.")
+    shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_models",
+                                         help_text="Researchers besides the owner who may see and run it.")
     arch = models.CharField(max_length=64, blank=True)
     checkpoint = models.FileField(upload_to=checkpoint_upload_to, max_length=255)
-    sha256 = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(max_length=64)
     classes = models.JSONField(default=list, blank=True, help_text="Class names in the model's output order.")
     input_size = models.PositiveIntegerField(default=112)
     normalization = models.JSONField(default=dict, blank=True)
@@ -255,6 +266,10 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="model_unique_name_per_owner"),
+            models.UniqueConstraint(fields=["owner", "sha256"], name="model_unique_file_per_owner"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -356,6 +371,41 @@ class ImportedVote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} x{self.count} on {self.stimulus_id}"
+
+
+class UploadBatch(models.Model):
+    """A big upload stored as it came, then imported by a worker with progress and a final report."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="upload_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED, db_index=True)
+    archive = models.FileField(upload_to="uploads/", max_length=255, blank=True,
+                               help_text="The stored upload (a zip of the files); removed once imported.")
+    manifest = models.FileField(upload_to="uploads/", max_length=255, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list, blank=True, help_text="[name, status, reason] per file (capped).")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} to {self.study_id} ({self.state})"
 
 
 class SetupStep(models.Model):

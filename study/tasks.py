@@ -25,14 +25,14 @@ def validate_model_version(self, model_version_id: int) -> None:
     """Load the checkpoint the way predictions will; record its metadata or why it is unusable."""
     from ml.predictor import CheckpointError, load_predictor
     from study.models import ModelVersion
-    from study.services.models import model_version_apply_validation
+    from study.services.models import checkpoint_path, model_version_apply_validation
 
     model_version = ModelVersion.objects.filter(pk=model_version_id).first()
     if model_version is None or model_version.status != ModelVersion.Status.PENDING:
         return
     try:
         # an EmoStudy checkpoint, or TorchScript/ONNX with the sidecar stored beside it; run on a test face
-        predictor = load_predictor(model_version.checkpoint.path, device="cpu")
+        predictor = load_predictor(str(checkpoint_path(model_version)), device="cpu")
     except (CheckpointError, OSError, ValueError) as exc:
         model_version_apply_validation(model_version_id=model_version_id, info=None, error=str(exc)[:1000])
         return
@@ -50,12 +50,13 @@ def _demo_models():
     """(models by key, their metadata) for every valid model flagged for the demo page, best first."""
     from ml.predictor import get_predictor
     from study.models import ModelVersion
+    from study.services.models import checkpoint_path
 
     models, meta = {}, []
     for mv in ModelVersion.objects.filter(is_demo=True, status=ModelVersion.Status.VALID).order_by("created_at"):
         key = f"m{mv.pk}"
         try:
-            models[key] = get_predictor(mv.checkpoint.path, device=_device())
+            models[key] = get_predictor(str(checkpoint_path(mv)), device=_device())
         except Exception:  # a broken file must not take the demo down; the registry page shows it
             continue
         meta.append({"key": key, "name": mv.name, "training_data": mv.training_data or "not stated",
@@ -88,6 +89,16 @@ def purge_demo_uploads() -> dict:
     from study.services.demo import demo_uploads_purge
 
     return demo_uploads_purge()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def import_upload_batch(self, batch_id: int) -> None:
+    """Import a big upload stored by the web (no torch: images are checked with Pillow)."""
+    from study.services.uploads import upload_batch_run
+
+    upload_batch_run(batch_id=batch_id)
+
+
 def _load_builder(spec: str):
     """"module:function" -> the function (e.g. ml.demo_model:build); only the worker imports ml."""
     import importlib

@@ -44,6 +44,9 @@ researcher_patterns = [  # /studies/...
     path("<slug:slug>/participants/", participants.participant_list, name="researcher-participants"),
     path("<slug:slug>/participants/<uuid:public_id>/exclusion/", participants.participant_exclusion,
          name="researcher-participant-exclusion"),
+    path("<slug:slug>/uploads/<int:pk>/", researcher.upload_batch_detail, name="researcher-upload-batch"),
+    path("<slug:slug>/uploads/<int:pk>/status.json", researcher.upload_batch_status,
+         name="researcher-upload-batch-status"),
     path("<slug:slug>/images/<uuid:public_id>/", researcher.stimulus_image, name="researcher-stimulus-image"),
     # managing a study (views/manage.py): edit, clone, delete a draft, collaborators, preview as a participant
     path("<slug:slug>/edit/", manage.study_edit, name="researcher-study-edit"),
@@ -58,6 +61,7 @@ model_patterns = [  # the model registry and prediction jobs
     path("models/<int:pk>/", models.model_detail, name="model-detail"),
     path("models/<int:pk>/status.json", models.model_status, name="model-status"),
     path("models/<int:pk>/delete/", models.model_delete, name="model-delete"),
+    path("models/<int:pk>/share/", models.model_share, name="model-share"),
     path("studies/<slug:slug>/predict/", models.study_predict, name="study-predict"),
     path("jobs/<int:pk>/", models.job_detail, name="job-detail"),
     path("jobs/<int:pk>/status.json", models.job_status, name="job-status"),

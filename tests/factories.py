@@ -106,6 +106,8 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
         model = models.ModelVersion
 
     name = factory.Sequence(lambda n: f"model-{n}")
+    owner = factory.SubFactory(UserFactory)
+    is_public = True  # tests of other features run any model; ownership tests set owner/is_public themselves
     arch = "resnet18"
     sha256 = factory.Sequence(lambda n: hashlib.sha256(f"ckpt{n}".encode()).hexdigest())
     checkpoint = factory.LazyAttribute(lambda o: ContentFile(b"not a real checkpoint", name="m.pt"))

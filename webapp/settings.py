@@ -3,6 +3,7 @@
 Embedded default (nothing set): SQLite under var/, Celery over a filesystem broker under var/.
 Real stack: DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "study",
 ]
 
@@ -46,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429 page
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -76,6 +81,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECK", True)  # a restarted PostgreSQL costs no request an error
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=15))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -109,6 +116,26 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Several machines (web replicas, GPU workers elsewhere): media on S3 or an S3-compatible store (MinIO, R2...)
+# through django-storages (`pip install .[s3]`). Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+# (or the machine's IAM role); workers copy checkpoints once into MODEL_CACHE_DIR to load them.
+if env("S3_BUCKET", default=""):
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("S3_BUCKET"),
+            "endpoint_url": env("S3_ENDPOINT_URL", default=None),
+            "region_name": env("S3_REGION", default=None),
+            "location": env("S3_PREFIX", default="media"),
+            "default_acl": None,  # private objects; served through the views or pre-signed URLs
+            "querystring_auth": True,
+            "querystring_expire": env.int("S3_URL_EXPIRE_SECONDS", default=3600),
+            "file_overwrite": True,  # files are content-addressed: the same name is the same bytes
+        },
+    }
+MODEL_CACHE_DIR = Path(env("MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache")))
+# Uploads bigger than this (all files together) are stored and imported by a worker, with a progress page.
+STIMULUS_INLINE_MAX_BYTES = env.int("STIMULUS_INLINE_MAX_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -132,12 +159,73 @@ PARTICIPANT_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+# --- Production security, all from the environment (documented in deploy/production.env.example) ---------
+# `manage.py check --deploy` is clean with that file's values (tests/webapp/test_deploy_check.py runs it).
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Health probes come from the orchestrator over plain HTTP inside the network: never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^readyz/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    # Behind a TLS-terminating proxy that sets this header (and strips it from clients).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp 4): no inline scripts anywhere, no third-party origins (no CDN).
+# Inline styles stay allowed: Plotly writes <style> elements and style attributes at run time.
+_CSP_SELF = "'self'"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_CSP_SELF],
+        "script-src": [_CSP_SELF],
+        "style-src": [_CSP_SELF, "'unsafe-inline'"],
+        "img-src": [_CSP_SELF, "data:", "blob:"],
+        "media-src": [_CSP_SELF, "blob:"],
+        "connect-src": [_CSP_SELF],
+        "font-src": [_CSP_SELF, "data:"],
+        "object-src": ["'none'"],
+        "base-uri": [_CSP_SELF],
+        "form-action": [_CSP_SELF],
+        "frame-ancestors": ["'none'"],
+    },
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, None
+
+# Login throttling (django-axes) on every login that goes through django.contrib.auth.authenticate with a
+# request: /api/token/, the admin login, the site's login page. Failures are counted per client address.
+AUTHENTICATION_BACKENDS = [
+    "webapp.auth.ThrottledLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "login_locked.html"
+AXES_VERBOSE = False
+# Behind N reverse proxies that append to X-Forwarded-For, set TRUSTED_PROXY_COUNT=N (0: use REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "webapp.auth.client_ip"
 
 # Assignments not answered in this many seconds stop counting toward an image's quota.
 ASSIGNMENT_EXPIRY_SECONDS = env.int("ASSIGNMENT_EXPIRY_SECONDS", default=30 * 60)
+# Until a participant's first vote their sequence holds its places only this long: pressing Start without
+# voting (say, a script) cannot make a study look full for half an hour.
+ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS = env.int("ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS", default=180)
+# New participants (consent + Start) per client address and study within the window; 0 turns the limit off.
+# Generous on purpose: a lab may run many participants behind one address.
+PARTICIPANT_STARTS_PER_CLIENT = env.int("PARTICIPANT_STARTS_PER_CLIENT", default=20)
+PARTICIPANT_START_WINDOW_SECONDS = env.int("PARTICIPANT_START_WINDOW_SECONDS", default=10 * 60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -168,6 +256,10 @@ if REDIS_URL:
         "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
         "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
         "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=300),  # a sweeper killed mid-sweep
+        # A hung Redis must not hang the worker forever either (its long polls last 1 s, so well above that).
+        "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=10.0),
+        "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", default=5.0),
+        "socket_keepalive": True,
     }
     CELERY_RESULT_BACKEND = None
 else:
@@ -185,6 +277,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"study.tasks.*": {"queue": "gpu"}}
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# The web process talks to the broker with this socket timeout (seconds) and one retry: a hung Redis costs a
+# request at most ~3 s, then a 503 (study/broker.py). /readyz bounds each of its checks by READYZ_TIMEOUT.
+BROKER_WEB_TIMEOUT = env.float("BROKER_WEB_TIMEOUT", default=1.0)
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.0)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

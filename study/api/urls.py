@@ -3,7 +3,7 @@
 Researcher reads, the participant trial and vote endpoints, the schema and the offline Swagger UI.
 """
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from study.api import views as apis
@@ -19,5 +19,5 @@ urlpatterns = [
     path("s/<slug:slug>/trial/", apis.ParticipantTrialApi.as_view(), name="api-participant-trial"),
     path("s/<slug:slug>/votes/", apis.ParticipantVoteCreateApi.as_view(), name="api-participant-vote"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="study:api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="study:api-schema"), name="api-docs"),
 ]

@@ -187,11 +187,18 @@ class ParticipantVoteCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: VoteOutputSerializer})
     def post(self, request, slug: str):
-        from study.services.votes import vote_record
+        from study.services.votes import vote_record, vote_submit
 
-        study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        try:  # the hot path: one locked lookup, then the writes (at most 6 queries)
+            outcome = vote_submit(slug=slug, cookies=request.COOKIES, stimulus_public_id=data.validated_data["stimulus"],
+                                  label=data.validated_data["label"], response_ms=data.validated_data["response_ms"])
+        except DomainError as error:
+            raise DomainProblem(error) from None
+        if outcome is not None:
+            return Response(VoteOutputSerializer(outcome.vote).data, status=status.HTTP_201_CREATED)
+        study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
         participant = _participant(request, study)
         if participant is None:
             return Response(NO_PARTICIPANT, status=status.HTTP_403_FORBIDDEN)

@@ -27,9 +27,12 @@ def model_fit(*, model: ModelVersion, label_set: LabelSet) -> ModelFit:
     return ModelFit(model, True)
 
 
-def models_for_label_set(*, label_set: LabelSet) -> list[ModelFit]:
-    """Every validated model, with whether it can serve `label_set` (and why not)."""
-    models = ModelVersion.objects.filter(status=ModelVersion.Status.VALID).order_by("name")
+def models_for_label_set(*, label_set: LabelSet, models=None) -> list[ModelFit]:
+    """Every validated model (or those of `models`, e.g. the ones a user may run), with whether it can serve
+    `label_set` (and why not)."""
+    if models is None:
+        models = ModelVersion.objects.filter(status=ModelVersion.Status.VALID)
+    models = models.order_by("name")
     return [model_fit(model=model, label_set=label_set) for model in models]
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -52,6 +52,33 @@ def participant_by_token(*, study: Study, token: str | None) -> Participant | No
     return Participant.objects.filter(study=study, token=token).first()
 
 
+def participant_cookie_tokens(cookies) -> dict[int, str]:
+    """{study id: token} from the browser's participant cookies (one cookie per study)."""
+    prefix = f"{settings.PARTICIPANT_COOKIE_NAME}_"
+    tokens = {}
+    for name, value in cookies.items():
+        if name.startswith(prefix) and name[len(prefix):].isdigit() and value:
+            tokens[int(name[len(prefix):])] = value
+    return tokens
+
+
+def participant_for_page(*, slug: str, cookies) -> Participant | None:
+    """The browser's participant of the study `slug`, with the study and its label set, in one query."""
+    tokens = participant_cookie_tokens(cookies)
+    if not tokens:
+        return None
+    participant = (Participant.objects.select_related("study__label_set")
+                   .filter(study__slug=slug, token__in=list(tokens.values())[:20]).first())
+    if participant is None or tokens.get(participant.study_id) != participant.token:
+        return None
+    return participant
+
+
+def participant_sequence(*, participant: Participant) -> list[Assignment]:
+    """Every assignment of the participant in order, with its image: progress, current and next in one query."""
+    return list(participant.assignments.select_related("stimulus").order_by("position"))
+
+
 def participant_progress(*, participant: Participant) -> ParticipantProgress:
     counts = participant.assignments.aggregate(
         total=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
@@ -84,17 +111,27 @@ def _count_per_stimulus(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+def held_assignments(*, now: datetime | None = None) -> QuerySet[Assignment]:
+    """Unanswered assignments that still hold a place: served within ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS,
+    or, once their participant has voted at least once, within ASSIGNMENT_EXPIRY_SECONDS."""
+    now = now or timezone.now()
+    first_vote_cutoff = now - timedelta(seconds=settings.ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS)
+    has_voted = Exists(Assignment.objects.filter(participant=OuterRef("participant"), answered_at__isnull=False))
+    return Assignment.objects.filter(
+        Q(served_at__gt=first_vote_cutoff) | Q(has_voted, served_at__gt=open_assignment_cutoff(now=now)),
+        answered_at__isnull=True, participant__excluded=False,
+    )
+
+
 def stimuli_with_load(*, study: Study, now: datetime | None = None) -> QuerySet[Stimulus]:
     """The study's stimuli annotated with n_votes, n_open and load = n_votes + n_open.
 
     n_votes counts votes of real participants who are not excluded (an excluded participant's image goes
-    back into the pool; a simulated panel never takes a slot); n_open counts unanswered assignments that
-    have not expired yet.
+    back into the pool; a simulated panel never takes a slot); n_open counts places held by unanswered
+    assignments (held_assignments).
     """
     valid_votes = Vote.objects.filter(participant__excluded=False, participant__is_simulated=False)
-    open_assignments = Assignment.objects.filter(
-        answered_at__isnull=True, served_at__gt=open_assignment_cutoff(now=now), participant__excluded=False
-    )
+    open_assignments = held_assignments(now=now)
     queryset = Stimulus.objects.filter(study=study).annotate(
         n_votes=_count_per_stimulus(valid_votes), n_open=_count_per_stimulus(open_assignments)
     )
@@ -132,6 +169,11 @@ def adaptive_open_order(*, study: Study, now: datetime | None = None,
     ties = None if tie_break is None else np.array([tie_break(pk) for pk, _ in rows])
     order = allocation_order(counts, allocation_policy(study), pending=pending, tie_break=ties)
     return [rows[i][0] for i in order]
+
+
+def study_waiting_on_holds(*, study: Study, now: datetime | None = None) -> bool:
+    """Some regular image still lacks answered votes: a study with no open slot is then only held, not full."""
+    return stimuli_with_load(study=study, now=now).filter(is_gold=False, n_votes__lt=study.votes_per_image).exists()
 
 
 def study_is_full(*, study: Study, now: datetime | None = None) -> bool:

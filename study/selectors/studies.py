@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 
 from study.models import Participant, Stimulus, Study, Vote
 from study.selectors.access import studies_readable_by, studies_visible_to
+from study.selectors.participants import held_assignments
 
 __all__ = ["count_subquery", "stimuli_with_vote_counts", "studies_readable_by", "studies_visible_to",
            "study_dashboard", "study_list_with_progress"]
@@ -68,6 +69,7 @@ class StudyDashboard:
     include_simulated: bool  # the study counts them in the human distributions
     votes_all: int  # every vote stored, gold and excluded included
     votes_wanted: int
+    held: int  # places held by participants who have not answered yet (counted apart from votes)
     images_complete: int
     histogram: list[HistogramBar]
 
@@ -105,8 +107,10 @@ def study_dashboard(*, study: Study) -> StudyDashboard:
         HistogramBar(label=f"{k}" if k < wanted else f"{wanted}+ (complete)", images=n, share=n / total if total else 0.0)
         for k, n in enumerate(buckets)
     ]
+    held = held_assignments().filter(stimulus__study=study, stimulus__is_gold=False).count()
     return StudyDashboard(
         images=total, gold=images["gold"], votes=votes["valid"], votes_all=votes["all"], votes_wanted=total * wanted,
+        held=held,
         simulated_votes=votes["simulated"], include_simulated=study.include_simulated,
         images_complete=buckets[wanted], histogram=histogram, **people,
     )

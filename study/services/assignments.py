@@ -3,8 +3,9 @@
 Design: a participant's whole sequence is allocated at once, when they press "Start" after the
 instructions. That makes reloads and the back button trivial (the sequence is fixed; the page always
 shows the first unanswered item) and lets the page preload the next image. The cost is that an
-abandoned sequence holds its slots until it expires (settings.ASSIGNMENT_EXPIRY_SECONDS after it was
-served); after that its images count as free again, and a late answer is still accepted.
+abandoned sequence holds its slots until it expires; after that its images count as free again, and a late
+answer is still accepted. Until the participant's first vote a sequence holds its places only briefly
+(ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS); after it, ASSIGNMENT_EXPIRY_SECONDS from being served.
 
 Balance: an image's load is its valid votes plus its unexpired open assignments (computed in SQL by
 study.selectors.participants.stimuli_with_load). A participant gets the regular images with the lowest load,
@@ -37,10 +38,17 @@ from django.utils.translation import gettext_lazy as _
 
 from study.errors import NotAssigned, StudyFull
 from study.models import Assignment, Participant, Stimulus, Study
-from study.selectors.participants import adaptive_open_order, stimuli_with_load, study_open_slots
+from study.selectors.participants import (
+    adaptive_open_order,
+    stimuli_with_load,
+    study_open_slots,
+    study_waiting_on_holds,
+)
 from study.services.participants import participant_require_can_continue
 
 FULL_MESSAGE = _("This study has all the responses it needs for now. Thank you for your interest.")
+HELD_MESSAGE = _("Every remaining place is held by someone taking part right now. Places that are not answered "
+                 "free up within minutes: please try again a little later.")
 
 
 def _tie_key(seed: int, participant_id: int, stimulus_id: int) -> bytes:
@@ -93,7 +101,8 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
         ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
         sequence = [pk for pk, _load in ranked[:wanted]]
     if not sequence:
-        raise StudyFull(str(FULL_MESSAGE))
+        # Held places are counted apart from answered ones: a study waiting on holds is not full.
+        raise StudyFull(str(HELD_MESSAGE if study_waiting_on_holds(study=study) else FULL_MESSAGE))
 
     rng = random.Random(_tie_key(study.random_seed, participant.pk, 0))
     rng.shuffle(sequence)  # no order effects shared between participants

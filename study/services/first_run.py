@@ -89,7 +89,8 @@ def first_run_steps() -> list[SetupStep]:
 
 
 def _model_ready(entry: FirstRunModel) -> bool:
-    model_version = ModelVersion.objects.filter(name=entry.name, status=ModelVersion.Status.VALID).first()
+    model_version = ModelVersion.objects.filter(name=entry.name, is_demo=entry.is_demo, is_public=True,
+                                                status=ModelVersion.Status.VALID).first()
     if model_version is None:
         return False
     studies = Study.objects.filter(slug__in=entry.predict_studies)
@@ -143,7 +144,8 @@ def first_run_execute(*, load_builder: Callable[[str], Callable], validate: Call
 
 
 def _provide(entry: FirstRunModel, step: SetupStep, *, load_builder, validate) -> str:
-    model_version = ModelVersion.objects.filter(name=entry.name).exclude(status=ModelVersion.Status.INVALID).first()
+    model_version = (ModelVersion.objects.filter(name=entry.name, owner=demo_owner())
+                     .exclude(status=ModelVersion.Status.INVALID).first())
     if model_version is None:
         path = entry.checkpoint()
         if not path.is_file():
@@ -169,8 +171,23 @@ def _provide(entry: FirstRunModel, step: SetupStep, *, load_builder, validate) -
 def _register(entry: FirstRunModel, path: Path) -> ModelVersion:
     lambdas_path = entry.lambda_export()
     with open(path, "rb") as handle, (open(lambdas_path, "rb") if lambdas_path else nullcontext()) as lambdas:
+        # Demo models belong to the demo admin and are public, so every researcher can run them.
         return model_version_register(name=entry.name, handle=handle, filename=path.name, notes=entry.notes,
-                                      is_demo=entry.is_demo, lambda_export=lambdas)
+                                      is_demo=entry.is_demo, lambda_export=lambdas, owner=demo_owner(),
+                                      is_public=True)
+
+
+def demo_owner():
+    """The account that owns the first run's models: the demo study's owner (seed_demo's admin), else the
+    first superuser, else an inactive `demo` account made for the purpose."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    demo_study = Study.objects.filter(slug="demo").select_related("owner").first()
+    return ((demo_study.owner if demo_study and demo_study.owner else None)
+            or User.objects.filter(username="admin").first()
+            or User.objects.filter(is_superuser=True).order_by("pk").first()
+            or User.objects.get_or_create(username="demo", defaults={"is_active": False})[0])
 
 
 def _queue_predictions(entry: FirstRunModel, model_version: ModelVersion) -> str:

@@ -11,16 +11,21 @@ import hashlib
 import json
 import logging
 import math
+import os
+import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 
-from study.errors import BrokerUnavailable, InvalidInput, NotFound
+from study.errors import BrokerUnavailable, InvalidInput, NotFound, PermissionDenied
 from study.jobs import broker_check, enqueue_model_validation
 from study.models import ModelVersion
 
@@ -57,15 +62,17 @@ def checkpoint_precheck(*, handle: BinaryIO, filename: str) -> None:
     _cheap_checks(handle, size, filename)
 
 
-def model_version_register(*, name: str, handle: BinaryIO, filename: str = "checkpoint.pt", notes: str = "",
-                           is_demo: bool = False, lambda_export: BinaryIO | None = None,
+def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str = "checkpoint.pt", notes: str = "",
+                           is_demo: bool = False, is_public: bool = False, lambda_export: BinaryIO | None = None,
                            sidecar: dict | None = None, user=None) -> ModelVersion:
-    """Store a checkpoint as a pending ModelVersion and enqueue its validation (after commit).
+    """Store a checkpoint as a pending ModelVersion of `owner` and enqueue its validation (after commit).
 
     sidecar: for a TorchScript or ONNX file, its description (ml/foreign.py: format, classes in output
     order, input size, channels, normalisation, logits or probabilities, training data, licence). It is
     stored beside the file as `<file>.json`, where the worker's loader finds it; the worker validates it.
     """
+    if owner is None or not getattr(owner, "pk", None):
+        raise InvalidInput("a model needs an owner (a researcher account)")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("a model needs a name of 1 to 100 characters")
@@ -80,16 +87,18 @@ def model_version_register(*, name: str, handle: BinaryIO, filename: str = "chec
     broker_check()  # validation needs a worker: with the broker down, refuse (503) before storing anything
     with transaction.atomic():
         # A rejected (invalid) registration never blocks trying again with the same file or name.
-        for stale in ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.INVALID,
-                                                                      sha256=sha256):
-            model_version_delete(model_version=stale)
-        ModelVersion.objects.filter(status=ModelVersion.Status.INVALID, name=name).delete()
-        existing = ModelVersion.objects.filter(sha256=sha256).first()
+        mine = ModelVersion.objects.filter(owner=owner)
+        for stale in mine.select_for_update().filter(status=ModelVersion.Status.INVALID, sha256=sha256):
+            model_version_remove(model_version=stale)
+        for stale in mine.filter(status=ModelVersion.Status.INVALID, name=name):
+            model_version_remove(model_version=stale)
+        existing = mine.filter(sha256=sha256).first()
         if existing:
             raise InvalidInput(f"this checkpoint is already registered as {existing.name!r}")
-        if ModelVersion.objects.filter(name=name).exists():
-            raise InvalidInput(f"a model named {name!r} already exists; choose another name")
-        model_version = ModelVersion(name=name, sha256=sha256, notes=notes, is_demo=is_demo, created_by=user)
+        if mine.filter(name=name).exists():
+            raise InvalidInput(f"you already have a model named {name!r}; choose another name")
+        model_version = ModelVersion(name=name, sha256=sha256, notes=notes, is_demo=is_demo, is_public=is_public,
+                                     owner=owner, created_by=user or owner)
         model_version.checkpoint.save(f"{sha256}.pt", File(handle), save=False)
         if sidecar is not None:
             storage = model_version.checkpoint.storage
@@ -118,7 +127,7 @@ def _enqueue_validation(model_version_id: int, *, forget_on_failure: bool = Fals
     except Exception as exc:  # kombu raises transport-specific errors
         model_version = ModelVersion.objects.filter(pk=model_version_id).first()
         if forget_on_failure and model_version is not None:
-            model_version_delete(model_version=model_version)
+            model_version_remove(model_version=model_version)
         raise BrokerUnavailable(f"the checkpoint could not be queued for validation ({exc.__class__.__name__}); "
                                 + ("nothing was stored" if forget_on_failure else "it stays pending")) from None
 
@@ -130,6 +139,7 @@ def model_version_apply_validation(*, model_version_id: int, info: dict | None, 
         if model_version is None:
             return
         if error is not None:
+            error = _without_server_paths(error)
             _remove_files(model_version)
             model_version.checkpoint = ""
             model_version.status = ModelVersion.Status.INVALID
@@ -159,22 +169,64 @@ def _json_safe(value):
     return value
 
 
-def model_version_delete(*, model_version: ModelVersion) -> None:
-    """Remove a model, its predictions and its files."""
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(?:/[^/\s'\"():,]+)+/?")  # the servers are POSIX
+
+
+def _without_server_paths(message: str) -> str:
+    """A worker's error names files by absolute path; a researcher sees only the file name."""
+    return _ABSOLUTE_PATH.sub(lambda match: Path(match.group(0).rstrip("/")).name or "<path>", message)
+
+
+def model_version_delete(*, model_version: ModelVersion, by) -> None:
+    """The owner removes their model, its predictions (in every study that ran it) and its files."""
+    if by is None or model_version.owner_id != by.pk:
+        raise PermissionDenied(f"only {model_version.owner} (the owner) can remove {model_version.name!r}")
+    model_version_remove(model_version=model_version)
+
+
+def model_version_remove(*, model_version: ModelVersion) -> None:
+    """Remove a model, its predictions and its files, unconditionally (rejected registrations, the CLI)."""
     _remove_files(model_version)
     model_version.delete()
 
 
-def model_version_get(*, name: str) -> ModelVersion:
-    model_version = ModelVersion.objects.filter(name=name).first()
-    if model_version is None:
-        raise NotFound(f"no model named {name!r}; register it with `manage.py register_model`")
+def model_version_share(*, model_version: ModelVersion, by, usernames: list[str], public: bool) -> ModelVersion:
+    """The owner sets who else may see and run the model: named researchers, or everyone (public)."""
+    if by is None or model_version.owner_id != by.pk:
+        raise PermissionDenied(f"only {model_version.owner} (the owner) can share {model_version.name!r}")
+    User = get_user_model()
+    wanted = {name.strip() for name in usernames if name.strip()} - {by.get_username()}
+    users = list(User.objects.filter(**{f"{User.USERNAME_FIELD}__in": wanted}, is_active=True))
+    unknown = sorted(wanted - {user.get_username() for user in users})
+    if unknown:
+        raise InvalidInput(f"no researcher named {', '.join(unknown)}; nothing was changed")
+    with transaction.atomic():
+        model_version.is_public = public
+        model_version.save(update_fields=["is_public"])
+        model_version.shared_with.set(users)
     return model_version
+
+
+def model_version_get(*, name: str, owner: str | None = None) -> ModelVersion:
+    """A model by name (names are unique per owner; `owner` is a username, needed when two owners share a name)."""
+    candidates = ModelVersion.objects.filter(name=name).select_related("owner")
+    if owner:
+        candidates = candidates.filter(**{f"owner__{get_user_model().USERNAME_FIELD}": owner})
+    found = list(candidates[:10])
+    if not found:
+        raise NotFound(f"no model named {name!r}{f' owned by {owner!r}' if owner else ''}; "
+                       "register it with `manage.py register_model`")
+    if len(found) > 1:
+        owners = ", ".join(sorted(m.owner.get_username() for m in found))
+        raise InvalidInput(f"several models are named {name!r} (owners: {owners}); say which with --owner")
+    return found[0]
 
 
 def _remove_files(model_version: ModelVersion) -> None:
     for field in (model_version.checkpoint, model_version.lambda_export):
-        if field and field.name:
+        # Files are content-addressed: another owner's registration of the same bytes keeps them alive.
+        if field and field.name and not ModelVersion.objects.exclude(pk=model_version.pk).filter(
+                Q(checkpoint=field.name) | Q(lambda_export=field.name)).exists():
             try:
                 field.storage.delete(field.name)
                 if field is model_version.checkpoint:
@@ -197,4 +249,23 @@ def _sidecar_cheap_checks(sidecar: object) -> None:
 
 
 def checkpoint_path(model_version: ModelVersion) -> Path:
-    return Path(model_version.checkpoint.path)
+    """A local file holding the checkpoint, for torch to load. With media on a shared object store (S3, several
+    machines) the worker copies it once into MODEL_CACHE_DIR; the name is the sha256, so a copy never goes stale."""
+    try:
+        return Path(model_version.checkpoint.path)
+    except NotImplementedError:  # storage without local files (django-storages' S3Storage)
+        pass
+    cache = Path(settings.MODEL_CACHE_DIR)
+    local = cache / f"{model_version.sha256}.pt"
+    if not local.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = local.with_suffix(f".part{os.getpid()}")
+        with model_version.checkpoint.open("rb") as source, open(partial, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        os.replace(partial, local)
+    sidecar_name = model_version.checkpoint.name + ".json"  # a TorchScript/ONNX description goes with it
+    local_sidecar = Path(f"{local}.json")
+    if not local_sidecar.is_file() and model_version.checkpoint.storage.exists(sidecar_name):
+        with model_version.checkpoint.storage.open(sidecar_name, "rb") as source:
+            local_sidecar.write_bytes(source.read())
+    return local

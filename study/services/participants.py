@@ -1,19 +1,23 @@
 """Participants: created on consent, finished (and scored on gold items) after their last trial.
 
 A participant is known only by an opaque random token kept in an httpOnly cookie; nothing else
-about them is stored beyond the URL parameters the recruiting platform passes (e.g. PROLIFIC_PID).
+about them is stored beyond the URL parameters the recruiting platform passes (e.g. PROLIFIC_PID) and a
+keyed hash of their address, used only to rate-limit new sessions.
 """
 import hashlib
+import hmac
 import random
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from study.errors import InvalidInput, StudyNotOpen
+from study.errors import InvalidInput, StudyNotOpen, TooManyRequests
 from study.models import Participant, Study
 
 STANDARD_URL_PARAMETERS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
@@ -96,20 +100,42 @@ def _label_order(study: Study, token: str) -> list[str]:
     return [*labels, *study.label_set.non_emotion_labels]
 
 
+def client_hash(address: str | None) -> str:
+    """A keyed, truncated hash of the client address: enough to count one client's sessions, not to name it."""
+    if not address:
+        return ""
+    return hmac.new(settings.SECRET_KEY.encode(), address.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _require_start_allowance(study: Study, client: str) -> None:
+    limit = settings.PARTICIPANT_STARTS_PER_CLIENT
+    if not client or limit <= 0:
+        return
+    window = settings.PARTICIPANT_START_WINDOW_SECONDS
+    since = timezone.now() - timedelta(seconds=window)
+    if Participant.objects.filter(study=study, client_hash=client, started_at__gte=since).count() >= limit:
+        raise TooManyRequests(f"Too many new sessions from your network in the last {window // 60} minutes. "
+                              "Please try again a little later.")
+
+
 @transaction.atomic
-def participant_create(
-    *, study: Study, external_ids: Mapping[str, str], user_agent: str = "", is_test: bool = False
-) -> Participant:
+def participant_create(*, study: Study, external_ids: Mapping[str, str], user_agent: str = "",
+                       is_test: bool = False, client_address: str | None = None) -> Participant:
     """A participant who has just agreed to the consent text, with their button order fixed.
 
     A test participant (is_test, a researcher's preview) may take any study, draft included; it is
     stored excluded, so every count, distribution and metric leaves it out without special cases.
+    TooManyRequests when this client address started PARTICIPANT_STARTS_PER_CLIENT sessions of the study
+    within the window (scripted consent + Start sequences); a researcher's preview is not limited.
     """
+    client = client_hash(client_address)
     if not is_test:
         study_require_live(study)
+        _require_start_allowance(study, client)
     token = secrets.token_urlsafe(32)
     return Participant.objects.create(
         study=study,
+        client_hash=client,
         token=token,
         external_ids=participant_external_ids(study=study, params=external_ids),
         user_agent_family=user_agent_family(user_agent),

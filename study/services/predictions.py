@@ -20,6 +20,7 @@ from study.analysis.label_mapping import LabelMismatch, label_mapping_build, nor
 from study.errors import BrokerUnavailable, InvalidInput, JobAlreadyRunning
 from study.jobs import broker_check, enqueue_prediction_job
 from study.models import ModelVersion, Prediction, PredictionJob, Stimulus, Study
+from study.services.models import checkpoint_path
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def prediction_job_run(*, job_id: int, predictor_factory: Callable[[str], Predic
     started = time.monotonic()
     try:
         model_version = job.model_version
-        predictor = predictor_factory(model_version.checkpoint.path)
+        predictor = predictor_factory(str(checkpoint_path(model_version)))
         mapping = label_mapping_build(model_classes=list(predictor.classes), study_labels=job.study.label_set.labels,
                                       allow_missing=job.allow_missing_labels)
         todo = list(Stimulus.objects.filter(study_id=job.study_id)

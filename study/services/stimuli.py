@@ -41,6 +41,9 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000  # ~6300 x 6300; far beyond any face stimulus, far below a decompression bomb
 MAX_ARCHIVE_MEMBERS = 50_000
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024
+# More rows than any import can use (a zip holds at most MAX_ARCHIVE_MEMBERS files); parsing stops there, so
+# a manifest of a million short rows costs neither minutes nor hundreds of MB.
+MAX_MANIFEST_ROWS = 4 * MAX_ARCHIVE_MEMBERS
 MANIFEST_NAME = "manifest.csv"
 FILENAME_ALIASES = ("file", "path", "image", "file_name")  # accepted for the `filename` column
 _TRUE = {"1", "true", "yes", "y", "t", "gold"}
@@ -224,7 +227,7 @@ def _base_name(name: str) -> str:
 # --- manifests -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestRow:
     line: int
     filename: str
@@ -234,46 +237,78 @@ class ManifestRow:
     is_gold: str = ""
 
 
+def _too_large() -> InvalidArchive:
+    return InvalidArchive(f"manifest too large (at most {MAX_MANIFEST_BYTES // 2**20} MB)")
+
+
+class _CappedReader(io.RawIOBase):
+    """A binary stream that refuses to deliver more than `limit` bytes (so a manifest is never read whole)."""
+
+    def __init__(self, handle: BinaryIO, limit: int):
+        self.handle, self.left = handle, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.handle.read(min(len(buffer), self.left + 1))
+        if len(data) > self.left:
+            raise _too_large()
+        self.left -= len(data)
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def manifest_rows(source: str | Path | bytes | BinaryIO) -> Iterable[ManifestRow]:
+    """Rows of a CSV manifest, parsed as they stream in: memory stays flat and at most MAX_MANIFEST_BYTES
+    bytes and MAX_MANIFEST_ROWS rows are read. Raises InvalidArchive when the file as a whole cannot be used."""
+    with ExitStack() as stack:
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            if not path.is_file():
+                raise InvalidArchive(f"manifest {path} not found")
+            if path.stat().st_size > MAX_MANIFEST_BYTES:
+                raise _too_large()
+            handle = stack.enter_context(open(path, "rb"))
+        elif isinstance(source, bytes):
+            if len(source) > MAX_MANIFEST_BYTES:
+                raise _too_large()
+            handle = io.BytesIO(source)
+        else:
+            handle = source
+        text = io.TextIOWrapper(io.BufferedReader(_CappedReader(handle, MAX_MANIFEST_BYTES)), encoding="utf-8-sig",
+                                newline="")
+        stack.callback(text.detach)  # leave the caller's handle open
+        try:
+            reader = csv.reader(text)
+            header = [column.strip().lower() for column in next(reader, [])]
+            if "filename" not in header:  # common spellings of the file column (e.g. "file", "path") are accepted
+                alias = next((name for name in FILENAME_ALIASES if name in header), None)
+                if alias is None:
+                    raise InvalidArchive("manifest has no 'filename' column (expected: filename,label,valence,"
+                                         f"arousal,is_gold; also accepted: {', '.join(FILENAME_ALIASES)})")
+                header[header.index(alias)] = "filename"
+            columns = [header.index(name) if name in header else None
+                       for name in ("filename", "label", "valence", "arousal", "is_gold")]
+            count = 0
+            for values in reader:
+                if not any(value.strip() for value in values):
+                    continue
+                count += 1
+                if count > MAX_MANIFEST_ROWS:
+                    raise InvalidArchive(f"manifest has more than {MAX_MANIFEST_ROWS} rows; an import holds at most "
+                                         f"{MAX_ARCHIVE_MEMBERS} files, so split it")
+                cells = [values[i].strip() if i is not None and i < len(values) else "" for i in columns]
+                yield ManifestRow(reader.line_num, *cells)
+        except UnicodeDecodeError:
+            raise InvalidArchive("manifest is not UTF-8 text") from None
+        except csv.Error as exc:
+            raise InvalidArchive(f"manifest is not valid CSV ({exc})") from None
+
+
 def manifest_parse(source: str | Path | bytes | BinaryIO) -> list[ManifestRow]:
-    """Rows of a CSV manifest. Raises InvalidArchive when the file as a whole cannot be used."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidArchive(f"manifest {path} not found")
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise InvalidArchive(f"manifest too large (at most {MAX_MANIFEST_BYTES // 2**20} MB)")
-        raw = path.read_bytes()
-    elif isinstance(source, bytes):
-        raw = source
-    else:
-        raw = source.read(MAX_MANIFEST_BYTES + 1)
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise InvalidArchive(f"manifest too large (at most {MAX_MANIFEST_BYTES // 2**20} MB)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidArchive("manifest is not UTF-8 text") from None
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""))
-        header = [column.strip().lower() for column in next(reader, [])]
-        if "filename" not in header:  # common spellings of the file column (e.g. "file", "path") are accepted
-            alias = next((name for name in FILENAME_ALIASES if name in header), None)
-            if alias is None:
-                raise InvalidArchive("manifest has no 'filename' column (expected: filename,label,valence,arousal,"
-                                     f"is_gold; also accepted: {', '.join(FILENAME_ALIASES)})")
-            header[header.index(alias)] = "filename"
-        rows = []
-        for values in reader:
-            if not any(value.strip() for value in values):
-                continue
-            cells = dict(zip(header, (value.strip() for value in values), strict=False))
-            rows.append(ManifestRow(
-                line=reader.line_num, filename=cells.get("filename", ""), label=cells.get("label", ""),
-                valence=cells.get("valence", ""), arousal=cells.get("arousal", ""), is_gold=cells.get("is_gold", ""),
-            ))
-    except csv.Error as exc:
-        raise InvalidArchive(f"manifest is not valid CSV ({exc})") from None
-    return rows
+    """All rows of a manifest at once (see manifest_rows for the limits)."""
+    return list(manifest_rows(source))
 
 
 def _normalise(path: str) -> str:
@@ -286,7 +321,7 @@ def _normalise(path: str) -> str:
 class _ManifestIndex:
     """Finds a file's row by relative path, any trailing part of it, or base name; tracks unused rows."""
 
-    def __init__(self, rows: Sequence[ManifestRow]):
+    def __init__(self, rows: Iterable[ManifestRow]):
         self.rows: dict[str, ManifestRow] = {}
         self.problems: list[ImportResult] = []
         for row in rows:
@@ -398,7 +433,7 @@ def _import_entries(
     progress: Callable[[ImportResult, int, int], None] | None,
     manifest_source: str = "",
 ) -> ImportReport:
-    rows = manifest if isinstance(manifest, list) else (manifest_parse(manifest) if manifest is not None else [])
+    rows = manifest if isinstance(manifest, list) else (list(manifest_rows(manifest)) if manifest is not None else [])
     index = _ManifestIndex(rows)
     report = ImportReport(results=list(index.problems), manifest_source=manifest_source if manifest is not None else "",
                           manifest_rows=len(rows))
@@ -457,13 +492,25 @@ def stimuli_import_archive(
     if not zipfile.is_zipfile(root):
         raise InvalidArchive(f"{path} is not a folder or a .zip file")
     try:
-        with zipfile.ZipFile(root) as archive:
+        with ExitStack() as stack:
+            archive = stack.enter_context(zipfile.ZipFile(root))
             if manifest is None and (inner := _zip_manifest_name(archive)) is not None:
-                manifest, manifest_source = archive.read(inner), f"{inner} in {root.name}"
+                manifest, manifest_source = zip_manifest_open(archive, stack), f"{inner} in {root.name}"
             return _import_entries(study=study, entries=_zip_entries(archive), manifest=manifest, source=source,
                                    progress=progress, manifest_source=manifest_source)
     except zipfile.BadZipFile as exc:
         raise InvalidArchive(f"{path} is not a readable zip file ({exc})") from None
+
+
+def zip_manifest_open(archive: zipfile.ZipFile, stack: ExitStack) -> BinaryIO | None:
+    """The zip's manifest.csv as a stream (closed with `stack`), or None. Its declared size is checked before a
+    byte is read, and manifest_rows caps the bytes actually read (a member can lie about its size)."""
+    inner = _zip_manifest_name(archive)
+    if inner is None:
+        return None
+    if archive.getinfo(inner).file_size > MAX_MANIFEST_BYTES:
+        raise _too_large()
+    return stack.enter_context(archive.open(inner))
 
 
 def _zip_manifest_name(archive: zipfile.ZipFile) -> str | None:
@@ -511,7 +558,7 @@ def stimuli_import_uploads(
                 archive = stack.enter_context(zipfile.ZipFile(upload))
                 entries.extend(_zip_entries(archive))
                 if manifest is None and (inner := _zip_manifest_name(archive)) is not None:
-                    inner_rows.extend(manifest_parse(archive.read(inner)))
+                    inner_rows.extend(manifest_parse(zip_manifest_open(archive, stack)))
                     inner_sources.append(f"{inner} in {name}")
             except (zipfile.BadZipFile, OSError) as exc:
                 entries.append(_Entry(name, upload.size, None, f"not a readable zip file ({exc})"))

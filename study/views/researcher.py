@@ -15,15 +15,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.errors import DomainError, InvalidArchive, InvalidInput
 from study.forms import StimulusUploadForm, StudyCreateForm, StudyStatusForm
-from study.models import Stimulus, Study
+from study.models import Stimulus, Study, UploadBatch
 from study.selectors.access import EDIT, VIEW
 from study.selectors.studies import (
     stimuli_with_vote_counts,
@@ -34,6 +34,7 @@ from study.selectors.studies import (
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
 from study.services.study_settings import study_launch_warnings
+from study.services.uploads import stimulus_upload_enqueue, upload_is_big
 from study.views.access import researcher_required, study_or_404
 from study.views.images import stimulus_file_response
 
@@ -185,6 +186,13 @@ def _upload(request: HttpRequest, study: Study) -> HttpResponse:
     form = StimulusUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _render_detail(request, study, status=400, upload_form=form)
+    if upload_is_big(form.cleaned_data["files"]):  # too much for one request: a worker imports it
+        try:
+            batch = stimulus_upload_enqueue(study=study, files=form.cleaned_data["files"],
+                                            manifest=form.cleaned_data["manifest"], user=request.user)
+        except DomainError as error:
+            return _render_detail(request, study, status=error.status_code, error=error.message)
+        return redirect("study:researcher-upload-batch", slug=study.slug, pk=batch.pk)
     try:
         report = stimuli_import_uploads(study=study, files=form.cleaned_data["files"],
                                         manifest=form.cleaned_data["manifest"])
@@ -220,3 +228,25 @@ def stimulus_image(request: HttpRequest, slug: str, public_id) -> FileResponse:
     if stimulus is None:
         raise Http404("No such image.")
     return stimulus_file_response(stimulus)
+
+
+@researcher_required
+@require_GET
+def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A queued or running import of a big upload: progress bar (polled), then the report."""
+    study = _owned_study(request, slug)
+    batch = get_object_or_404(UploadBatch, study=study, pk=pk)
+    return render(request, "study/researcher/upload_batch.html", {"study": study, "batch": batch})
+
+
+@researcher_required
+@require_GET
+def upload_batch_status(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
+    study = _owned_study(request, slug)
+    batch = get_object_or_404(UploadBatch, study=study, pk=pk)
+    return JsonResponse({
+        "id": batch.pk, "state": batch.state, "done": batch.done, "total": batch.total,
+        "imported": batch.imported, "duplicates": batch.duplicates, "rejected": batch.rejected,
+        "error": batch.error, "finished": batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED),
+        "report": batch.report[:200],
+    })

@@ -75,7 +75,8 @@ def test_newcomer_from_seed_demo_to_a_predicted_study(live_server, chromium_brow
     monkeypatch.setenv("NEWCOMER_PW", PASSWORD)
     call_command("add_researcher", "newcomer", "--password-from-env", "NEWCOMER_PW", stdout=io.StringIO())
     checkpoint = write_tiny_checkpoint(tmp_path / "tiny.pt")
-    call_command("register_model", str(checkpoint), "--name", "tiny-model", stdout=io.StringIO())
+    call_command("register_model", str(checkpoint), "--name", "tiny-model", "--owner", "admin", "--public",
+                 stdout=io.StringIO())
     assert ModelVersion.objects.get(name="tiny-model").status == ModelVersion.Status.VALID
 
     context = chromium_browser.new_context(viewport={"width": 1280, "height": 900})

@@ -18,7 +18,7 @@ from study.models import ModelVersion, Prediction, PredictionJob
 from study.services.models import model_version_register
 from study.services.predictions import prediction_job_start
 from tests.checkpoints import write_tiny_checkpoint
-from tests.factories import StimulusFactory, StudyFactory
+from tests.factories import StimulusFactory, StudyFactory, UserFactory
 from tests.services import require_postgres, require_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -92,7 +92,8 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
 
 def register(path: Path, name: str) -> ModelVersion:
     with open(path, "rb") as handle:
-        model_version = model_version_register(name=name, handle=handle, filename=path.name)
+        model_version = model_version_register(name=name, handle=handle, filename=path.name,
+                                               owner=UserFactory())
     wait_for(lambda: ModelVersion.objects.get(pk=model_version.pk).status != "pending", 90, "validation")
     model_version.refresh_from_db()
     return model_version

@@ -67,6 +67,7 @@ def test_register_model_command_exits_with_the_message(broker_down, tmp_path):
     from study.models import ModelVersion
     from tests.checkpoints import write_tiny_checkpoint
 
+    UserFactory(username="rita")
     with pytest.raises(CommandError, match="unreachable"):
-        call_command("register_model", str(write_tiny_checkpoint(tmp_path / "tiny.pt")), name="m")
+        call_command("register_model", str(write_tiny_checkpoint(tmp_path / "tiny.pt")), name="m", owner="rita")
     assert not ModelVersion.objects.exists()

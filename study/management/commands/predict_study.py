@@ -15,6 +15,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug", help="study slug")
         parser.add_argument("--model", required=True, help="registered model name")
+        parser.add_argument("--owner", default=None, help="the model owner's username, when several owners use the name")
         parser.add_argument("--force", action="store_true", help="predict again images that already have one")
         parser.add_argument("--allow-missing-labels", action="store_true",
                             help="run a model lacking some study labels (they get probability 0)")
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         if study is None:
             raise CommandError(f"no study with slug {opts['slug']!r}")
         try:
-            model_version = model_version_get(name=opts["model"])
+            model_version = model_version_get(name=opts["model"], owner=opts["owner"])
             job = prediction_job_start(study=study, model_version=model_version, force=opts["force"],
                                        allow_missing_labels=opts["allow_missing_labels"], batch_size=opts["batch_size"])
         except DomainError as error:

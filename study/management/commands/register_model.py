@@ -1,18 +1,20 @@
-"""python manage.py register_model <file> --name NAME [--demo] [--notes ...] [--lambda-export CSV] [--sidecar JSON]
+"""python manage.py register_model <file> --name NAME --owner USERNAME [--public] [--demo] [--notes ...]
+[--lambda-export CSV] [--sidecar JSON]
 
 <file> is an EmoStudy checkpoint, or a TorchScript/ONNX file with a sidecar JSON (ml/foreign.py)."""
 import json
 import time
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import DomainError
 from study.models import ModelVersion
 from study.services.models import (
     checkpoint_precheck,
-    model_version_delete,
     model_version_register,
+    model_version_remove,
     model_version_revalidate,
 )
 
@@ -23,7 +25,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("checkpoint", type=Path, help="checkpoint file written by `python -m ml.train`")
-        parser.add_argument("--name", required=True, help="unique model name shown to researchers")
+        parser.add_argument("--name", required=True, help="model name shown to researchers (unique per owner)")
+        parser.add_argument("--owner", required=True,
+                            help="username of the researcher who owns the model (only they may delete or share it)")
+        parser.add_argument("--public", action="store_true", help="every researcher may see and run the model")
         parser.add_argument("--demo", action="store_true", help="mark as the demo model")
         parser.add_argument("--notes", default="", help="free text shown beside the model")
         parser.add_argument("--lambda-export", type=Path, default=None,
@@ -55,7 +60,12 @@ class Command(BaseCommand):
                     checkpoint_precheck(handle=handle, filename=path.name)
                 except DomainError as error:
                     raise CommandError(error.message) from None
-        existing = ModelVersion.objects.filter(name=opts["name"]).exclude(status=ModelVersion.Status.INVALID).first()
+        User = get_user_model()
+        owner = User.objects.filter(**{User.USERNAME_FIELD: opts["owner"]}).first()
+        if owner is None:
+            raise CommandError(f"no user named {opts['owner']!r}; create the account first (manage.py createsuperuser)")
+        existing = (ModelVersion.objects.filter(name=opts["name"], owner=owner)
+                    .exclude(status=ModelVersion.Status.INVALID).first())
         if opts["if_missing"] and existing:
             if existing.status == ModelVersion.Status.VALID:
                 self.stdout.write(f"model {opts['name']!r} is already registered")
@@ -68,7 +78,8 @@ class Command(BaseCommand):
         try:
             with open(path, "rb") as handle:
                 model_version = model_version_register(name=opts["name"], handle=handle, filename=path.name,
-                                                       notes=opts["notes"], is_demo=opts["demo"],
+                                                       notes=opts["notes"], is_demo=opts["demo"], owner=owner,
+                                                       is_public=opts["public"],
                                                        lambda_export=lambdas, sidecar=sidecar)
         except DomainError as error:
             if opts["if_missing"] and "already registered" in error.message:
@@ -95,7 +106,7 @@ class Command(BaseCommand):
                 return
             if model_version.status == ModelVersion.Status.INVALID:
                 reason = model_version.validation_error
-                model_version_delete(model_version=model_version)  # a rejected file leaves nothing behind
+                model_version_remove(model_version=model_version)  # a rejected file leaves nothing behind
                 raise CommandError(f"rejected: {reason}")
             time.sleep(0.3)
         raise CommandError(f"no worker validated the model within {opts['timeout']:.0f}s; is a worker running "

@@ -113,6 +113,12 @@ def _quiet_post(browser: Browser, path: str, data: dict, outcome: Outcome) -> No
         outcome.errors.append(f"double submit: {exc!r}")
 
 
+@pytest.fixture(autouse=True)
+def _one_address_for_everyone(settings):
+    """Every simulated participant comes from 127.0.0.1, as a lab behind one address: no start limit."""
+    settings.PARTICIPANT_STARTS_PER_CLIENT = 0
+
+
 def run_participants(base_url: str, study, n: int) -> list[Outcome]:
     outcomes = [Outcome() for _ in range(n)]
     start_line = threading.Barrier(n)

@@ -22,9 +22,14 @@ def eager_celery():
     app.conf.task_always_eager = before
 
 
-def register(path, name="m", **kwargs):
+@pytest.fixture(autouse=True)
+def owner():
+    return UserFactory(username="rita")
+
+
+def register(path, name="m", owner="rita", **kwargs):
     out = io.StringIO()
-    call_command("register_model", str(path), name=name, stdout=out, timeout=20, **kwargs)
+    call_command("register_model", str(path), name=name, owner=owner, stdout=out, timeout=20, **kwargs)
     return out.getvalue()
 
 
@@ -93,7 +98,8 @@ def test_model_pages_need_login(client):
 def test_register_model_cli_exit_code_without_traceback(tmp_path):
     bad = tmp_path / "x.pt"
     bad.write_text("nope")
-    result = subprocess.run([sys.executable, "manage.py", "register_model", str(bad), "--name", "x"],
+    result = subprocess.run([sys.executable, "manage.py", "register_model", str(bad), "--name", "x",
+                             "--owner", "rita"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "not a PyTorch checkpoint" in result.stderr
     assert "Traceback" not in result.stderr

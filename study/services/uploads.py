@@ -1,0 +1,138 @@
+"""Big uploads: stored as they came in the request, imported by a worker with progress and a final report.
+
+A request that imported thousands of images itself ran into the web server's timeout (and left half an
+import without a report). Above STIMULUS_INLINE_MAX_BYTES the view only stores the upload (one zip: the
+files as sent, zips expanded later) and returns at once; the task runs the same import as
+import_stimuli, writing progress every few files, and ends with the per-file report.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from study.errors import BrokerUnavailable, InvalidInput
+from study.jobs import broker_check, enqueue_upload_batch
+from study.models import Study, UploadBatch
+from study.services.stimuli import DUPLICATE, IMPORTED, REJECTED, ImportResult, stimuli_import_archive
+
+REPORT_LIMIT = 5000  # rows kept in the report; the counts cover every file
+PROGRESS_EVERY = 25
+
+
+def upload_is_big(files) -> bool:
+    """Whether an upload goes to a worker (over STIMULUS_INLINE_MAX_BYTES in all) or is imported at once."""
+    return sum(getattr(f, "size", 0) or 0 for f in files) > settings.STIMULUS_INLINE_MAX_BYTES
+
+
+def stimulus_upload_enqueue(*, study: Study, files, manifest=None, user=None) -> UploadBatch:
+    """Store the uploaded files as one zip (a single zip is stored as is) and queue its import."""
+    files = list(files)
+    if not files:
+        raise InvalidInput("choose at least one file")
+    broker_check()  # a queued import needs a worker: with the broker down, refuse (503) before storing
+    with ExitStack() as stack:
+        if len(files) == 1 and files[0].name.lower().endswith(".zip"):
+            handle, name = files[0], files[0].name
+        else:
+            handle = stack.enter_context(tempfile.TemporaryFile())
+            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as bundle:
+                for upload in files:
+                    with bundle.open(Path(upload.name).name, "w", force_zip64=True) as member:
+                        for chunk in upload.chunks():
+                            member.write(chunk)
+            handle.seek(0)
+            name = f"{len(files)} files"
+        with transaction.atomic():
+            batch = UploadBatch(study=study, created_by=user, original_name=name[:255],
+                                size_bytes=sum(f.size for f in files))
+            batch.archive.save("upload.zip", File(handle), save=False)
+            if manifest is not None:
+                batch.manifest.save("manifest.csv", File(manifest), save=False)
+            batch.save()
+            transaction.on_commit(lambda: _enqueue(batch.pk))
+    return batch
+
+
+def _enqueue(batch_id: int) -> None:
+    try:
+        enqueue_upload_batch(batch_id)
+    except Exception as exc:  # kombu raises transport-specific errors
+        batch = UploadBatch.objects.filter(pk=batch_id).first()
+        if batch is not None:
+            _remove_files(batch)
+            batch.delete()
+        raise BrokerUnavailable(f"the upload could not be queued ({exc.__class__.__name__}); nothing was stored") from None
+
+
+def _claim(batch_id: int) -> UploadBatch | None:
+    with transaction.atomic():
+        batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED):
+            return None  # a redelivered message for a finished import
+        batch.state, batch.started_at = UploadBatch.State.RUNNING, timezone.now()
+        batch.save(update_fields=["state", "started_at"])
+        return batch
+
+
+def upload_batch_run(*, batch_id: int) -> None:
+    """Import a stored upload (worker side). Idempotent: files already imported come back as duplicates."""
+    batch = _claim(batch_id)
+    if batch is None:
+        return
+    counts = {IMPORTED: 0, DUPLICATE: 0, REJECTED: 0}
+    report: list[list[str]] = []
+
+    def progress(result: ImportResult, done: int, total: int) -> None:
+        counts[result.status] = counts.get(result.status, 0) + 1
+        if result.status != IMPORTED and len(report) < REPORT_LIMIT:
+            report.append([result.name, result.status, result.reason])
+        if done % PROGRESS_EVERY == 0 or done == total:
+            UploadBatch.objects.filter(pk=batch.pk).update(
+                done=done, total=total, imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
+                rejected=counts[REJECTED])
+
+    try:
+        with ExitStack() as stack:
+            path = _local_copy(batch.archive, stack)
+            manifest = _local_copy(batch.manifest, stack) if batch.manifest else None
+            result = stimuli_import_archive(study=batch.study, path=path, manifest=manifest,
+                                            source=batch.original_name or "upload", progress=progress)
+        # The final report also has what came without a progress call (manifest rows naming missing files).
+        state, error = UploadBatch.State.DONE, ""
+        final = result.counts()
+        counts = {IMPORTED: final.get(IMPORTED, 0), DUPLICATE: final.get(DUPLICATE, 0),
+                  REJECTED: final.get(REJECTED, 0)}
+        report = [[r.name, r.status, r.reason] for r in result.results if r.status != IMPORTED][:REPORT_LIMIT]
+    except Exception as exc:  # an unreadable archive (InvalidArchive) or anything else: say so on the page
+        state, error = UploadBatch.State.FAILED, getattr(exc, "message", None) or exc.__class__.__name__
+    UploadBatch.objects.filter(pk=batch.pk).update(
+        state=state, error=error, report=report, imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
+        rejected=counts[REJECTED], finished_at=timezone.now())
+    batch.refresh_from_db()
+    _remove_files(batch)
+
+
+def _local_copy(field, stack: ExitStack) -> Path:
+    try:
+        return Path(field.path)
+    except NotImplementedError:  # object storage: work on a temporary local copy
+        target = stack.enter_context(tempfile.NamedTemporaryFile(suffix=Path(field.name).suffix))
+        with field.open("rb") as source:
+            shutil.copyfileobj(source, target, 1 << 20)
+        target.flush()
+        return Path(target.name)
+
+
+def _remove_files(batch: UploadBatch) -> None:
+    for field in (batch.archive, batch.manifest):
+        if field and field.name:
+            field.storage.delete(field.name)
+    UploadBatch.objects.filter(pk=batch.pk).update(archive="", manifest="")

@@ -1,0 +1,95 @@
+"""The vote path's cost in SQL round trips: a vote at most 6 queries, a trial page at most 3 (BEGIN/COMMIT
+count: inside the test's transaction they are the SAVEPOINT/RELEASE pair that pytest-django counts)."""
+import json
+
+import pytest
+
+from study.models import Assignment, Participant, Vote
+from tests.factories import StimulusFactory, StudyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def started(client):
+    study = StudyFactory(status="live", images_per_participant=4, gold_rate=0.25, votes_per_image=5)
+    StimulusFactory.create_batch(8, study=study)
+    StimulusFactory(study=study, is_gold=True, ground_truth="Happiness")
+    client.post(f"/s/{study.slug}/consent/", {"consent": "agree"})
+    client.post(f"/s/{study.slug}/start/")
+    participant = Participant.objects.get(study=study)
+    return study, participant
+
+
+def _sequence(participant):
+    return list(Assignment.objects.filter(participant=participant).select_related("stimulus").order_by("position"))
+
+
+def _vote_json(client, study, assignment, label="Fear"):
+    return client.post(f"/s/{study.slug}/trial/", json.dumps(
+        {"stimulus": str(assignment.stimulus.public_id), "label": label, "response_ms": 800}),
+        content_type="application/json", HTTP_ACCEPT="application/json")
+
+
+def test_trial_page_costs_at_most_3_queries(client, started, django_assert_max_num_queries):
+    study, participant = started
+    first, second = _sequence(participant)[:2]
+    with django_assert_max_num_queries(3):
+        response = client.get(f"/s/{study.slug}/trial/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert str(first.stimulus.public_id) in page and str(second.stimulus.public_id) in page  # next preloaded
+
+
+def test_every_vote_costs_at_most_6_queries_and_the_last_one_finishes(client, started,
+                                                                      django_assert_max_num_queries):
+    study, participant = started
+    sequence = _sequence(participant)
+    for assignment in sequence[:-1]:  # regular and gold items alike
+        with django_assert_max_num_queries(6):
+            response = _vote_json(client, study, assignment)
+        assert response.status_code == 200, response.content
+    body = _vote_json(client, study, sequence[-1]).json()
+    assert body["progress"] == {"answered": 4, "total": 4} and body["next_url"].endswith("/done/")
+    participant.refresh_from_db()
+    assert participant.finished_at is not None and participant.gold_answered == 1
+    assert Vote.objects.filter(participant=participant).count() == 4
+
+
+def test_form_vote_without_javascript_is_as_cheap(client, started, django_assert_max_num_queries):
+    study, participant = started
+    first = _sequence(participant)[0]
+    page = client.get(f"/s/{study.slug}/trial/").content.decode()
+    shown = page.split('name="shown" value="')[1].split('"')[0]
+    with django_assert_max_num_queries(6):
+        response = client.post(f"/s/{study.slug}/trial/",
+                               {"stimulus": str(first.stimulus.public_id), "label": "Fear", "shown": shown})
+    assert response.status_code == 302 and response["Location"].endswith("/trial/")
+
+
+def test_api_vote_costs_at_most_6_queries(client, started, django_assert_max_num_queries):
+    study, participant = started
+    first = _sequence(participant)[0]
+    with django_assert_max_num_queries(6):
+        response = client.post(f"/api/s/{study.slug}/votes/", json.dumps(
+            {"stimulus": str(first.stimulus.public_id), "label": "Fear", "response_ms": 700}),
+            content_type="application/json")
+    assert response.status_code == 201 and response.json()["label"] == "Fear"
+
+
+def test_a_repeated_vote_is_idempotent_on_the_fast_path(client, started):
+    study, participant = started
+    first = _sequence(participant)[0]
+    one = _vote_json(client, study, first, "Fear").json()
+    two = _vote_json(client, study, first, "Anger").json()
+    assert one["vote"] == two["vote"] and two["vote"]["label"] == "Fear"
+    assert Vote.objects.filter(participant=participant).count() == 1
+
+
+def test_errors_still_come_from_the_general_path(client, started):
+    study, participant = started
+    first = _sequence(participant)[0]
+    assert _vote_json(client, study, first, "Nonsense").status_code == 400
+    other = StimulusFactory(study=study)
+    assert _vote_json(client, study, Assignment(stimulus=other)).status_code == 400
+    assert not Vote.objects.exists()
