@@ -17,12 +17,13 @@ import argparse
 import csv
 import json
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from ml.cli import fail, parse_with_train_argv
 
 __all__ = ["RESULT_COLUMNS", "get_args_parser", "parse_args", "summarise", "markdown_table", "paired_differences",
            "paired_table", "main"]
@@ -61,14 +62,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """This script's flags plus `train_argv`, the rest, for ml.train."""
-    args, rest = get_args_parser().parse_known_args(argv)
-    args.train_argv = rest
-    return args
-
-
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    return parse_with_train_argv(get_args_parser(), argv)
 
 
 def _train_namespace(train_argv: list[str]) -> argparse.Namespace:
@@ -79,7 +73,7 @@ def _train_namespace(train_argv: list[str]) -> argparse.Namespace:
     defaults = parser.parse_args([])
     clashes = [name for name in OWNED_TRAIN_OPTIONS if getattr(base, name) != getattr(defaults, name)]
     if clashes:
-        _fail(f"ml.noise sets {', '.join('--' + c for c in clashes)} itself; use --rates, --methods, --seeds/"
+        fail(f"ml.noise sets {', '.join('--' + c for c in clashes)} itself; use --rates, --methods, --seeds/"
               f"--seed-list and --out")
     return base
 
@@ -251,17 +245,17 @@ def main(args: argparse.Namespace) -> list[dict]:
     if getattr(args, "report_only", False):
         rows = _read_results(Path(args.out) / "results.csv")
         if not rows:
-            _fail(f"no results.csv with rows in {args.out}")
+            fail(f"no results.csv with rows in {args.out}")
         print(write_tables(Path(args.out), rows))
         return rows
     unknown = [m for m in args.methods if m not in METHODS and m not in METHOD_VARIANTS]
     if unknown:
-        _fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     if any(not 0 <= r < 1 for r in args.rates):
-        _fail(f"--rates must lie in [0, 1), got {args.rates}")
+        fail(f"--rates must lie in [0, 1), got {args.rates}")
     seeds = args.seed_list if args.seed_list else list(range(args.seeds))
     if not seeds:
-        _fail("--seeds must be at least 1")
+        fail("--seeds must be at least 1")
     base = _train_namespace(args.train_argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +280,7 @@ def main(args: argparse.Namespace) -> list[dict]:
         try:
             metrics = train(run_args)
         except TrainingInputError as exc:
-            _fail(f"{run_name(method, rate, seed)}: {exc}")
+            fail(f"{run_name(method, rate, seed)}: {exc}")
         row = {"method": method, "rate": rate, "seed": seed, "test_acc": metrics.get("test_acc"),
                "best_test_acc": metrics.get("best_test_acc"), "lambda_auroc": metrics.get("lambda_auroc"),
                "mean_lambda": metrics.get("mean_lambda"), "train_acc_original": metrics.get("train_acc_original"),

@@ -22,10 +22,11 @@ import argparse
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from ml.cli import fail, parse_with_train_argv
 
 __all__ = ["patch_occlusion", "auroc", "evaluate_occlusion", "get_args_parser", "parse_args", "main"]
 
@@ -147,14 +148,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    args, rest = get_args_parser().parse_known_args(argv)
-    args.train_argv = rest
-    return args
-
-
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    """This script's flags plus `train_argv`, the rest, for ml.train."""
+    return parse_with_train_argv(get_args_parser(), argv)
 
 
 def _read(path: Path) -> list[dict]:
@@ -245,17 +240,17 @@ def main(args: argparse.Namespace) -> list[dict]:
 
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
-        _fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     if not 0 < args.occluded_fraction <= 1:
-        _fail("--occluded-fraction must be in (0, 1]")
+        fail("--occluded-fraction must be in (0, 1]")
     parser = train_parser()
     base = parser.parse_args(getattr(args, "train_argv", []))
     defaults = parser.parse_args([])
     clashes = [n for n in OWNED_TRAIN_OPTIONS if getattr(base, n) != getattr(defaults, n)]
     if clashes:
-        _fail(f"ml.occlusion sets {', '.join('--' + c for c in clashes)} itself")
+        fail(f"ml.occlusion sets {', '.join('--' + c for c in clashes)} itself")
     if base.dataset != "synthetic":
-        _fail("the occlusion experiment needs --dataset synthetic (occluder boxes come from the generator)")
+        fail("the occlusion experiment needs --dataset synthetic (occluder boxes come from the generator)")
     seeds = args.seed_list or list(range(args.seeds))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -270,7 +265,7 @@ def main(args: argparse.Namespace) -> list[dict]:
             try:
                 run = setup(run_args)
             except TrainingInputError as exc:
-                _fail(f"{method} seed {seed}: {exc}")
+                fail(f"{method} seed {seed}: {exc}")
             metrics = fit(run)
             ev = evaluate_occlusion(run.model, run.data.test, run.device, image_size=run_args.image_size,
                                     min_fraction=args.occluded_fraction)
