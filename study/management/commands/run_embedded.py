@@ -32,13 +32,17 @@ class Command(BaseCommand):
                             help="run seed_demo in the background once the site serves (what `make run` does), "
                                  "so the first answer does not wait for the demo's faces")
         parser.add_argument("--demo-count", type=int, default=200, help="synthetic faces of the demo study (--seed-demo)")
+        parser.add_argument("--worker-processes", type=int, default=2,
+                            help="embedded worker processes: with 2, the first run's model training never blocks "
+                                 "the demo page, uploads or prediction jobs")
         parser.add_argument("--no-demo-model", action="store_true",
                             help="skip the first-run bootstrap (building/registering the demo model and its predictions)")
 
     def handle(self, *args, **opts):
         base = f"http://{opts['host']}:{opts['port']}"
         worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "gpu,default",
-                                   "--concurrency", "1", "--loglevel", "WARNING", "-n", "embedded@%h",
+                                   "--concurrency", str(max(1, opts["worker_processes"])), "--loglevel", "WARNING",
+                                   "-n", "embedded@%h",
                                    "--beat", "--schedule", str(Path(settings.VAR_DIR) / "celery" / "beat-schedule")],
                                   cwd=settings.BASE_DIR)
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{opts['host']}:{opts['port']}",
