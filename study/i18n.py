@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -38,9 +39,25 @@ def answer_display_name(label: str) -> str:
     return str(name) if name is not None else label
 
 
+LANGUAGE_CACHE_SECONDS = 60
+
+
+def _language_key(slug: str) -> str:
+    return f"emostudy:study-language:{slug}"
+
+
 def study_language(slug: str) -> str:
-    language = Study.objects.filter(slug=slug).values_list("language", flat=True).first()
+    """The study's language, cached briefly: every participant request needs it, and the vote path is
+    held to 6 queries (study_update forgets it at once; an admin edit shows within a minute)."""
+    language = cache.get(_language_key(slug))
+    if language is None:
+        language = Study.objects.filter(slug=slug).values_list("language", flat=True).first() or ""
+        cache.set(_language_key(slug), language, LANGUAGE_CACHE_SECONDS)
     return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def forget_study_language(slug: str) -> None:
+    cache.delete(_language_key(slug))
 
 
 def participant_language(view):

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 
 from study.errors import InvalidInput, InvalidStatusChange, SettingLocked
+from study.i18n import forget_study_language
 from study.models import Stimulus, Study
 from study.services.stimuli import stimulus_copy
 from study.services.studies import _check_settings, study_clean_url_parameters, study_create
@@ -96,6 +97,8 @@ def study_update(*, study: Study, changes: Mapping[str, Any]) -> Study:
         raise InvalidInput("The title cannot be empty.")
     if changed:
         locked_study.save()
+        slugs = {study.slug, locked_study.slug}
+        transaction.on_commit(lambda: [forget_study_language(slug) for slug in slugs])
     return locked_study
 
 

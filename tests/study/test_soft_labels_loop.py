@@ -35,7 +35,7 @@ def _train(argv: list[str]) -> dict:
 
 def _register_and_predict(path, name: str, study: Study) -> ModelVersion:
     with open(path, "rb") as handle:
-        model_version = model_version_register(name=name, handle=handle, filename=path.name)
+        model_version = model_version_register(name=name, handle=handle, filename=path.name, owner=study.owner)
     model_version.refresh_from_db()
     assert model_version.status == "valid", model_version.validation_error
     job = prediction_job_start(study=study, model_version=model_version, batch_size=16)
