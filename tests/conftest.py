@@ -2,6 +2,16 @@
 import pytest
 
 
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the calling process (no broker); modules opt in with pytest.mark.usefixtures."""
+    from webapp.celery import app
+
+    app.conf.task_always_eager, before = True, app.conf.task_always_eager
+    yield
+    app.conf.task_always_eager = before
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache (study languages, ceilings): no state leaks between tests."""

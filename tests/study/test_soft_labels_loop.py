@@ -14,16 +14,8 @@ from study.selectors.compare import comparison_data, model_summaries
 from study.services.models import model_version_register
 from study.services.predictions import prediction_job_start
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]  # on_commit must fire (eager tasks)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    from webapp.celery import app
-
-    app.conf.task_always_eager, before = True, app.conf.task_always_eager
-    yield
-    app.conf.task_always_eager = before
+# on_commit must fire (eager tasks)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 def _train(argv: list[str]) -> dict:

@@ -9,16 +9,7 @@ from study.tasks import _load_builder, validate_model_version
 from tests.checkpoints import write_tiny_checkpoint
 from tests.factories import StimulusFactory, StudyFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    from webapp.celery import app
-
-    app.conf.task_always_eager, before = True, app.conf.task_always_eager
-    yield
-    app.conf.task_always_eager = before
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 def tiny_builder(out, progress):

@@ -10,16 +10,8 @@ from study.models import ModelVersion
 from tests.checkpoints import write_tiny_checkpoint
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)  # on_commit must fire to enqueue validation
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    from webapp.celery import app
-
-    app.conf.task_always_eager, before = True, app.conf.task_always_eager
-    yield
-    app.conf.task_always_eager = before
+# on_commit must fire to enqueue validation
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 @pytest.fixture(autouse=True)

@@ -13,17 +13,8 @@ from study.services.models import model_version_delete
 from tests.factories import UserFactory
 from tests.onnx_writer import linear_classifier
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    from webapp.celery import app
-
-    app.conf.task_always_eager, before = True, app.conf.task_always_eager
-    yield
-    app.conf.task_always_eager = before
 
 
 @pytest.fixture(autouse=True)

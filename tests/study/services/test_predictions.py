@@ -9,17 +9,7 @@ from study.services.predictions import prediction_job_cancel, prediction_job_run
 from tests.checkpoints import write_tiny_checkpoint
 from tests.factories import ModelVersionFactory, StimulusFactory, StudyFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    """Start jobs without a broker; the tests run them by hand with prediction_job_run."""
-    from webapp.celery import app
-
-    app.conf.task_always_eager, before = True, app.conf.task_always_eager
-    yield
-    app.conf.task_always_eager = before
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 @pytest.fixture
