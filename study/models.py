@@ -88,6 +88,16 @@ class Study(models.Model):
     include_simulated = models.BooleanField(
         default=True, help_text="Count the votes of simulated participants (e.g. the demo's annotator panel) in the "
                                 "human distributions.")
+    class FaceCrop(models.TextChoices):
+        OFF = "off", "Off: import each image as it is"
+        SQUARE = "square", "Detect faces; one square crop per face, unaligned"
+        ALIGNED = "aligned", "Detect faces; one square crop per face, eyes levelled"
+
+    face_crop = models.CharField(
+        max_length=8, choices=FaceCrop.choices, default=FaceCrop.OFF, verbose_name="Detect and crop faces on import",
+        help_text="For uncropped photos: a worker finds the faces in every uploaded photo and each face becomes one "
+                  "image (source photo and face box kept). Unaligned crops match FER2013-style models; aligned ones "
+                  "suit models trained on aligned faces (RAF-DB, AffectNet). Fixed once the study is launched.")
     readable_by_all_researchers = models.BooleanField(
         default=False, help_text="Every researcher may read its comparison view and exports (the demo study); "
                                  "only the owner may change it.")
@@ -141,6 +151,10 @@ class Stimulus(models.Model):
     arousal = models.FloatField(null=True, blank=True)
     is_gold = models.BooleanField(default=False)
     source = models.CharField(max_length=128, blank=True)
+    metadata = models.JSONField(
+        default=dict, blank=True,
+        help_text="Where the image came from when it was cut out of a photo (study.services.face_imports): "
+                  "source_photo, face_index, face_x/y/w/h in the photo's pixels, face_score, face_crop, ...")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -396,6 +410,11 @@ class UploadBatch(models.Model):
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     report = models.JSONField(default=list, blank=True, help_text="[name, status, reason] per file (capped).")
+    face_crop = models.CharField(max_length=8, blank=True,
+                                 help_text="The study's face cropping when uploaded (square, aligned); empty: off.")
+    keep_faceless = models.BooleanField(default=False, help_text="Photos with no face are imported whole.")
+    faces = models.PositiveIntegerField(default=0, help_text="Faces found (each one image).")
+    faceless = models.PositiveIntegerField(default=0, help_text="Photos in which no face was found.")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

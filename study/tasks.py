@@ -91,12 +91,28 @@ def purge_demo_uploads() -> dict:
     return demo_uploads_purge()
 
 
+def face_cropper(mode: str):
+    """ml.faces' detector and crop_face as a FaceCropper (mode "square" or "aligned"); loaded once per process.
+
+    Also used by `manage.py import_stimuli`, which runs the detection in its own process."""
+    from ml.faces import FaceDetectorUnavailable, crop_face, get_detector  # lazy: imports torch
+    from study.errors import FaceDetectionUnavailable
+    from study.services.face_imports import FaceCropper
+
+    try:
+        detector = get_detector(_device())
+    except FaceDetectorUnavailable as exc:
+        raise FaceDetectionUnavailable(f"face detection is not available here: {exc}") from None
+    return FaceCropper(detect=detector.detect, crop=crop_face, align=mode == "aligned")
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def import_upload_batch(self, batch_id: int) -> None:
-    """Import a big upload stored by the web (no torch: images are checked with Pillow)."""
+    """Import an upload stored by the web: images are checked with Pillow; only batches that crop faces load the
+    face detector (torch)."""
     from study.services.uploads import upload_batch_run
 
-    upload_batch_run(batch_id=batch_id)
+    upload_batch_run(batch_id=batch_id, face_cropper=face_cropper)
 
 
 def _load_builder(spec: str):

@@ -11,7 +11,7 @@ class StudyOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Study
         fields = ["slug", "title", "status", "label_set", "labels", "votes_per_image", "images_per_participant",
-                  "gold_rate", "gold_pass_threshold", "created_at"]
+                  "gold_rate", "gold_pass_threshold", "face_crop", "created_at"]
 
 
 class StimulusOutputSerializer(serializers.ModelSerializer):
@@ -21,7 +21,7 @@ class StimulusOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Stimulus
         fields = ["id", "file", "sha256", "width", "height", "ground_truth", "valence", "arousal", "is_gold",
-                  "source"]
+                  "source", "metadata"]
 
 
 class VoteOutputSerializer(serializers.ModelSerializer):

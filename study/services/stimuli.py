@@ -10,6 +10,9 @@ serve the command line (import_stimuli), the web upload and background upload jo
 inside a zip or folder is used unless a separate manifest is given, and the report names it. Only `filename` is required;
 other columns (e.g. the synthetic generator's p_<Class> and votes_<Class>) are ignored. A filename
 matches a file by its relative path, by any trailing part of it, or by its base name.
+
+How one file becomes stimuli is pluggable (`importer`): by default the file itself (stimulus_import_file);
+for studies that detect and crop faces, study.services.face_imports turns each face of a photo into one.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from study.errors import InvalidArchive
 from study.models import Stimulus, Study
 
 IMPORTED, DUPLICATE, REJECTED = "imported", "duplicate", "rejected"
+NO_FACE = "no face"  # face cropping found no face in a photo, so nothing was imported from it
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000  # ~6300 x 6300; far beyond any face stimulus, far below a decompression bomb
@@ -55,9 +59,11 @@ class ImportResult:
     """What happened to one file (or to one manifest row naming a file that was not there)."""
 
     name: str
-    status: str  # imported | duplicate | rejected
+    status: str  # imported | duplicate | rejected | no face
     reason: str = ""
     stimulus: Stimulus | None = None
+    face: dict | None = None  # face cropping: the face's metadata (source photo, box, score, index)
+    faceless: bool = False  # face cropping: a photo in which no face was found (imported whole, or not at all)
 
     @property
     def ok(self) -> bool:
@@ -75,9 +81,19 @@ class ImportReport:
         counted = Counter(result.status for result in self.results)
         return {status: counted.get(status, 0) for status in (IMPORTED, DUPLICATE, REJECTED)}
 
+    def face_counts(self) -> tuple[int, int, int]:
+        """Face cropping: (faces found, photos they came from, photos with no face)."""
+        faces = [result for result in self.results if result.face is not None]
+        photos = {result.face.get("source_photo") for result in faces}
+        return len(faces), len(photos), sum(result.faceless for result in self.results)
+
     def summary(self) -> str:
         counts = self.counts()
-        return f"{counts[IMPORTED]} imported, {counts[DUPLICATE]} duplicate, {counts[REJECTED]} rejected"
+        text = f"{counts[IMPORTED]} imported, {counts[DUPLICATE]} duplicate, {counts[REJECTED]} rejected"
+        faces, photos, faceless = self.face_counts()
+        if faces or faceless:
+            text += f"; {faces_summary(faces, photos, faceless)}"
+        return text
 
     def manifest_summary(self) -> str:
         """One sentence on the manifest: which file, how many rows named an imported file."""
@@ -85,6 +101,12 @@ class ImportReport:
             return "No manifest was used: no labels, valence/arousal or gold items were set."
         return (f"Manifest used: {self.manifest_source} ({self.manifest_rows} rows, "
                 f"{self.manifest_matched} matched a file).")
+
+
+def faces_summary(faces: int, photos: int, faceless: int) -> str:
+    """"5 faces found in 2 photos, 1 photo with no face" (upload reports of studies that crop faces)."""
+    return (f"{faces} face{'s' if faces != 1 else ''} found in {photos} photo{'s' if photos != 1 else ''}, "
+            f"{faceless} photo{'s' if faceless != 1 else ''} with no face")
 
 
 class _Rejected(Exception):
@@ -106,11 +128,13 @@ def stimulus_import_file(
     arousal: float | str | None = None,
     is_gold: bool = False,
     source: str = "",
+    metadata: dict | None = None,
 ) -> ImportResult:
     """Validate and store one image for `study`. Never raises for bad input: the result says why.
 
     Returns `imported` (with the new Stimulus), `duplicate` (same bytes already in this study; its
-    labels are left unchanged) or `rejected` with a reason a researcher can act on.
+    labels are left unchanged) or `rejected` with a reason a researcher can act on. `metadata` is kept
+    on the stimulus (e.g. the photo and box a face crop came from) and written to the exports.
     """
     try:
         _check_size(len(data))
@@ -129,8 +153,33 @@ def stimulus_import_file(
     stimulus = Stimulus(
         study=study, sha256=sha256, original_name=_base_name(name)[:255], width=width, height=height,
         ground_truth=label, valence=valence, arousal=arousal, is_gold=bool(is_gold), source=(source or "")[:128],
+        metadata=metadata or {},
     )
     return _store(stimulus, data, f"{sha256}.{ALLOWED_FORMATS[image_format]}", name)
+
+
+def stimulus_input_problem(
+    *,
+    study: Study,
+    data: bytes,
+    ground_truth: str = "",
+    valence: float | str | None = None,
+    arousal: float | str | None = None,
+    is_gold: bool = False,
+) -> str:
+    """Why `data` with these labels would be rejected by stimulus_import_file ("" if it would not be): the
+    same checks, for importers that first make other images out of a file (face crops of a photo)."""
+    try:
+        _check_size(len(data))
+        _inspect_image(data)
+        label = _clean_label(study, ground_truth)
+        _clean_affect("valence", valence)
+        _clean_affect("arousal", arousal)
+        if is_gold and not label:
+            raise _Rejected("a gold item needs a ground-truth label")
+    except _Rejected as rejection:
+        return rejection.reason
+    return ""
 
 
 def _store(stimulus: Stimulus, data: bytes, filename: str, name: str) -> ImportResult:
@@ -164,6 +213,13 @@ def _check_size(size: int) -> None:
         raise _Rejected("empty file")
     if size > MAX_IMAGE_BYTES:
         raise _Rejected(f"file too large ({size / 2**20:.1f} MB; at most {MAX_IMAGE_BYTES // 2**20} MB per image)")
+
+
+class Importer(Protocol):
+    """Turns one file's bytes (and its manifest values) into stimuli: stimulus_import_file, or a face cropper."""
+
+    def __call__(self, *, study: Study, name: str, data: bytes, ground_truth: str, valence: str | None,
+                 arousal: str | None, is_gold: bool, source: str) -> ImportResult | list[ImportResult]: ...
 
 
 def _inspect_image(data: bytes) -> tuple[str, int, int]:
@@ -432,6 +488,7 @@ def _import_entries(
     source: str,
     progress: Callable[[ImportResult, int, int], None] | None,
     manifest_source: str = "",
+    importer: Importer | None = None,
 ) -> ImportReport:
     rows = manifest if isinstance(manifest, list) else (list(manifest_rows(manifest)) if manifest is not None else [])
     index = _ManifestIndex(rows)
@@ -439,16 +496,19 @@ def _import_entries(
                           manifest_rows=len(rows))
     total = len(entries)
     for done, entry in enumerate(entries, start=1):
-        result = _import_entry(study=study, entry=entry, row=index.find(entry.path), source=source)
-        report.results.append(result)
+        results = _import_entry(study=study, entry=entry, row=index.find(entry.path), source=source,
+                                importer=importer or stimulus_import_file)
+        report.results.extend(results)
         if progress is not None:
-            progress(result, done, total)
+            for result in results:  # a photo can give several faces: `done` counts files, not results
+                progress(result, done, total)
     report.manifest_matched = len(index.used)
     report.results.extend(index.missing())
     return report
 
 
-def _import_entry(*, study: Study, entry: _Entry, row: ManifestRow | None, source: str) -> ImportResult:
+def _import_entry(*, study: Study, entry: _Entry, row: ManifestRow | None, source: str,
+                  importer: Importer) -> list[ImportResult]:
     try:
         if entry.problem or entry.read is None:
             raise _Rejected(entry.problem or "cannot be read")
@@ -456,13 +516,14 @@ def _import_entry(*, study: Study, entry: _Entry, row: ManifestRow | None, sourc
         is_gold = _parse_gold(row.is_gold) if row else False
         data = entry.read()
     except _Rejected as rejection:
-        return ImportResult(entry.path, REJECTED, rejection.reason)
+        return [ImportResult(entry.path, REJECTED, rejection.reason)]
     except OSError as exc:
-        return ImportResult(entry.path, REJECTED, f"cannot be read ({exc.strerror or exc})")
-    return stimulus_import_file(
+        return [ImportResult(entry.path, REJECTED, f"cannot be read ({exc.strerror or exc})")]
+    results = importer(
         study=study, name=entry.path, data=data, source=source, is_gold=is_gold,
         ground_truth=row.label if row else "", valence=row.valence if row else None, arousal=row.arousal if row else None,
     )
+    return results if isinstance(results, list) else [results]
 
 
 def stimuli_import_archive(
@@ -472,12 +533,14 @@ def stimuli_import_archive(
     manifest: str | Path | bytes | BinaryIO | None = None,
     source: str = "",
     progress: Callable[[ImportResult, int, int], None] | None = None,
+    importer: Importer | None = None,
 ) -> ImportReport:
     """Import every image under a folder (recursively) or inside a .zip file.
 
     Without `manifest`, a manifest.csv at the top of the folder or zip is used if present. `progress`
-    is called after each file with (result, done, total). Raises InvalidArchive only when nothing can
-    be imported at all (missing path, not a folder or zip, unreadable manifest).
+    is called after each file with (result, done, total) (once per result: a photo cut into faces gives
+    several). `importer` makes stimuli of each file (default: the file as it is). Raises InvalidArchive
+    only when nothing can be imported at all (missing path, not a folder or zip, unreadable manifest).
     """
     root = Path(path)
     source = source or root.name
@@ -486,7 +549,7 @@ def stimuli_import_archive(
         if manifest is None and (root / MANIFEST_NAME).is_file():
             manifest, manifest_source = root / MANIFEST_NAME, f"{MANIFEST_NAME} in {root.name}/"
         return _import_entries(study=study, entries=_folder_entries(root), manifest=manifest, source=source,
-                               progress=progress, manifest_source=manifest_source)
+                               progress=progress, manifest_source=manifest_source, importer=importer)
     if not root.exists():
         raise InvalidArchive(f"{path} does not exist")
     if not zipfile.is_zipfile(root):
@@ -497,7 +560,7 @@ def stimuli_import_archive(
             if manifest is None and (inner := _zip_manifest_name(archive)) is not None:
                 manifest, manifest_source = zip_manifest_open(archive, stack), f"{inner} in {root.name}"
             return _import_entries(study=study, entries=_zip_entries(archive), manifest=manifest, source=source,
-                                   progress=progress, manifest_source=manifest_source)
+                                   progress=progress, manifest_source=manifest_source, importer=importer)
     except zipfile.BadZipFile as exc:
         raise InvalidArchive(f"{path} is not a readable zip file ({exc})") from None
 
@@ -577,6 +640,6 @@ def stimulus_copy(*, stimulus: Stimulus, study: Study) -> ImportResult:
     copy = Stimulus(
         study=study, sha256=stimulus.sha256, original_name=stimulus.original_name, width=stimulus.width,
         height=stimulus.height, ground_truth=stimulus.ground_truth, valence=stimulus.valence,
-        arousal=stimulus.arousal, is_gold=stimulus.is_gold, source=stimulus.source,
+        arousal=stimulus.arousal, is_gold=stimulus.is_gold, source=stimulus.source, metadata=stimulus.metadata,
     )
     return _store(copy, data, f"{stimulus.sha256}.{ext}", stimulus.original_name or stimulus.sha256)

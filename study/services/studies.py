@@ -111,6 +111,7 @@ def study_create(
     min_votes_per_image: int = 3,
     max_votes_per_image: int = 30,
     stability_threshold: float = 0.02,
+    face_crop: str = Study.FaceCrop.OFF,
 ) -> Study:
     """A new draft study owned by `owner`. Blank consent/instruction texts get defaults in the study's language."""
     if language not in dict(settings.LANGUAGES):
@@ -135,6 +136,7 @@ def study_create(
         finish_when_paused=finish_when_paused, fast_response_ms=fast_response_ms, language=language,
         completion_url=completion_url.strip(), url_parameters=study_clean_url_parameters(url_parameters),
         random_seed=random.randrange(2**31) if random_seed is None else random_seed,
+        face_crop=face_crop or Study.FaceCrop.OFF,
     )
     try:
         study.full_clean()

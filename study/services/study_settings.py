@@ -2,8 +2,9 @@
 
 Rules (enforced here; views show the message of the SettingLocked error as a 409):
 
-- Only while draft: the label set (votes are answers from it), the slug (links are out there) and the
-  random seed (it fixes every participant's image order).
+- Only while draft: the label set (votes are answers from it), the slug (links are out there), the
+  random seed (it fixes every participant's image order) and face cropping on import (a launched study's
+  images should not change kind half-way: whole photos beside face crops).
 - Not while live: images per participant (participants who started have sequences of the old length;
   pause the study first).
 - Votes per image may not go below the most valid votes any regular image already has.
@@ -28,19 +29,20 @@ from study.services.stimuli import stimulus_copy
 from study.services.studies import _check_settings, study_clean_url_parameters, study_create
 
 Status = Study.Status
-DRAFT_ONLY = {"label_set": "label set", "slug": "slug", "random_seed": "random seed"}
+DRAFT_ONLY = {"label_set": "label set", "slug": "slug", "random_seed": "random seed",
+              "face_crop": "face cropping on import"}
 NOT_WHILE_LIVE = {"images_per_participant": "images per participant"}
 EDITABLE = {
     "title", "label_set", "slug", "random_seed", "votes_per_image", "images_per_participant", "gold_rate",
     "gold_pass_threshold", "shuffle_labels", "consent_text", "instructions_text", "completion_code",
     "no_consent_code", "screened_out_code", "completion_url", "url_parameters", "finish_when_paused",
-    "fast_response_ms", "language",
+    "fast_response_ms", "language", "face_crop",
 }
 # Settings a clone takes over from its source (beside the label set).
 CLONED = [
     "votes_per_image", "images_per_participant", "gold_rate", "gold_pass_threshold", "shuffle_labels",
     "consent_text", "instructions_text", "completion_url", "url_parameters", "finish_when_paused",
-    "fast_response_ms", "language",
+    "fast_response_ms", "language", "face_crop",
 ]
 
 

@@ -34,7 +34,7 @@ from study.selectors.studies import (
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
 from study.services.study_settings import study_launch_warnings
-from study.services.uploads import stimulus_upload_enqueue, upload_is_big
+from study.services.uploads import stimulus_upload_enqueue, upload_needs_worker
 from study.views.access import researcher_required, study_or_404
 from study.views.images import stimulus_file_response
 
@@ -186,10 +186,12 @@ def _upload(request: HttpRequest, study: Study) -> HttpResponse:
     form = StimulusUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _render_detail(request, study, status=400, upload_form=form)
-    if upload_is_big(form.cleaned_data["files"]):  # too much for one request: a worker imports it
+    # too much for one request, or faces to detect (only workers load the detector): a worker imports it
+    if upload_needs_worker(study=study, files=form.cleaned_data["files"]):
         try:
             batch = stimulus_upload_enqueue(study=study, files=form.cleaned_data["files"],
-                                            manifest=form.cleaned_data["manifest"], user=request.user)
+                                            manifest=form.cleaned_data["manifest"], user=request.user,
+                                            keep_faceless=form.cleaned_data["keep_faceless"])
         except DomainError as error:
             return _render_detail(request, study, status=error.status_code, error=error.message)
         return redirect("study:researcher-upload-batch", slug=study.slug, pk=batch.pk)
@@ -247,6 +249,7 @@ def upload_batch_status(request: HttpRequest, slug: str, pk: int) -> JsonRespons
     return JsonResponse({
         "id": batch.pk, "state": batch.state, "done": batch.done, "total": batch.total,
         "imported": batch.imported, "duplicates": batch.duplicates, "rejected": batch.rejected,
+        "face_crop": batch.face_crop, "faces": batch.faces, "faceless": batch.faceless,
         "error": batch.error, "finished": batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED),
         "report": batch.report[:200],
     })

@@ -4,7 +4,7 @@
   if (!el || el.dataset.finished === "true") return;
   fetch(el.dataset.statusUrl, {headers: {"Accept": "application/json"}}).then(function (r) { return r.json(); })
     .then(function (data) {
-      ["done", "total", "imported", "duplicates", "rejected"].forEach(function (key) {
+      ["done", "total", "imported", "duplicates", "rejected", "faces", "faceless"].forEach(function (key) {
         var node = document.getElementById("batch-" + key);
         if (node) node.textContent = data[key];
       });
