@@ -134,7 +134,7 @@ This study detects faces in uploaded photos and imports each face as one image (
 plus 20% margin on every side). The last columns of stimuli.csv, votes.csv and predictions.csv say where each
 image came from; they are empty for images imported as they were.
 - source_photo: the uploaded photo's name (its path inside the zip or folder)
-- face_index: the face's number in that photo, 1 = leftmost (reading order)
+- face_index: the face's number in that photo, in reading order (rows top to bottom, each left to right)
 - face_x, face_y, face_w, face_h: the detector's face box in the photo's pixels (x, y = top-left corner), in
   the photo as displayed (after its EXIF orientation)
 - face_score: the detector's confidence (RetinaFace-mobilenet0.25; faces under 0.9 are not imported)

@@ -6,8 +6,8 @@ and hands it in, so this module stays torch-free. Per photo:
 
 - The photo is checked like any upload (format, size, labels), turned upright by its EXIF orientation,
   and searched with the detector (RetinaFace, score >= 0.9). Faces whose box is under MIN_FACE_SIDE pixels
-  are skipped, at most MAX_FACES_PER_PHOTO are kept (the best), and they are numbered in reading order
-  (left to right), as on the demo page.
+  are skipped, at most MAX_FACES_PER_PHOTO are kept (the best), and they are numbered in reading order:
+  rows top to bottom (faces whose centres are within half a face height share a row), each left to right.
 - Each face becomes a square crop around its box plus CROP_MARGIN (20%) on every side, unaligned (as
   FER2013-style models were trained) or rotated so the eyes are level ("aligned"); parts of the square
   outside the photo are black; crops wider than MAX_CROP_SIDE are scaled down. Crops are stored as PNG
@@ -136,13 +136,26 @@ def _faces(cropper: FaceCropper, photo: Image.Image) -> tuple[list, str]:
     kept = [face for face in found if min(face.box[2] - face.box[0], face.box[3] - face.box[1]) >= MIN_FACE_SIDE]
     small = len(found) - len(kept)
     over = max(len(kept) - MAX_FACES_PER_PHOTO, 0)
-    kept = sorted(kept[:MAX_FACES_PER_PHOTO], key=lambda face: (face.box[0], face.box[1]))
+    kept = _reading_order(kept[:MAX_FACES_PER_PHOTO])
     notes = []
     if small:
         notes.append(f"{small} face{'s' if small != 1 else ''} under {MIN_FACE_SIDE} px skipped")
     if over:
         notes.append(f"{over} more face{'s' if over != 1 else ''} skipped (at most {MAX_FACES_PER_PHOTO} per photo)")
     return kept, "; ".join(notes)
+
+
+def _reading_order(faces: list) -> list:
+    """Rows top to bottom, each left to right: a face joins the row above when its centre is within half its
+    height of that row's first face (so two faces one above the other never swap on a pixel of noise)."""
+    rows: list[list] = []
+    for face in sorted(faces, key=lambda f: f.box[1] + f.box[3]):
+        centre, height = (face.box[1] + face.box[3]) / 2, face.box[3] - face.box[1]
+        if rows and centre - (rows[-1][0].box[1] + rows[-1][0].box[3]) / 2 < height / 2:
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
 
 
 def _box(face) -> dict:
