@@ -23,6 +23,15 @@ def collage_centres() -> list[tuple[int, int]]:
     return [(x, FACE_CENTRE[1] + 512 * row) for row in (0, 1) for x in columns]
 
 
+def pair() -> Image.Image:
+    """Two half-size astronauts side by side (the second mirrored), 512 x 256: two faces, quick to search."""
+    tile = astronaut().resize((256, 256))
+    canvas = Image.new("RGB", (512, 256))
+    canvas.paste(tile, (0, 0))
+    canvas.paste(tile.transpose(Image.FLIP_LEFT_RIGHT), (256, 0))
+    return canvas
+
+
 def blank() -> Image.Image:
     return Image.new("RGB", (320, 240), (200, 200, 200))
 
