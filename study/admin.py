@@ -200,9 +200,10 @@ class StimulusAdmin(admin.ModelAdmin):
     list_filter = ["study", "is_gold", "ground_truth", "source"]
     list_select_related = ["study"]
     search_fields = ["original_name", "sha256", "source", "ground_truth"]
-    readonly_fields = ["preview", "image", "public_id", "sha256", "original_name", "width", "height", "created_at"]
+    readonly_fields = ["preview", "image", "public_id", "sha256", "original_name", "width", "height", "metadata",
+                       "created_at"]
     fields = ["preview", "study", "original_name", "ground_truth", "valence", "arousal", "is_gold", "source",
-              "image", "public_id", "sha256", "width", "height", "created_at"]
+              "metadata", "image", "public_id", "sha256", "width", "height", "created_at"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_votes=Count("votes"))

@@ -82,6 +82,7 @@ def test_a_small_upload_goes_to_the_job_whose_report_shows_the_faces_found(owner
     assert "face 1 of 1 (score" in page and "no face found; imported whole" in page
     face = Stimulus.objects.get(study=study, metadata__face_index=1)
     assert face.metadata["source_photo"] == "astronaut.jpg" and face.original_name == "astronaut_face1.png"
+    assert "(face 1 of 1 in astronaut.jpg)" in client.get(url("study-images", study.slug)).content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
