@@ -66,6 +66,7 @@ class FaceCropper:
 
 def face_importer(*, cropper: FaceCropper, keep_faceless: bool = False) -> Importer:
     """An importer (see study.services.stimuli) that makes one stimulus of every face in a photo."""
+    photos_seen: dict[int, set[str]] = {}  # per study: photos (sha256) with stimuli, read once, not per photo
 
     def import_photo(*, study: Study, name: str, data: bytes, ground_truth: str = "", valence=None, arousal=None,
                      is_gold: bool = False, source: str = "") -> list[ImportResult]:
@@ -74,9 +75,13 @@ def face_importer(*, cropper: FaceCropper, keep_faceless: bool = False) -> Impor
         if problem:
             return [ImportResult(name, REJECTED, problem)]
         sha256 = hashlib.sha256(data).hexdigest()
-        earlier = _already_imported(study, sha256)
+        if study.pk not in photos_seen:
+            photos_seen[study.pk] = set(Stimulus.objects.filter(study=study, metadata__has_key="source_sha256")
+                                        .values_list("metadata__source_sha256", flat=True))
+        earlier = _already_imported(study, sha256) if sha256 in photos_seen[study.pk] else []
         if earlier:
             return earlier
+        photos_seen[study.pk].add(sha256)
         try:
             photo = _upright_rgb(data)
         except Exception as exc:  # an untrusted decoder can fail in many ways (mode conversions included)
