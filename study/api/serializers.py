@@ -57,7 +57,9 @@ class OtherScopeSerializer(serializers.Serializer):
     top1_agreement = serializers.FloatField(allow_null=True)
     entropy_spearman = serializers.FloatField(allow_null=True)
     ece = serializers.FloatField(allow_null=True)
-    fraction = serializers.DictField(child=serializers.FloatField(allow_null=True), allow_null=True)
+    fraction = serializers.DictField(child=serializers.FloatField(allow_null=True), allow_null=True,
+                                     help_text="of the headline ceiling; null for the shared labels while the all "
+                                     "scope is asked for (their ceilings are computed only with ?labels=shared)")
 
 
 class SummaryRowSerializer(serializers.Serializer):

@@ -122,8 +122,9 @@ def model_summaries(data: ComparisonData, counts: np.ndarray | None = None, huma
     its "of ceiling" taken of the ceilings of those labels' votes. Every model row says which labels it lacks
     (missing_labels), which labels its figures cover (labels_scored), how many images have votes only on
     labels it lacks (only_missing_images: left out of the shared-labels figures) and, for a model lacking
-    labels, the other scope's figures (other_scope; None for a model with every label). The ceiling and
-    imported-source rows always cover all labels."""
+    labels, the other scope's figures (other_scope; None for a model with every label; in the "all" scope its
+    fraction is None: the shared labels' ceilings are computed only when that scope is asked for). The ceiling
+    and imported-source rows always cover all labels."""
     if label_scope not in LABEL_SCOPES:
         raise ValueError(f"label_scope must be one of {', '.join(LABEL_SCOPES)}")
     counts = data.counts if counts is None else counts
@@ -145,8 +146,9 @@ def model_summaries(data: ComparisonData, counts: np.ndarray | None = None, huma
         if not column.missing:
             rows.append({**row, **all_labels, "label_scope": label_scope})  # both scopes are the same figures
             continue
+        # The shared labels' ceilings (about as long again as the study's, on a first view) only when shown.
         shared, left_out = _shared_labels_figures(data, column.missing, reference_shares[use], column.probs[use],
-                                                  counts[voted], with_ceilings=human is None)
+                                                  counts[voted], with_ceilings=human is None and label_scope == "shared")
         main, alternative = (all_labels, shared) if label_scope == "all" else (shared, all_labels)
         rows.append({**row, **main, "only_missing_images": left_out,
                      "other_scope": {key: alternative[key] for key in OTHER_SCOPE_FIELDS}})

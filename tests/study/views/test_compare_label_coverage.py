@@ -35,6 +35,7 @@ def test_default_is_all_labels_with_a_line_naming_the_missing_labels_and_the_sha
             "7 labels it has, it picks the crowd's top emotion on 100% of 3 images") in words
     assert "1 image whose votes are all for Contempt is left out" in words
     assert "lacks Contempt · all 8 labels" in words and "its 7 labels: top-1 1.000" in words
+    assert words.count("fer7 has no class for Contempt (probability 0; its JS here is over all labels)") == 4  # cards
     assert not next(h for h in response.context["headlines"] if h["name"] == "full8")["coverage"]
     model_row = html[html.index("<td>fer7"):][:html[html.index("<td>fer7"):].index("</tr>")]
     assert "±" not in model_row  # a model's figure has no Monte-Carlo error (only the ceilings have one)
