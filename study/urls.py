@@ -37,6 +37,7 @@ researcher_patterns = [  # /studies/...
     path("new/", researcher.study_new, name="researcher-study-create"),
     path("label-sets/", manage.label_set_list, name="researcher-label-sets"),
     path("label-sets/new/", manage.label_set_new, name="researcher-label-set-create"),
+    path("label-sets/<int:pk>/edit/", manage.label_set_edit, name="researcher-label-set-edit"),
     path("<slug:slug>/", researcher.study_detail, name="researcher-study-detail"),
     path("<slug:slug>/status/", researcher.study_status, name="researcher-study-status"),
     path("<slug:slug>/upload/", researcher.study_upload, name="researcher-study-upload"),
