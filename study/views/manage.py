@@ -116,7 +116,7 @@ def study_collaborators(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             form = CollaboratorForm(request.POST)
             if not form.is_valid():
-                messages.error(request, "Give a user name and a role.")
+                messages.error(request, "Give a user name or email address, and a role.")
                 return _detail(study)
             collaborator = collaborator_set(study=study, **form.cleaned_data)
             messages.success(request, f"{collaborator.user.username} is now {collaborator.get_role_display().lower()} "
