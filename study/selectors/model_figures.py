@@ -23,7 +23,7 @@ def model_figures_readable(*, user, pk: int) -> ModelVersion | None:
 
 
 def figure4_gallery(*, model_version: ModelVersion) -> dict:
-    """{'has_image', 'groups': [{'name', 'items': [{n, given_label, lambda, flipped, original_label, alt}]}],
+    """{'has_image', 'has_gallery', 'by_class' (a column per given label, the paper's layout), 'groups': [{'name', 'items': [{n, given_label, lambda, flipped, original_label, alt}]}],
     'count', 'flipped'}: the gallery in its stored order, one group per class column (or lowest/highest)."""
     groups: dict[str, list[dict]] = {}
     for n, item in enumerate(model_version.figure4_items or []):
@@ -35,7 +35,8 @@ def figure4_gallery(*, model_version: ModelVersion) -> dict:
             {"n": n, "given_label": item.get("given_label", ""), "lambda": float(item["lambda"]), "flipped": flipped,
              "original_label": item.get("original_label", ""), "alt": alt})
     items = model_version.figure4_items or []
-    return {"has_image": bool(model_version.figure4_image), "has_gallery": bool(items),
+    by_class = all(row["given_label"] == name for name, rows in groups.items() for row in rows)
+    return {"has_image": bool(model_version.figure4_image), "has_gallery": bool(items), "by_class": by_class,
             "groups": [{"name": name, "items": rows} for name, rows in groups.items()],
             "count": len(items), "flipped": sum(bool(item.get("flipped")) for item in items)}
 
