@@ -80,7 +80,8 @@ def label_set_lock_reason(*, label_set: LabelSet) -> str:
     named = ", ".join(f"“{title}”" for title in studies[:3]) + (" and others" if len(studies) > 3 else "")
     one = len(studies) == 1
     return (f"Used by {named}, which {'has' if one else 'have'} been launched or already "
-            f"{'holds' if one else 'hold'} votes, predictions or ground-truth labels: the answers' names, order and number are locked, "
+            f"{'holds' if one else 'hold'} votes, predictions or ground-truth labels: "
+            "the answers' names, order and number are locked, "
             "so that data keeps its meaning. Keyboard keys and the set's name may still change; to change the "
             "answers, make a new label set from this one.")
 

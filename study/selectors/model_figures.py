@@ -23,8 +23,9 @@ def model_figures_readable(*, user, pk: int) -> ModelVersion | None:
 
 
 def figure4_gallery(*, model_version: ModelVersion) -> dict:
-    """{'has_image', 'has_gallery', 'by_class' (a column per given label, the paper's layout), 'groups': [{'name', 'items': [{n, given_label, lambda, flipped, original_label, alt}]}],
-    'count', 'flipped'}: the gallery in its stored order, one group per class column (or lowest/highest)."""
+    """{'has_image', 'has_gallery', 'by_class' (a column per given label, the paper's layout),
+    'groups': [{'name', 'items': [{n, given_label, lambda, flipped, original_label, alt}]}], 'count', 'flipped'}:
+    the gallery in its stored order, one group per class column (or lowest/highest)."""
     groups: dict[str, list[dict]] = {}
     for n, item in enumerate(model_version.figure4_items or []):
         flipped = bool(item.get("flipped"))
