@@ -27,6 +27,7 @@ from study.selectors.compare import (
     study_headcount,
     vote_sources,
 )
+from study.selectors.model_figures import figure4_gallery
 from study.selectors.studies import domain_warning, study_image_domain
 from study.views.access import researcher_required
 
@@ -262,10 +263,18 @@ def _uncertainty(data, human_entropy, n_votes, primary, model_entropy, limit: in
         by_model = [row(i, ambiguity=float(model_entropy[i]), confidence=float(primary.probs[i].max()),
                         top=labels[int(np.argmax(primary.probs[i]))], crowd_top=crowd_top(i))
                     for i in has[np.argsort(-model_entropy[has], kind="stable")][:limit]]
-    lambdas = [{"model": c.model.name, **lambda_export_summary(export_file=c.model.lambda_export)}
-               for c in data.models if c.model.lambda_export]
+    lambdas = [_figure4_section(c.model) for c in data.models
+               if c.model.lambda_export or c.model.figure4_image or c.model.figure4_items]
     return {"by_human": by_human, "by_model": by_model, "lambdas": lambdas,
             "model": primary.model.name if primary else None, "model_names": [c.model.name for c in data.models]}
+
+
+def _figure4_section(model_version) -> dict:
+    """One model's Figure 4: the λ export's extremes (when attached) and its picture gallery (views/model_figures.py)."""
+    summary = (lambda_export_summary(export_file=model_version.lambda_export) if model_version.lambda_export
+               else {"error": "", "lowest": [], "highest": [], "count": 0, "skipped": 0, "flipped": None})
+    return {"model": model_version.name, "model_id": model_version.pk, **summary,
+            "figure4": figure4_gallery(model_version=model_version)}
 
 
 @researcher_required
