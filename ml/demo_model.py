@@ -4,7 +4,9 @@
 
 Sized to finish in a few minutes on two CPU cores: ResNet-18 at a quarter width (`resnet18_small`),
 64 px faces, memory-bank neighbours. Writes a slim checkpoint (no optimiser state) whose metrics hold the
-synthetic test accuracy, and keeps the full run (metrics.csv, lambdas.csv) in --work-dir.
+synthetic test accuracy, and keeps the full run (metrics.csv, lambdas.csv) in --work-dir, with the run's
+Figure 4 (figure4.png: training faces ordered by λ per given label) and its captioned thumbnails
+(figure4_gallery.zip), which the first run registers with the model for the comparison view's uncertainty tab.
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ from pathlib import Path
 
 from ml.checkpoints import load_checkpoint, save_checkpoint
 from ml.train import TrainingInputError, default_args, train
+from ml.uncertainty import write_figure4
+
+FIGURE4_PER_CLASS = 6
+FIGURE4_THUMB = 64  # the demo faces' own size: no upscaling
 
 SLIM_KEYS = ("task", "model", "arch", "classes", "input_size", "normalization", "epoch", "metrics", "method", "args")
 
@@ -55,7 +61,26 @@ def main(args: argparse.Namespace, on_epoch=None) -> dict:
     save_checkpoint(out, slim)
     print(f"demo model: test accuracy {metrics['test_acc']:.3f} on {args.test_n} synthetic faces, "
           f"{slim['metrics']['train_seconds']:.0f}s -> {out}")
+    write_figures(out, work_dir=work_dir)
     return slim["metrics"]
+
+
+def figure4_paths(out: str | Path, work_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Where the demo run keeps its Figure 4 PNG and thumbnail gallery zip, beside lambdas.csv."""
+    run = Path(work_dir) if work_dir else Path(out).parent / "demo_run"
+    return run / "figure4.png", run / "figure4_gallery.zip"
+
+
+def write_figures(out: str | Path, *, work_dir: str | Path | None = None) -> tuple[Path, Path] | None:
+    """Draw Figure 4 of the demo run (also for a run built before the figures existed). A failure is a note,
+    not a failed build: the model is usable without its figure. Returns the two paths, or None."""
+    png, gallery = figure4_paths(out, work_dir)
+    try:
+        write_figure4(png.parent, out=png, gallery=gallery, per_class=FIGURE4_PER_CLASS, thumb=FIGURE4_THUMB)
+    except SystemExit:  # ml.uncertainty reported the reason on stderr
+        print("note: no Figure 4 for the demo model", file=sys.stderr)
+        return None
+    return png, gallery
 
 
 def lambda_export_path(out: str | Path) -> Path:

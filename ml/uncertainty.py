@@ -2,6 +2,7 @@
 
     python -m ml.uncertainty --run runs/syn_uldl --out fig4.png [--per-class 6]
     python -m ml.uncertainty --run runs/syn_uldl --out extremes.png --layout extremes --n 24
+    python -m ml.uncertainty --run runs/syn_uldl --out fig4.png --gallery fig4_gallery.zip
 
 Reads `<run>/lambdas.csv` (index, path, given_label, original_label, flipped, lambda; written by ml.train
 for ULDL/UAPL). The default `per-class` layout is the paper's Figure 4: one column per given label, images
@@ -13,13 +14,20 @@ its maximum. `extremes` draws the n/2 lowest-λ images of all classes above the 
 Images are found by rebuilding the run's training set (from --dataset/--data-root, else the run's
 run.json or checkpoint arguments) and reading row `index`; failing that, `path` is opened as a file
 (absolute, or relative to the data root). Images that cannot be found are drawn as grey tiles.
+
+`--gallery ZIP` also writes the shown images as separate thumbnails with their captions (gallery.csv: file,
+group, index, path, given_label, original_label, flipped, lambda; one row per image in display order), which
+EmoStudy's comparison view shows as a captioned gallery (`register_model --figure4-gallery`).
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 import sys
+import zipfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -29,11 +37,15 @@ from ml.cli import argument_parser
 from ml.csv_files import stripped_dict_reader
 
 __all__ = ["read_lambdas", "select_extremes", "select_per_class", "draw_grid", "draw_class_grid",
-           "get_args_parser", "main"]
+           "write_gallery", "write_figure4", "get_args_parser", "main", "GALLERY_CSV", "GALLERY_COLUMNS"]
 
 FLIPPED = (210, 30, 30)
 TEXT = (20, 20, 20)
 MISSING = (170, 170, 170)
+
+
+GALLERY_CSV = "gallery.csv"
+GALLERY_COLUMNS = ("file", "group", "index", "path", "given_label", "original_label", "flipped", "lambda")
 
 
 class FigureInputError(ValueError):
@@ -128,6 +140,46 @@ def draw_class_grid(columns: dict[str, list[dict]], images: dict[int, Image.Imag
     draw.text((pad, canvas.height - line - 2), "top: lowest lambda (label doubted); bottom: highest (trusted); "
               "red: label flipped by noise", fill=TEXT, font=font)
     return canvas
+
+
+def write_gallery(groups: list[tuple[str, list[dict]]], images: dict[int, Image.Image | None], out: Path, *,
+                  thumb: int = 96) -> int:
+    """Zip of one `thumb` x `thumb` PNG per shown image (img/NNNN.png) and gallery.csv with each image's
+    group (class column or lowest/highest), given label, λ and flip, in display order. Images that were not
+    found are left out. Returns how many thumbnails were written.
+
+    A zip, not a folder, so that a researcher can attach it to a model in one file.
+    """
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(GALLERY_COLUMNS)
+    written = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w") as archive:
+        for group, rows in groups:
+            for row in rows:
+                image = images.get(id(row))
+                if image is None:
+                    continue
+                name = f"img/{written:04d}.png"
+                png = io.BytesIO()
+                image.convert("RGB").resize((thumb, thumb), Image.BILINEAR).save(png, format="PNG", optimize=True)
+                archive.writestr(name, png.getvalue(), compress_type=zipfile.ZIP_STORED)  # PNG is compressed already
+                writer.writerow([name, group, row["index"], row["path"], row["given_label"], row["original_label"],
+                                 int(bool(row["flipped"])), f"{row['lambda']:.6f}"])
+                written += 1
+        archive.writestr(GALLERY_CSV, table.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+    return written
+
+
+def write_figure4(run_dir: str | Path, *, out: str | Path, gallery: str | Path | None = None, per_class: int = 6,
+                  tile: int = 96, thumb: int = 96) -> dict:
+    """The per-class Figure 4 PNG (and its thumbnail gallery zip) of a run folder, as the CLI would write them."""
+    argv = ["--run", str(run_dir), "--out", str(out), "--per-class", str(per_class), "--tile", str(tile),
+            "--thumb", str(thumb)]
+    if gallery is not None:
+        argv += ["--gallery", str(gallery)]
+    return main(get_args_parser().parse_args(argv))
 
 
 def _run_spec(run_dir: Path | None) -> dict:
@@ -260,6 +312,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=24, help="extremes layout: images in all, half lowest, half highest")
     p.add_argument("--columns", type=int, default=6, help="tiles per row")
     p.add_argument("--tile", type=int, default=96, help="tile size in pixels")
+    p.add_argument("--gallery", default=None,
+                   help="also write the shown images as a zip of thumbnails with gallery.csv (captions), for "
+                        "EmoStudy's uncertainty tab (register_model --figure4-gallery)")
+    p.add_argument("--thumb", type=int, default=96, help="--gallery: thumbnail size in pixels")
     p.add_argument("--dataset", default=None, choices=("synthetic", "rafdb", "affectnet", "folder"),
                    help="training set of the run (default: from the run's run.json or checkpoint)")
     p.add_argument("--data-root", default=None, help="its folder (default: from the run)")
@@ -275,6 +331,10 @@ def main(args: argparse.Namespace) -> dict:
             raise FigureInputError("pass --run DIR (with lambdas.csv) or --lambdas CSV")
         if args.n < 2 or args.columns < 1 or args.tile < 16 or getattr(args, "per_class", 6) < 1:
             raise FigureInputError("--n must be at least 2, --per-class and --columns at least 1, --tile at least 16")
+        if args.gallery and not (16 <= args.thumb <= 512):
+            raise FigureInputError("--thumb must lie between 16 and 512 pixels")
+        if args.gallery and Path(args.gallery).suffix.lower() != ".zip":
+            raise FigureInputError(f"--gallery {args.gallery}: give a .zip file name")
         if Path(args.out).suffix.lower() not in Image.registered_extensions():
             raise FigureInputError(f"--out {args.out}: unknown image format (use .png)")
         run_dir = Path(args.run) if args.run else None
@@ -294,7 +354,7 @@ def main(args: argparse.Namespace) -> dict:
         else:
             lowest, highest = select_extremes(rows, args.n)
             shown = lowest + highest
-        source = ImageSource(spec, args.tile)
+        source = ImageSource(spec, int(spec.get("image_size") or args.tile))  # the run's size: cached faces
         if source.note:
             print(f"note: {source.note}", file=sys.stderr)
         images = {id(r): source.load(r) for r in tqdm(shown, desc="images", leave=False, disable=None)}
@@ -308,13 +368,21 @@ def main(args: argparse.Namespace) -> dict:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         figure.save(out)
+        thumbnails = 0
+        if args.gallery:
+            groups = list(columns.items()) if layout == "per-class" else [
+                ("lowest λ: given label doubted", lowest), ("highest λ: given label trusted", highest)]
+            thumbnails = write_gallery(groups, images, Path(args.gallery), thumb=args.thumb)
     except (FigureInputError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     flipped_low = sum(r["flipped"] for r in lowest)
     print(f"{out}: {len(shown)} of {len(rows)} images ({found} found; {flipped_low} of the {len(lowest)} lowest-λ "
           f"and {sum(r['flipped'] for r in highest)} of the {len(highest)} highest-λ shown have flipped labels)")
-    return {"lowest": lowest, "highest": highest, "shown": shown, "images_found": found, "out": str(out)}
+    if args.gallery:
+        print(f"{args.gallery}: {thumbnails} thumbnails of {args.thumb}px with their captions (gallery.csv)")
+    return {"lowest": lowest, "highest": highest, "shown": shown, "images_found": found, "out": str(out),
+            "gallery": args.gallery, "thumbnails": thumbnails}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """CSV exports of a study, streamed row by row so memory stays flat however many votes there are.
 
-Files: votes.csv, stimuli.csv, participants.csv, predictions.csv, distributions.csv, soft_labels.csv,
+Files: votes.csv, stimuli.csv, participants.csv, predictions.csv, summary.csv, distributions.csv, soft_labels.csv,
 distributions_<method>.csv per aggregation method and codebook.md, plus all of them as one zip (the slow
 GLAD and MACE aggregations left out of it). Floats of model outputs are written with 9 significant digits,
 enough to round-trip a float32. `stream(study, name)` yields encoded chunks for StreamingHttpResponse and for the
@@ -24,9 +24,10 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat
 
 from study.analysis import aggregation, metrics
+from study.analysis.label_mapping import missing_study_labels
 from study.analysis.precision import format_float32
-from study.models import Assignment, Participant, Prediction, Stimulus, Study, Vote
-from study.selectors.compare import aggregated_distributions
+from study.models import Assignment, ModelVersion, Participant, Prediction, Stimulus, Study, Vote
+from study.selectors.compare import aggregated_distributions, comparison_data, model_summaries
 from study.selectors.votes import counted_votes
 
 CHUNK = 5000
@@ -111,6 +112,30 @@ Numbers (response times, valence, probabilities) are never changed.
 - p_<label>: the model's probability for each label, in the study's label order (sums to 1)
 - dropped_mass: probability the model put on classes the study lacks, removed before renormalising
 - ambiguity: normalised entropy of the model's distribution; valence, arousal: if the model predicts them
+- missing_labels: study labels the model has no class for, separated by `;` (empty when it has every
+  label); their p_<label> is always 0, because the researcher chose to run the model without them
+
+## summary.csv — study-level agreement of each model with the human distributions (the comparison page's table)
+Human reference: the live votes as vote shares (excluded participants, gold items and, unless the study
+counts them, simulated participants left out); images count when they have votes and a prediction.
+- label_scope: `all` (every study label; a label the model lacks has probability 0, so votes for it count
+  against the model) or `shared` (only the labels the model has: both distributions restricted to them and
+  renormalised; images whose votes are all on missing labels are left out and counted in
+  only_missing_images). `all` rows list every model, each imported vote source scored like a model, and the
+  three human ceilings; `shared` rows list the models only (for a model with every label they equal its
+  `all` row). Ceilings and sources always cover all labels.
+- source: the model, source or ceiling's name; kind: model, imported_source or ceiling; model_id
+- n_images: images scored; top1_agreement, mean_js, mean_kl, mean_cosine, mean_intersection,
+  entropy_spearman, ece: the metrics as defined on the comparison page (empty when they cannot be computed)
+- of_ceiling_top1_agreement, of_ceiling_mean_js, of_ceiling_mean_kl, of_ceiling_mean_cosine,
+  of_ceiling_mean_intersection, of_ceiling_entropy_spearman, of_ceiling_ece: a model's (or source's) figure as
+  a fraction of the human noise floor's (model/ceiling where higher is better, ceiling/model where lower is
+  better; 1 = as good as the true distributions would look); `shared` rows use the noise floor of the shared
+  labels' votes; empty on ceiling rows
+- missing_labels: study labels the model has no class for, separated by `;` (empty when none)
+- labels_scored: the labels the figures cover, separated by `;`
+- only_missing_images: images whose votes are all for labels the model lacks (left out of its `shared` row,
+  counted in its `all` row)
 
 ## distributions.csv — human soft labels, the CIFAR-10H / RAF-DB layout
 - file, then one column per label with the counted votes (excluded participants and gold items left out)
@@ -321,16 +346,54 @@ def participants_rows(study: Study, include_test: bool = False) -> Iterator[list
                p.exclusion_reason, int(p.is_test), int(p.is_simulated)]
 
 
+LIST_SEPARATOR = ";"
+
+
+def _missing_by_model(study: Study) -> dict[int, str]:
+    """Each predicting model's missing study labels as one cell (one query over the models, not the rows)."""
+    labels = _labels(study)
+    return {pk: LIST_SEPARATOR.join(missing_study_labels(model_classes=classes, study_labels=labels))
+            for pk, classes in ModelVersion.objects.filter(predictions__stimulus__study=study).distinct()
+            .values_list("pk", "classes")}
+
+
 def predictions_rows(study: Study, faces: bool = False) -> Iterator[list]:
+    missing = _missing_by_model(study)
     rows = (Prediction.objects.filter(stimulus__study=study).order_by("stimulus_id", "model_version__name")
             .values_list("stimulus__public_id", "stimulus__original_name", "model_version__name",
                          "model_version__arch", "distribution", "dropped_mass", "ambiguity", "valence", "arousal",
-                         "stimulus__metadata"))
-    for sid, name, model, arch, dist, dropped, ambiguity, valence, arousal, metadata in rows.iterator(chunk_size=CHUNK):
+                         "model_version_id", "stimulus__metadata"))
+    for (sid, name, model, arch, dist, dropped, ambiguity, valence, arousal,
+         model_id, metadata) in rows.iterator(chunk_size=CHUNK):
         yield [sid, name, model, arch, *[format_float32(p) for p in dist], format_float32(dropped),
                format_float32(ambiguity),
-               "" if valence is None else valence, "" if arousal is None else arousal,
+               "" if valence is None else valence, "" if arousal is None else arousal, missing.get(model_id, ""),
                *(face_cells(metadata) if faces else [])]
+
+
+SUMMARY_HEADER = ["label_scope", "source", "kind", "model_id", "n_images", *metrics.SUMMARY_FIELDS,
+                  *[f"of_ceiling_{name}" for name in metrics.SUMMARY_FIELDS], "missing_labels", "labels_scored",
+                  "only_missing_images"]
+
+
+def _summary_row(row: dict, label_scope: str, labels: list[str]) -> list:
+    kind = "ceiling" if row.get("ceiling") else "imported_source" if row.get("source") else "model"
+    fraction = row.get("fraction") or {}
+    return [label_scope, row["name"], kind, "" if row.get("model_id") is None else row["model_id"], row["n_images"],
+            *[format_float32(row.get(name)) for name in metrics.SUMMARY_FIELDS],
+            *[format_float32(fraction.get(name)) for name in metrics.SUMMARY_FIELDS],
+            LIST_SEPARATOR.join(row.get("missing_labels") or []),
+            LIST_SEPARATOR.join(row.get("labels_scored") or labels), row.get("only_missing_images") or 0]
+
+
+def summary_rows(study: Study) -> Iterator[list]:
+    """The comparison page's summary over the live votes (vote shares) in both label scopes: every row with
+    all labels, then the model rows over each model's shared labels (study.selectors.compare.model_summaries)."""
+    data = comparison_data(study=study)
+    for label_scope in ("all", "shared"):
+        for row in model_summaries(data, label_scope=label_scope):
+            if label_scope == "all" or row["model_id"] is not None:
+                yield _summary_row(row, label_scope, data.labels)
 
 
 def distributions_rows(study: Study) -> Iterator[list]:
@@ -390,8 +453,10 @@ def stream(study: Study, name: str, include_test: bool = False) -> Iterator[byte
     if name == "predictions.csv":
         faces = has_face_columns(study)
         header = ["stimulus", "file", "model", "model_arch", *[f"p_{name}" for name in labels], "dropped_mass",
-                  "ambiguity", "valence", "arousal", *(FACE_COLUMNS if faces else [])]
+                  "ambiguity", "valence", "arousal", "missing_labels", *(FACE_COLUMNS if faces else [])]
         return _csv_stream(header, predictions_rows(study, faces))
+    if name == "summary.csv":
+        return _csv_stream(SUMMARY_HEADER, summary_rows(study))
     if name == "distributions.csv":
         return _csv_stream(["file", *labels], distributions_rows(study))
     if name == "codebook.md":
@@ -408,7 +473,7 @@ def stream(study: Study, name: str, include_test: bool = False) -> Iterator[byte
 
 
 AGGREGATED_FILES = {f"distributions_{method}.csv": method for method in aggregation.METHODS}
-EXPORT_FILES = ["votes.csv", "stimuli.csv", "participants.csv", "predictions.csv", "distributions.csv",
+EXPORT_FILES = ["votes.csv", "stimuli.csv", "participants.csv", "predictions.csv", "summary.csv", "distributions.csv",
                 "soft_labels.csv", *AGGREGATED_FILES, "codebook.md"]
 SLOW_FILES = {"distributions_glad.csv", "distributions_mace.csv"}  # minutes on big studies: download one by one
 

@@ -195,7 +195,7 @@ class StudyCloneForm(forms.Form):
 
 
 class CollaboratorForm(forms.Form):
-    username = forms.CharField(max_length=150, label="Researcher's user name")
+    username = forms.CharField(max_length=254, label="Researcher's user name or email")
     role = forms.ChoiceField(choices=StudyCollaborator.Role.choices)
 
 

@@ -275,6 +275,12 @@ class ModelVersion(models.Model):
     validation_error = models.TextField(blank=True)
     lambda_export = models.FileField(upload_to="models/lambda/", blank=True, max_length=255,
                                      help_text="Optional CSV of the training run's uncertainty factors (Figure 4).")
+    figure4_image = models.FileField(upload_to="models/figure4/", blank=True, max_length=255,
+                                     help_text="Optional PNG of Figure 4 (python -m ml.uncertainty --out).")
+    figure4_gallery = models.FileField(upload_to="models/figure4/", blank=True, max_length=255,
+                                       help_text="Optional zip of Figure 4 thumbnails (python -m ml.uncertainty --gallery).")
+    figure4_items = models.JSONField(default=list, blank=True,
+                                     help_text="The gallery's captions in display order (read from its gallery.csv).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

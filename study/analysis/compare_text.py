@@ -77,3 +77,49 @@ def few_votes_warning(vote_counts, enough: int = ENOUGH_VOTES) -> str:
                      f"{'are' if unvoted != 1 else 'is'} left out")
     return ("; ".join(parts) + f". About {enough} votes per image is enough for the figures to mean much "
             "(FER+ used 10 annotators per image).")
+
+
+def _names(labels) -> str:
+    labels = list(labels)
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def _left_out(count: int, missing) -> str:
+    if not count:
+        return ""
+    return (f"{count} image{'s' if count != 1 else ''} whose votes are all for {_names(missing)} "
+            f"{'are' if count != 1 else 'is'} left out")
+
+
+def label_coverage_note(model_name: str, model: dict) -> str:
+    """Beside a model's headline when it lacks some of the study's labels ("" when it has every one): which
+    labels, what that does to the figures shown, and the figures of the other label scope.
+
+    All labels (default): “demo has no class for Contempt (probability 0), so every vote for it counts against
+    demo above. Over the 7 labels it has, it picks the crowd's top emotion on 80% of 9 images (mean JS 0.210);
+    1 image whose votes are all for Contempt is left out there.”"""
+    missing = model.get("missing_labels") or []
+    if not missing:
+        return ""
+    other = model.get("other_scope") or {}
+    left_out = _left_out(model.get("only_missing_images") or 0, missing)
+    them = "it" if len(missing) == 1 else "them"
+    if model.get("label_scope") == "shared":
+        text = (f"{model_name} has no class for {_names(missing)}: its figures here are over the "
+                f"{len(model.get('labels_scored') or [])} labels it has, both distributions renormalised"
+                f"{'; ' + left_out if left_out else ''}.")
+        if other.get("n_images") and _finite(other.get("top1_agreement")):
+            text += (f" Over all {len(other.get('labels_scored') or [])} labels, where {_names(missing)} "
+                     f"{'has' if len(missing) == 1 else 'have'} probability 0, it picks the crowd's top emotion on "
+                     f"{percent(other['top1_agreement'])} (mean JS {other['mean_js']:.3f}).")
+        return text
+    text = (f"{model_name} has no class for {_names(missing)} (probability 0), so every vote for {them} counts "
+            f"against {model_name} above.")
+    if other.get("n_images") and _finite(other.get("top1_agreement")):
+        images = other["n_images"]
+        text += (f" Over the {len(other.get('labels_scored') or [])} labels it has, it picks the crowd's top emotion "
+                 f"on {percent(other['top1_agreement'])} of {images} image{'s' if images != 1 else ''} "
+                 f"(mean JS {other['mean_js']:.3f}){'; ' + left_out if left_out else ''}.")
+    elif left_out:
+        text += f" Over the labels it has there is nothing to compare yet: {left_out}."
+    return text

@@ -61,6 +61,17 @@ def label_mapping_build(*, model_classes: Sequence[str], study_labels: Sequence[
     return LabelMapping(study_labels=tuple(study_labels), columns=columns, dropped=dropped)
 
 
+def missing_study_labels(*, model_classes: Sequence[str], study_labels: Sequence[str]) -> tuple[str, ...]:
+    """Study labels the model has no class for, matched as label_mapping_build matches them, in study order.
+
+    A model registered without class names (none in practice: registration reads them) lacks nothing that
+    can be named, so it gets ()."""
+    if not model_classes:
+        return ()
+    have = {canonical_label(name) for name in model_classes}
+    return tuple(label for label in study_labels if canonical_label(label) not in have)
+
+
 def normalised_entropy(distribution: Sequence[float]) -> float:
     """Shannon entropy divided by log(C): 0 for one certain label, 1 for uniform."""
     n = len(distribution)

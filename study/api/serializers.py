@@ -46,6 +46,22 @@ class PredictionOutputSerializer(serializers.ModelSerializer):
                   "created_at"]
 
 
+class OtherScopeSerializer(serializers.Serializer):
+    label_scope = serializers.CharField(help_text="all or shared: the variant these figures are")
+    labels_scored = serializers.ListField(child=serializers.CharField())
+    n_images = serializers.IntegerField()
+    mean_js = serializers.FloatField(allow_null=True)
+    mean_kl = serializers.FloatField(allow_null=True)
+    mean_cosine = serializers.FloatField(allow_null=True)
+    mean_intersection = serializers.FloatField(allow_null=True)
+    top1_agreement = serializers.FloatField(allow_null=True)
+    entropy_spearman = serializers.FloatField(allow_null=True)
+    ece = serializers.FloatField(allow_null=True)
+    fraction = serializers.DictField(child=serializers.FloatField(allow_null=True), allow_null=True,
+                                     help_text="of the headline ceiling; null for the shared labels while the all "
+                                     "scope is asked for (their ceilings are computed only with ?labels=shared)")
+
+
 class SummaryRowSerializer(serializers.Serializer):
     name = serializers.CharField()
     model_id = serializers.IntegerField(allow_null=True)
@@ -65,10 +81,22 @@ class SummaryRowSerializer(serializers.Serializer):
                                help_text="ceiling rows: the Monte-Carlo standard error of each figure")
     fraction = serializers.DictField(child=serializers.FloatField(allow_null=True), required=False, allow_null=True,
                                      help_text="model rows: each figure as a fraction of the headline ceiling")
+    label_scope = serializers.CharField(required=False, help_text="model rows: all (every study label) or shared "
+                                        "(only the labels the model has, both distributions renormalised)")
+    missing_labels = serializers.ListField(child=serializers.CharField(), required=False,
+                                           help_text="model rows: study labels the model has no class for "
+                                           "(probability 0 in its predictions); empty when none")
+    labels_scored = serializers.ListField(child=serializers.CharField(), required=False,
+                                          help_text="model rows: the labels these figures (and confusion) cover")
+    only_missing_images = serializers.IntegerField(required=False, help_text="model rows: images whose votes are "
+                                                   "all on missing labels (left out of the shared-labels figures)")
+    other_scope = OtherScopeSerializer(required=False, allow_null=True,
+                                       help_text="model rows lacking labels: the other label scope's figures")
 
 
 class MetricsOutputSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
+    label_scope = serializers.CharField(help_text="all (default) or shared, as asked with ?labels=")
     votes_counted = serializers.IntegerField()
     participants = serializers.IntegerField()
     excluded = serializers.IntegerField()

@@ -32,7 +32,7 @@ from study.api.serializers import (
 from study.errors import DomainError
 from study.models import Prediction, Stimulus, Study, Vote
 from study.selectors.access import studies_visible_to
-from study.selectors.compare import comparison_data, model_summaries, study_headcount
+from study.selectors.compare import LABEL_SCOPES, comparison_data, model_summaries, study_headcount
 from study.selectors.participants import (
     participant_from_cookies,
     participant_progress,
@@ -122,14 +122,24 @@ def _finite(value):
 
 
 class MetricsSummaryApi(APIView):
-    @extend_schema(responses=MetricsOutputSerializer)
+    class InputSerializer(serializers.Serializer):
+        labels = serializers.ChoiceField(choices=list(LABEL_SCOPES), default="all", required=False)
+
+    @extend_schema(responses=MetricsOutputSerializer, parameters=[
+        OpenApiParameter("labels", str, enum=list(LABEL_SCOPES), description=(
+            "all (default): every model scored over all the study's labels (a label it lacks has probability "
+            "0); shared: a model lacking labels scored over the labels it has only, both distributions "
+            "renormalised, images whose votes are all on its missing labels left out and counted"))])
     def get(self, request, slug: str):
         study = _study(request, slug)
+        query = self.InputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        label_scope = query.validated_data["labels"]
         data = comparison_data(study=study)
         headcount = study_headcount(study=study)
-        rows = [{k: _finite(v) for k, v in row.items()} for row in model_summaries(data)]
+        rows = [{k: _finite(v) for k, v in row.items()} for row in model_summaries(data, label_scope=label_scope)]
         return Response(MetricsOutputSerializer({
-            "labels": data.labels, "votes_counted": headcount["votes_counted"],
+            "labels": data.labels, "label_scope": label_scope, "votes_counted": headcount["votes_counted"],
             "participants": headcount["participants"], "excluded": headcount["excluded"], "summaries": rows}).data)
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 
-from study.analysis import aggregation, ceilings, metrics
+from study.analysis import aggregation, ceilings, label_coverage, metrics
+from study.analysis.label_mapping import missing_study_labels
 from study.models import ImportedVote, ModelVersion, Participant, Prediction, Stimulus, Study, Vote, VoteSource
 from study.selectors.votes import counted_vote_filter, counted_votes
 
@@ -28,6 +29,7 @@ class ModelColumn:
     model: ModelVersion
     probs: np.ndarray  # (N, K); NaN rows where the model has no prediction for the image
     has: np.ndarray  # (N,) bool
+    missing: tuple[str, ...] = ()  # study labels the model has no class for (probability 0 in its predictions)
 
 
 @dataclass
@@ -68,8 +70,12 @@ def comparison_data(*, study: Study, include_excluded: bool = False, include_gol
             "model_version_id", "stimulus_id", "distribution"):
         if stimulus_id not in row or len(distribution) != len(labels):
             continue
-        column = by_model.setdefault(model_id, ModelColumn(models[model_id], np.full((len(stimuli), len(labels)), np.nan),
-                                                           np.zeros(len(stimuli), dtype=bool)))
+        if model_id not in by_model:
+            model = models[model_id]
+            by_model[model_id] = ModelColumn(model, np.full((len(stimuli), len(labels)), np.nan),
+                                             np.zeros(len(stimuli), dtype=bool),
+                                             missing_study_labels(model_classes=model.classes, study_labels=labels))
+        column = by_model[model_id]
         column.probs[row[stimulus_id]] = distribution
         column.has[row[stimulus_id]] = True
     ordered = sorted(by_model.values(), key=lambda c: c.model.name)
@@ -97,15 +103,30 @@ CEILING_NAMES = {
 }
 
 
+LABEL_SCOPES = label_coverage.LABEL_SCOPES
+OTHER_SCOPE_FIELDS = ("label_scope", "labels_scored", "n_images", *metrics.SUMMARY_FIELDS, "fraction")
+
+
 def model_summaries(data: ComparisonData, counts: np.ndarray | None = None, human: np.ndarray | None = None,
-                    others: dict[str, np.ndarray] | None = None) -> list[dict]:
+                    others: dict[str, np.ndarray] | None = None, label_scope: str = "all") -> list[dict]:
     """Study-level metrics per model over images with votes and a prediction, each also as a fraction of the
     headline ceiling, then the three human ceilings with their Monte-Carlo s.e. (study.analysis.ceilings).
 
     counts: the human reference votes (default the live votes; the comparison view may pass an imported
     source or live + imported). human: (N, K) distributions to score against instead of the vote shares
     (an aggregation method); the ceilings are defined for vote shares only, so they are left out then.
-    others: named (N, K) vote counts of other human sources, each scored like a model against the reference."""
+    others: named (N, K) vote counts of other human sources, each scored like a model against the reference.
+
+    label_scope: "all" (default) scores each model over all the study's labels; "shared" scores a model that
+    lacks some labels over the labels it has only, both sides renormalised (study.analysis.label_coverage),
+    its "of ceiling" taken of the ceilings of those labels' votes. Every model row says which labels it lacks
+    (missing_labels), which labels its figures cover (labels_scored), how many images have votes only on
+    labels it lacks (only_missing_images: left out of the shared-labels figures) and, for a model lacking
+    labels, the other scope's figures (other_scope; None for a model with every label; in the "all" scope its
+    fraction is None: the shared labels' ceilings are computed only when that scope is asked for). The ceiling
+    and imported-source rows always cover all labels."""
+    if label_scope not in LABEL_SCOPES:
+        raise ValueError(f"label_scope must be one of {', '.join(LABEL_SCOPES)}")
     counts = data.counts if counts is None else counts
     voted = counts.sum(1) > 0
     reference_shares = metrics.distribution(counts) if human is None else human
@@ -118,8 +139,19 @@ def model_summaries(data: ComparisonData, counts: np.ndarray | None = None, huma
     for column in data.models:
         use = voted & column.has
         result = metrics.summary(reference_shares[use], column.probs[use]).as_dict()
-        rows.append({"name": column.model.name, "model_id": column.model.pk, **result,
-                     "fraction": ceilings.fraction_of_ceiling(result, headline) if headline else None})
+        all_labels = {**result, "label_scope": "all", "labels_scored": list(data.labels),
+                      "fraction": ceilings.fraction_of_ceiling(result, headline) if headline else None}
+        row = {"name": column.model.name, "model_id": column.model.pk, "missing_labels": list(column.missing),
+               "only_missing_images": 0, "other_scope": None}
+        if not column.missing:
+            rows.append({**row, **all_labels, "label_scope": label_scope})  # both scopes are the same figures
+            continue
+        # The shared labels' ceilings (about as long again as the study's, on a first view) only when shown.
+        shared, left_out = _shared_labels_figures(data, column.missing, reference_shares[use], column.probs[use],
+                                                  counts[voted], with_ceilings=human is None and label_scope == "shared")
+        main, alternative = (all_labels, shared) if label_scope == "all" else (shared, all_labels)
+        rows.append({**row, **main, "only_missing_images": left_out,
+                     "other_scope": {key: alternative[key] for key in OTHER_SCOPE_FIELDS}})
     for name, other in (others or {}).items():
         use = voted & (other.sum(1) > 0)
         result = metrics.summary(reference_shares[use], metrics.distribution(other[use])).as_dict()
@@ -130,6 +162,26 @@ def model_summaries(data: ComparisonData, counts: np.ndarray | None = None, huma
             rows.append({**reference[key], "name": name, "model_id": None, "ceiling": key,
                          "headline": key == reference["headline"]})
     return rows
+
+
+def _shared_labels_figures(data: ComparisonData, missing: tuple[str, ...], human: np.ndarray, probs: np.ndarray,
+                           voted_counts: np.ndarray, *, with_ceilings: bool) -> tuple[dict, int]:
+    """One model's summary over the labels it has, and the images left out (every vote on a label it lacks).
+
+    human, probs: (M, K) the reference and the model's distributions on the images it is scored on;
+    voted_counts: the vote counts of every voted image, whose shared-label part gives the ceilings its
+    fraction is taken of (vote shares only)."""
+    shared = label_coverage.shared_mask(data.labels, missing)
+    summary, left_out = label_coverage.shared_label_summary(human, probs, shared)
+    result = summary.as_dict()
+    row = {**result, "label_scope": "shared", "fraction": None,
+           "labels_scored": [label for label, keep in zip(data.labels, shared, strict=True) if keep]}
+    if with_ceilings:
+        reference = human_ceilings_cached(label_coverage.restrict_counts(voted_counts, shared),
+                                          seed=data.study.random_seed)
+        row["fraction"] = ceilings.fraction_of_ceiling(result, reference[reference["headline"]])
+        row["ceiling_split_half"] = reference["split_half"]
+    return row, left_out
 
 
 def vote_sources(*, study: Study) -> list[VoteSource]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Exists, OuterRef, Q
+
 from study.analysis.label_mapping import LabelMismatch, label_mapping_build
-from study.models import LabelSet, ModelVersion
+from study.models import ImportedVote, LabelSet, ModelVersion, Prediction, Stimulus, Study, Vote
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,35 @@ def label_set_default() -> LabelSet | None:
         if best_key is None or key > best_key:
             best, best_key = label_set, key
     return best
+
+
+def label_set_lock_reason(*, label_set: LabelSet) -> str:
+    """Why the answers of `label_set` (names, order, number, which are emotions) may no longer change, or "".
+
+    Votes, imported votes and ground-truth labels store answers by name and predictions store a vector in
+    the set's order, so once a study using the set has been launched or holds any of them, changing the
+    answers would change what that data means. Keys and the set's own name may still change.
+    """
+    has_data = (Q(status__in=[Study.Status.LIVE, Study.Status.PAUSED, Study.Status.CLOSED])
+                | Exists(Vote.objects.filter(stimulus__study=OuterRef("pk")))
+                | Exists(ImportedVote.objects.filter(stimulus__study=OuterRef("pk")))
+                | Exists(Prediction.objects.filter(stimulus__study=OuterRef("pk")))
+                | Exists(Stimulus.objects.filter(study=OuterRef("pk")).exclude(ground_truth="")))
+    studies = list(Study.objects.filter(label_set=label_set).filter(has_data).order_by("title")
+                   .values_list("title", flat=True)[:4])
+    if not studies:
+        return ""
+    named = ", ".join(f"“{title}”" for title in studies[:3]) + (" and others" if len(studies) > 3 else "")
+    one = len(studies) == 1
+    return (f"Used by {named}, which {'has' if one else 'have'} been launched or already "
+            f"{'holds' if one else 'hold'} votes, predictions or ground-truth labels: "
+            "the answers' names, order and number are locked, "
+            "so that data keeps its meaning. Keyboard keys and the set's name may still change; to change the "
+            "answers, make a new label set from this one.")
+
+
+def label_set_editable_by(*, label_set: LabelSet, user) -> bool:
+    """Its creator and superusers may edit a label set; the seeded ones (no creator) only superusers."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.is_superuser or (label_set.created_by_id is not None and label_set.created_by_id == user.pk))

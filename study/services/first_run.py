@@ -25,6 +25,7 @@ from django.utils import timezone
 from study.errors import DomainError
 from study.jobs import enqueue_first_run
 from study.models import ModelVersion, Prediction, PredictionJob, SetupStep, Study
+from study.services.model_figures import model_version_attach_figures
 from study.services.models import model_version_register
 from study.services.predictions import prediction_job_start
 
@@ -38,8 +39,10 @@ class FirstRunModel:
 
     name: the registry name. checkpoint: where its file is (or will be built). builder: "module:function"
     called in the worker as function(out_path, progress) when the file is missing ("" = never built here).
-    lambda_export: the training run's λ CSV to register with it, if any. predict_studies: slugs of the
-    studies to predict once it is valid (those that do not exist are skipped).
+    lambda_export: the training run's λ CSV to register with it, if any. figure4: the run's Figure 4 PNG and
+    thumbnail gallery zip (either may be None); figure4_builder: "module:function" called as function(out_path)
+    to draw them when the λ export exists but they do not (a model built before they existed).
+    predict_studies: slugs of the studies to predict once it is valid (those that do not exist are skipped).
     """
 
     name: str
@@ -47,6 +50,8 @@ class FirstRunModel:
     checkpoint: Callable[[], Path]
     builder: str = ""
     lambda_export: Callable[[], Path | None] = lambda: None
+    figure4: Callable[[], tuple[Path | None, Path | None]] = lambda: (None, None)
+    figure4_builder: str = ""
     notes: str = ""
     is_demo: bool = False
     predict_studies: tuple[str, ...] = field(default=("demo",))
@@ -65,9 +70,15 @@ def _demo_lambdas() -> Path | None:
     return path if path.is_file() else None
 
 
+def _demo_figure4() -> tuple[Path | None, Path | None]:
+    run = _demo_checkpoint().parent / "demo_run"  # ml.demo_model.figure4_paths
+    return tuple(path if path.is_file() else None for path in (run / "figure4.png", run / "figure4_gallery.zip"))
+
+
 DEMO_MODEL = FirstRunModel(
     name="demo", title="Demo model (small ULDL on synthetic faces)", checkpoint=_demo_checkpoint,
     builder="ml.demo_model:build", lambda_export=_demo_lambdas, is_demo=True,
+    figure4=_demo_figure4, figure4_builder="ml.demo_model:write_figures",
     notes="Small ULDL model trained on synthetic faces by the first run (python -m ml.demo_model).")
 
 BASELINE_MODEL = FirstRunModel(
@@ -91,7 +102,7 @@ def first_run_steps() -> list[SetupStep]:
 def _model_ready(entry: FirstRunModel) -> bool:
     model_version = ModelVersion.objects.filter(name=entry.name, is_demo=entry.is_demo, is_public=True,
                                                 status=ModelVersion.Status.VALID).first()
-    if model_version is None:
+    if model_version is None or _lacks_figures(entry, model_version):
         return False
     studies = Study.objects.filter(slug__in=entry.predict_studies)
     return all(Prediction.objects.filter(model_version=model_version, stimulus__study=study).exists()
@@ -165,16 +176,47 @@ def _provide(entry: FirstRunModel, step: SetupStep, *, load_builder, validate) -
         model_version.refresh_from_db()
     if model_version.status != ModelVersion.Status.VALID:
         raise ValueError(f"the checkpoint was rejected: {model_version.validation_error}")
+    if _lacks_figures(entry, model_version):
+        _update(step, message="drawing Figure 4 (training faces by uncertainty factor λ)")
+        _attach_figures(entry, model_version, load_builder=load_builder)
     return _queue_predictions(entry, model_version)
+
+
+def _lacks_figures(entry: FirstRunModel, model_version: ModelVersion) -> bool:
+    """A model whose entry can draw Figure 4 but that has no gallery yet (say, built before galleries existed)."""
+    return bool(entry.figure4_builder and not model_version.figure4_gallery and entry.lambda_export())
+
+
+def _open(path: Path | None):
+    return open(path, "rb") if path else nullcontext()
+
+
+def _attach_figures(entry: FirstRunModel, model_version: ModelVersion, *, load_builder) -> None:
+    """Draw the figures if their files are missing, then attach what there is. A failure is logged: the model
+    is usable without its figure, and the next first run tries again."""
+    try:
+        if None in entry.figure4():
+            load_builder(entry.figure4_builder)(entry.checkpoint())
+        image, gallery = entry.figure4()
+        if image is None and gallery is None:
+            raise ValueError("the figure builder wrote no files")
+        with _open(image) as image_handle, _open(gallery) as gallery_handle:
+            model_version_attach_figures(model_version=model_version, by=model_version.owner,
+                                         figure4_image=image_handle, figure4_gallery=gallery_handle)
+    except (DomainError, OSError, ValueError, RuntimeError, ImportError, SystemExit) as exc:
+        logger.warning("first run: no Figure 4 for %s: %s", entry.name, getattr(exc, "message", None) or exc)
+    model_version.refresh_from_db()
 
 
 def _register(entry: FirstRunModel, path: Path) -> ModelVersion:
     lambdas_path = entry.lambda_export()
-    with open(path, "rb") as handle, (open(lambdas_path, "rb") if lambdas_path else nullcontext()) as lambdas:
+    image_path, gallery_path = entry.figure4()
+    with open(path, "rb") as handle, _open(lambdas_path) as lambdas, _open(image_path) as image, \
+            _open(gallery_path) as gallery:
         # Demo models belong to the demo admin and are public, so every researcher can run them.
         return model_version_register(name=entry.name, handle=handle, filename=path.name, notes=entry.notes,
                                       is_demo=entry.is_demo, lambda_export=lambdas, owner=demo_owner(),
-                                      is_public=True)
+                                      is_public=True, figure4_image=image, figure4_gallery=gallery)
 
 
 def demo_owner():

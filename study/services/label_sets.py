@@ -3,8 +3,10 @@
 Non-emotion answers (FER+'s "Unknown" and "Not a face") are offered to participants after the
 emotions; the metrics leave them out of the emotion distributions and report them as counts.
 Keys are one character each (a letter or digit), unique within the set; left blank, the answers get
-1, 2, ... 9, 0 in order. A label set that a study uses is never changed (studies keep their meaning):
-make a new one instead.
+1, 2, ... 9, 0 in order. Its creator (or a superuser) may edit a label set: rename, reorder, re-key, and
+move answers between emotions and non-emotion answers, until a study using it is launched or holds data
+(selectors/label_sets.py label_set_lock_reason); from then on only the keys and the set's name may change,
+so votes, predictions and ground truths keep their meaning.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from study.errors import InvalidInput
+from study.errors import InvalidInput, PermissionDenied, SettingLocked
 from study.models import LabelSet
+from study.selectors.label_sets import label_set_editable_by, label_set_lock_reason
 
 MAX_ANSWERS = 20
 MAX_NAME = 64
@@ -64,12 +67,51 @@ def label_set_create(
     created_by=None,
 ) -> LabelSet:
     """A new label set. Raises InvalidInput with a message a researcher can act on."""
+    name, emotions, others, cleaned_keys = _validated(name=name, labels=labels, non_emotion_labels=non_emotion_labels,
+                                                      keys=keys)
+    return LabelSet.objects.create(name=name, labels=emotions, non_emotion_labels=others, keys=cleaned_keys,
+                                   created_by=created_by)
+
+
+@transaction.atomic
+def label_set_update(
+    *,
+    label_set: LabelSet,
+    by,
+    name: str,
+    labels: Sequence[str],
+    non_emotion_labels: Sequence[str] = (),
+    keys: Sequence[str] = (),
+) -> LabelSet:
+    """Rename, reorder, re-key a label set, or move answers between emotions and non-emotion answers.
+
+    Only its creator or a superuser. Once the set is locked (label_set_lock_reason) the answers must stay as
+    they are, in the same order and kind; keys and the set's name may change. Raises PermissionDenied,
+    SettingLocked (409) or InvalidInput with the reason; nothing is changed then.
+    """
+    label_set = LabelSet.objects.select_for_update().get(pk=label_set.pk)
+    if not label_set_editable_by(label_set=label_set, user=by):
+        raise PermissionDenied(f"Only the label set's creator{'' if label_set.created_by_id else ' (here: an admin)'} "
+                               f"may edit “{label_set.name}”; make a new label set from it instead.")
+    name, emotions, others, cleaned_keys = _validated(name=name, labels=labels, non_emotion_labels=non_emotion_labels,
+                                                      keys=keys, exclude_pk=label_set.pk)
+    if emotions != list(label_set.labels) or others != list(label_set.non_emotion_labels):
+        reason = label_set_lock_reason(label_set=label_set)
+        if reason:
+            raise SettingLocked(reason)
+    label_set.name, label_set.labels, label_set.non_emotion_labels, label_set.keys = name, emotions, others, cleaned_keys
+    label_set.save(update_fields=["name", "labels", "non_emotion_labels", "keys"])
+    return label_set
+
+
+def _validated(*, name: str, labels: Sequence[str], non_emotion_labels: Sequence[str], keys: Sequence[str],
+               exclude_pk: int | None = None) -> tuple[str, list[str], list[str], list[str]]:
     name = (name or "").strip()
     if not name:
         raise InvalidInput("Give the label set a name.")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"The label set's name must be at most {MAX_NAME} characters.")
-    if LabelSet.objects.filter(name__iexact=name).exists():
+    if LabelSet.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
         raise InvalidInput(f"A label set named {name!r} already exists.")
     emotions = _clean_names(labels, "Emotion")
     others = _clean_names(non_emotion_labels, "Answer")
@@ -83,9 +125,15 @@ def label_set_create(
         if answer.casefold() in seen:
             raise InvalidInput(f"{answer!r} appears twice; every answer must be different.")
         seen[answer.casefold()] = answer
-    cleaned_keys = _clean_keys(keys, len(answers))
-    return LabelSet.objects.create(name=name, labels=emotions, non_emotion_labels=others, keys=cleaned_keys,
-                                   created_by=created_by)
+    return name, emotions, others, _clean_keys(keys, len(answers))
+
+
+def label_set_lines(label_set: LabelSet) -> tuple[str, str]:
+    """The set as the form's two text boxes ('Happiness = h' per line): emotions, then non-emotion answers."""
+    keys = label_set_keys(label_set) if label_set.keys else [""] * len(label_set.answers)
+    lines = [f"{answer} = {key}" if key else answer for answer, key in zip(label_set.answers, keys, strict=True)]
+    count = len(label_set.labels)
+    return "\n".join(lines[:count]), "\n".join(lines[count:])
 
 
 def _clean_keys(keys: Sequence[str], count: int) -> list[str]:

@@ -28,6 +28,7 @@ from django.db.models import Q
 from study.errors import BrokerUnavailable, InvalidInput, NotFound, PermissionDenied
 from study.jobs import broker_check, enqueue_model_validation
 from study.models import ModelVersion
+from study.services.model_figures import FIGURE_FIELDS, model_figures_store
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +65,14 @@ def checkpoint_precheck(*, handle: BinaryIO, filename: str) -> None:
 
 def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str = "checkpoint.pt", notes: str = "",
                            is_demo: bool = False, is_public: bool = False, lambda_export: BinaryIO | None = None,
-                           sidecar: dict | None = None, user=None) -> ModelVersion:
+                           sidecar: dict | None = None, user=None, figure4_image: BinaryIO | None = None,
+                           figure4_gallery: BinaryIO | None = None) -> ModelVersion:
     """Store a checkpoint as a pending ModelVersion of `owner` and enqueue its validation (after commit).
 
     sidecar: for a TorchScript or ONNX file, its description (ml/foreign.py: format, classes in output
     order, input size, channels, normalisation, logits or probabilities, training data, licence). It is
     stored beside the file as `<file>.json`, where the worker's loader finds it; the worker validates it.
+    lambda_export, figure4_image, figure4_gallery: the training run's figures (services/model_figures.py).
     """
     if owner is None or not getattr(owner, "pk", None):
         raise InvalidInput("a model needs an owner (a researcher account)")
@@ -99,12 +102,12 @@ def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str 
             raise InvalidInput(f"you already have a model named {name!r}; choose another name")
         model_version = ModelVersion(name=name, sha256=sha256, notes=notes, is_demo=is_demo, is_public=is_public,
                                      owner=owner, created_by=user or owner)
+        model_figures_store(model_version=model_version, lambda_export=lambda_export, figure4_image=figure4_image,
+                            figure4_gallery=figure4_gallery)  # checked first: a bad file stores nothing
         model_version.checkpoint.save(f"{sha256}.pt", File(handle), save=False)
         if sidecar is not None:
             storage = model_version.checkpoint.storage
             storage.save(model_version.checkpoint.name + ".json", ContentFile(json.dumps(sidecar).encode()))
-        if lambda_export is not None:
-            model_version.lambda_export.save(f"{sha256}_lambdas.csv", File(lambda_export), save=False)
         try:
             model_version.save()
         except Exception:
@@ -223,10 +226,11 @@ def model_version_get(*, name: str, owner: str | None = None) -> ModelVersion:
 
 
 def _remove_files(model_version: ModelVersion) -> None:
-    for field in (model_version.checkpoint, model_version.lambda_export):
+    for field in (model_version.checkpoint, *(getattr(model_version, name) for name in FIGURE_FIELDS)):
         # Files are content-addressed: another owner's registration of the same bytes keeps them alive.
         if field and field.name and not ModelVersion.objects.exclude(pk=model_version.pk).filter(
-                Q(checkpoint=field.name) | Q(lambda_export=field.name)).exists():
+                Q(checkpoint=field.name) | Q(lambda_export=field.name) | Q(figure4_image=field.name)
+                | Q(figure4_gallery=field.name)).exists():
             try:
                 field.storage.delete(field.name)
                 if field is model_version.checkpoint:

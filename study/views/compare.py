@@ -13,12 +13,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from ml.labels import canonical_label
 from study import exports
 from study.analysis import aggregation as aggregation_methods
 from study.analysis import compare_text, metrics
 from study.selectors.access import EDIT, studies_readable_by, user_can
 from study.selectors.compare import (
+    LABEL_SCOPES,
     aggregated_distributions,
     comparison_data,
     imported_counts,
@@ -27,6 +27,7 @@ from study.selectors.compare import (
     study_headcount,
     vote_sources,
 )
+from study.selectors.model_figures import figure4_gallery
 from study.selectors.studies import domain_warning, study_image_domain
 from study.views.access import researcher_required
 
@@ -103,6 +104,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
             "entropy": _finite(float(human_entropy[i])) if n_votes[i] else None,
             "majority": [labels[k] for k in np.flatnonzero(majority[i])],
             "models": [{"name": c.model.name, "js": _finite(float(per_model[c.model.pk]["js"][i])),
+                        "missing": list(c.missing),
                         "match": bool(per_model[c.model.pk]["match"][i]) if n_votes[i] else None,
                         "top": labels[int(np.argmax(c.probs[i]))]}
                        for c in shown_models if c.has[i]],
@@ -114,16 +116,16 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
             "models": [{"name": c.model.name, "probs": [round(float(v), 4) for v in c.probs[i]]}
                        for c in shown_models if c.has[i]],
         }
+    label_scope = request.GET.get("labels") if request.GET.get("labels") in LABEL_SCOPES else "all"
     summaries = model_summaries(data, counts, None if humans["aggregation"] == "raw" else human,
-                                others=humans["others"])
+                                others=humans["others"], label_scope=label_scope)
     ceiling = next((row for row in summaries if row.get("ceiling") == "split_half"), None)
-    headlines = [{"name": row["name"], "text": _with_fraction(compare_text.model_headline(row["name"], row, ceiling), row)}
-                 for row in summaries if row["model_id"] is not None]
+    headlines = [_headline(row, ceiling) for row in summaries if row["model_id"] is not None]
     confusion = None
     if primary is not None:
         for row in summaries:
             if row["model_id"] == primary.model.pk:
-                confusion = {"labels": labels, "matrix": row["confusion"], "model": primary.model.name}
+                confusion = {"labels": row["labels_scored"], "matrix": row["confusion"], "model": primary.model.name}
     uncertainty = _uncertainty(data, human_entropy, n_votes, primary, model_entropy) \
         if request.GET.get("tab") == "uncertainty" else None
     return render(request, "study/compare/compare.html", {
@@ -138,7 +140,17 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "non_emotion_counts": data.non_emotion_counts,  # "Unknown", "Not a face": counted apart
         "humans": humans, "aggregations": AGGREGATIONS,
         "model_provenance": _model_provenance(study, data.models),
+        "label_scope": label_scope, "label_scopes": LABEL_SCOPES,
+        "models_missing": [{"name": c.model.name, "missing": list(c.missing)} for c in data.models if c.missing],
     })
+
+
+def _headline(row: dict, ceiling: dict | None) -> dict:
+    """A model's headline in plain words and, when it lacks labels, the sentence that says so with the other
+    label scope's figures; figures over the shared labels are read against the same labels' split-half."""
+    ceiling = row.get("ceiling_split_half") or ceiling
+    return {"name": row["name"], "text": _with_fraction(compare_text.model_headline(row["name"], row, ceiling), row),
+            "coverage": compare_text.label_coverage_note(row["name"], row)}
 
 
 def _with_fraction(text: str, row: dict) -> str:
@@ -206,11 +218,9 @@ def _human_reference(request: HttpRequest, data) -> dict:
 def _model_provenance(study, columns) -> list[dict]:
     """Each model's training data, and a warning when it differs in kind from this study's images."""
     image_domain = study_image_domain(study=study)
-    labels = study.label_set.labels
     return [{"name": c.model.name, "training_data": c.model.training_data or "not stated",
              "warning": domain_warning(model_domain=c.model.training_domain, image_domain=image_domain),
-             "missing": [label for label in labels
-                         if canonical_label(label) not in {canonical_label(k) for k in c.model.classes}]}
+             "missing": list(c.missing), "shared_count": len(study.label_set.labels) - len(c.missing)}
             for c in columns]
 
 
@@ -253,10 +263,18 @@ def _uncertainty(data, human_entropy, n_votes, primary, model_entropy, limit: in
         by_model = [row(i, ambiguity=float(model_entropy[i]), confidence=float(primary.probs[i].max()),
                         top=labels[int(np.argmax(primary.probs[i]))], crowd_top=crowd_top(i))
                     for i in has[np.argsort(-model_entropy[has], kind="stable")][:limit]]
-    lambdas = [{"model": c.model.name, **lambda_export_summary(export_file=c.model.lambda_export)}
-               for c in data.models if c.model.lambda_export]
+    lambdas = [_figure4_section(c.model) for c in data.models
+               if c.model.lambda_export or c.model.figure4_image or c.model.figure4_items]
     return {"by_human": by_human, "by_model": by_model, "lambdas": lambdas,
             "model": primary.model.name if primary else None, "model_names": [c.model.name for c in data.models]}
+
+
+def _figure4_section(model_version) -> dict:
+    """One model's Figure 4: the λ export's extremes (when attached) and its picture gallery (views/model_figures.py)."""
+    summary = (lambda_export_summary(export_file=model_version.lambda_export) if model_version.lambda_export
+               else {"error": "", "lowest": [], "highest": [], "count": 0, "skipped": 0, "flipped": None})
+    return {"model": model_version.name, "model_id": model_version.pk, **summary,
+            "figure4": figure4_gallery(model_version=model_version)}
 
 
 @researcher_required

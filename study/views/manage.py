@@ -8,18 +8,25 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.errors import DomainError
 from study.forms import CollaboratorForm, LabelSetForm, StudyCloneForm, StudyEditForm
-from study.models import Study
+from study.models import LabelSet, Study
 from study.selectors.access import EDIT, OWN, VIEW
-from study.selectors.label_sets import label_sets_with_models
+from study.selectors.label_sets import label_set_editable_by, label_set_lock_reason, label_sets_with_models
 from study.services.collaborators import collaborator_remove, collaborator_set
-from study.services.label_sets import label_set_create, label_set_keys, label_set_parse_lines
+from study.services.label_sets import (
+    label_set_create,
+    label_set_keys,
+    label_set_lines,
+    label_set_parse_lines,
+    label_set_update,
+)
 from study.services.study_settings import study_clone, study_delete_draft, study_locked_fields, study_update
 from study.views.access import researcher_required, study_or_404
 
@@ -109,7 +116,7 @@ def study_collaborators(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             form = CollaboratorForm(request.POST)
             if not form.is_valid():
-                messages.error(request, "Give a user name and a role.")
+                messages.error(request, "Give a user name or email address, and a role.")
                 return _detail(study)
             collaborator = collaborator_set(study=study, **form.cleaned_data)
             messages.success(request, f"{collaborator.user.username} is now {collaborator.get_role_display().lower()} "
@@ -136,23 +143,34 @@ def study_preview(request: HttpRequest, slug: str) -> HttpResponse:
 @researcher_required
 @require_GET
 def label_set_list(request: HttpRequest) -> HttpResponse:
-    rows = [{"label_set": ls, "models": models, "keys": label_set_keys(ls)} for ls, models in label_sets_with_models()]
+    rows = [{"label_set": ls, "models": models, "keys": label_set_keys(ls),
+             "editable": label_set_editable_by(label_set=ls, user=request.user)}
+            for ls, models in label_sets_with_models()]
     return render(request, "study/researcher/label_sets.html", {"rows": rows})
+
+
+def _label_set_answers(form: LabelSetForm) -> dict:
+    emotions, emotion_keys = label_set_parse_lines(form.cleaned_data["emotions"])
+    others, other_keys = label_set_parse_lines(form.cleaned_data["non_emotion"])
+    return {"name": form.cleaned_data["name"], "labels": emotions, "non_emotion_labels": others,
+            "keys": [*emotion_keys, *other_keys]}
 
 
 @researcher_required
 @require_http_methods(["GET", "POST"])
 def label_set_new(request: HttpRequest) -> HttpResponse:
-    form = LabelSetForm(request.POST or None)
+    """A new label set; `?from=<id>` starts from a copy of another (say, one whose answers are locked)."""
+    initial = {}
+    source = LabelSet.objects.filter(pk=request.GET.get("from")).first() if request.GET.get("from", "").isdigit() else None
+    if source is not None:
+        emotions, others = label_set_lines(source)
+        initial = {"name": f"{source.name} (copy)"[:64], "emotions": emotions, "non_emotion": others}
+    form = LabelSetForm(request.POST or None, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            emotions, emotion_keys = label_set_parse_lines(form.cleaned_data["emotions"])
-            others, other_keys = label_set_parse_lines(form.cleaned_data["non_emotion"])
             try:
-                label_set = label_set_create(name=form.cleaned_data["name"], labels=emotions,
-                                             non_emotion_labels=others, keys=[*emotion_keys, *other_keys],
-                                             created_by=request.user)
+                label_set = label_set_create(**_label_set_answers(form), created_by=request.user)
             except DomainError as error:
                 form.add_error(None, error.message)
                 status = error.status_code
@@ -162,3 +180,35 @@ def label_set_new(request: HttpRequest) -> HttpResponse:
         else:
             status = 400
     return render(request, "study/researcher/label_set_form.html", {"form": form}, status=status)
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def label_set_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rename, reorder, re-key, mark non-emotion answers; locked answers are said on the page and enforced by
+    the service (label_set_update)."""
+    label_set = LabelSet.objects.filter(pk=pk).first()
+    if label_set is None:
+        raise Http404("No such label set.")
+    if not label_set_editable_by(label_set=label_set, user=request.user):
+        raise PermissionDenied(f"Only the creator of “{label_set.name}” (or an admin) may edit it; "
+                               "make a new label set from it instead.")
+    emotions, others = label_set_lines(label_set)
+    form = LabelSetForm(request.POST or None,
+                        initial={"name": label_set.name, "emotions": emotions, "non_emotion": others})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                label_set = label_set_update(label_set=label_set, by=request.user, **_label_set_answers(form))
+            except DomainError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, f"Label set “{label_set.name}” saved.")
+                return redirect("study:researcher-label-sets")
+        else:
+            status = 400
+    return render(request, "study/researcher/label_set_form.html",
+                  {"form": form, "label_set": label_set, "lock_reason": label_set_lock_reason(label_set=label_set)},
+                  status=status)

@@ -8,7 +8,7 @@ from study.models import Study
 
 
 class Command(BaseCommand):
-    help = "Write a study's votes, stimuli, participants, predictions, soft-label distributions and codebook."
+    help = "Write a study's votes, stimuli, participants, predictions, summary, soft-label distributions and codebook."
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="study slug")

@@ -1,9 +1,10 @@
 """python manage.py register_model <file> --name NAME --owner USERNAME [--public] [--demo] [--notes ...]
-[--lambda-export CSV] [--sidecar JSON]
+[--lambda-export CSV] [--figure4 PNG] [--figure4-gallery ZIP] [--sidecar JSON]
 
 <file> is an EmoStudy checkpoint, or a TorchScript/ONNX file with a sidecar JSON (ml/foreign.py)."""
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -33,6 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--notes", default="", help="free text shown beside the model")
         parser.add_argument("--lambda-export", type=Path, default=None,
                             help="the training run's lambdas.csv, for the comparison view's uncertainty tab")
+        parser.add_argument("--figure4", type=Path, default=None,
+                            help="the run's Figure 4 PNG (python -m ml.uncertainty --run RUN --out figure4.png)")
+        parser.add_argument("--figure4-gallery", type=Path, default=None,
+                            help="the run's Figure 4 thumbnails as a zip (python -m ml.uncertainty ... --gallery "
+                                 "figure4_gallery.zip): shown as a captioned gallery in the uncertainty tab")
         parser.add_argument("--no-wait", action="store_true", help="return at once; validation happens later")
         parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for validation")
         parser.add_argument("--sidecar", type=Path, default=None,
@@ -45,8 +51,9 @@ class Command(BaseCommand):
         path: Path = opts["checkpoint"]
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
-        if opts["lambda_export"] and not opts["lambda_export"].is_file():
-            raise CommandError(f"{opts['lambda_export']}: no such file")
+        for option in ("lambda_export", "figure4", "figure4_gallery"):
+            if opts[option] and not opts[option].is_file():
+                raise CommandError(f"{opts[option]}: no such file")
         sidecar_file = opts["sidecar"] or path.with_name(path.name + ".json")
         sidecar = None
         if opts["sidecar"] or sidecar_file.is_file():
@@ -74,21 +81,22 @@ class Command(BaseCommand):
             model_version_revalidate(model_version=existing)
             self._wait(existing, opts)
             return
-        lambdas = open(opts["lambda_export"], "rb") if opts["lambda_export"] else None
         try:
-            with open(path, "rb") as handle:
+            with ExitStack() as files:
+                extra = {option: files.enter_context(open(opts[option], "rb")) if opts[option] else None
+                         for option in ("lambda_export", "figure4", "figure4_gallery")}
+                handle = files.enter_context(open(path, "rb"))
                 model_version = model_version_register(name=opts["name"], handle=handle, filename=path.name,
                                                        notes=opts["notes"], is_demo=opts["demo"], owner=owner,
-                                                       is_public=opts["public"],
-                                                       lambda_export=lambdas, sidecar=sidecar)
+                                                       is_public=opts["public"], sidecar=sidecar,
+                                                       lambda_export=extra["lambda_export"],
+                                                       figure4_image=extra["figure4"],
+                                                       figure4_gallery=extra["figure4_gallery"])
         except DomainError as error:
             if opts["if_missing"] and "already registered" in error.message:
                 self.stdout.write(error.message)
                 return
             raise CommandError(error.message) from None
-        finally:
-            if lambdas:
-                lambdas.close()
         self.stdout.write(f"stored {path.name} as {model_version.name!r} (sha256 {model_version.sha256[:12]}…)")
         if opts["no_wait"]:
             self.stdout.write("validation is queued; see the model list for the verdict")

@@ -50,7 +50,7 @@ def test_check_access_raises_the_right_error(people, name, need, error):
 
 def test_collaborator_rules(people):
     study, users = people
-    with pytest.raises(InvalidInput, match="No active researcher"):
+    with pytest.raises(InvalidInput, match="No researcher has the user name 'nobody'"):
         collaborator_set(study=study, username="nobody", role="viewer")
     with pytest.raises(InvalidInput, match="owns this study"):
         collaborator_set(study=study, username="owner", role="editor")
@@ -59,6 +59,24 @@ def test_collaborator_rules(people):
     collaborator_set(study=study, username="vi", role="editor")  # changes the role, no second row
     assert StudyCollaborator.objects.filter(study=study).count() == 2
     assert study_role(user=users["viewer"], study=study) == "editor"
+
+
+def test_a_researcher_may_be_named_by_email_and_a_miss_says_what_to_do(people):
+    study, users = people
+    users["stranger"].email = "Stella@Example.org"
+    users["stranger"].save()
+    assert collaborator_set(study=study, username="stella@example.ORG", role="viewer").user == users["stranger"]
+    with pytest.raises(InvalidInput, match="No researcher has the email address 'ghost@example.org'.*invite"):
+        collaborator_set(study=study, username="ghost@example.org", role="viewer")
+    UserFactory(username="plain", email="plain@example.org", researcher=False)  # an account, but no researcher
+    with pytest.raises(InvalidInput, match="No researcher has the email address"):
+        collaborator_set(study=study, username="plain@example.org", role="viewer")
+    UserFactory(username="twin1", email="twin@example.org")
+    UserFactory(username="twin2", email="TWIN@example.org")
+    with pytest.raises(InvalidInput, match="Several researcher accounts use twin@example.org; give the user name"):
+        collaborator_set(study=study, username="twin@example.org", role="viewer")
+    with pytest.raises(InvalidInput, match="user name or email"):
+        collaborator_set(study=study, username="  ", role="viewer")
 
 
 def test_pages_enforce_the_roles(client, people):
@@ -87,7 +105,7 @@ def test_owner_adds_and_removes_collaborators_on_the_study_page(client, people):
     client.post(f"/studies/{study.slug}/collaborators/", {"username": "st", "role": "viewer"})
     assert study_role(user=users["stranger"], study=study) == "viewer"
     bad = client.post(f"/studies/{study.slug}/collaborators/", {"username": "ghost", "role": "viewer"}, follow=True)
-    assert b"No active researcher account" in bad.content
+    assert "No researcher has the user name &#x27;ghost&#x27;" in bad.content.decode()
     row = StudyCollaborator.objects.get(study=study, user=users["stranger"])
     client.post(f"/studies/{study.slug}/collaborators/", {"remove": row.pk})
     assert study_role(user=users["stranger"], study=study) is None

@@ -131,3 +131,62 @@ def test_the_real_face_baseline_comes_first_and_its_builder_converts_it(tmp_path
 
     path = build(tmp_path / "fer.pt", lambda done, total, message: seen.append((done, total)))
     assert path.is_file() and seen == [(0, 1), (1, 1)]
+
+
+def _figure4_files(folder):
+    from tests.study.figure4_files import figure4_gallery_bytes, figure4_png_bytes
+
+    (folder / "figure4.png").write_bytes(figure4_png_bytes())
+    (folder / "figure4_gallery.zip").write_bytes(figure4_gallery_bytes(folder))
+    return folder / "figure4.png", folder / "figure4_gallery.zip"
+
+
+def test_a_model_is_registered_with_its_figure4_png_and_gallery(tmp_path):
+    write_tiny_checkpoint(tmp_path / "given.pt")
+    (tmp_path / "lambdas.csv").write_text("index,path,given_label,original_label,flipped,lambda\n0,a,Fear,Fear,0,0.5\n")
+    files = _figure4_files(tmp_path)
+    run([entry(tmp_path, name="given", builder="", lambda_export=lambda: tmp_path / "lambdas.csv",
+               figure4=lambda: files, predict_studies=())])
+    model = ModelVersion.objects.get(name="given")
+    assert model.figure4_image and len(model.figure4_items) == 4 and model.lambda_export
+
+
+drawn = []
+
+
+def figure_builder(out):
+    """Stands in for ml.demo_model:write_figures: draws the figures beside the checkpoint."""
+    drawn.append(out)
+    _figure4_files(out.parent)
+
+
+def test_a_registered_model_without_figures_gets_them_drawn_on_the_next_first_run(tmp_path, monkeypatch):
+    write_tiny_checkpoint(tmp_path / "old.pt")
+    (tmp_path / "lambdas.csv").write_text("index,path,given_label,original_label,flipped,lambda\n0,a,Fear,Fear,0,0.5\n")
+    kwargs = {"builder": "", "lambda_export": lambda: tmp_path / "lambdas.csv", "predict_studies": (), "is_demo": True}
+    run([entry(tmp_path, name="old", **kwargs)])  # registered before figures existed
+    assert not ModelVersion.objects.get(name="old").figure4_items
+    figures = entry(tmp_path, name="old", figure4_builder="tests.study.services.test_first_run:figure_builder",
+                    figure4=lambda: tuple(p if p.is_file() else None
+                                          for p in (tmp_path / "figure4.png", tmp_path / "figure4_gallery.zip")),
+                    **kwargs)
+    monkeypatch.setattr(first_run, "FIRST_RUN_MODELS", [figures])
+    monkeypatch.setattr(first_run, "enqueue_first_run", lambda: None)
+    ModelVersion.objects.filter(name="old").update(is_public=True)
+    assert [step.key for step in first_run_queue()] == ["model:old"]  # not ready: its figures are missing
+    run([figures])
+    model = ModelVersion.objects.get(name="old")
+    assert drawn == [tmp_path / "old.pt"] and len(model.figure4_items) == 4 and model.figure4_image
+    assert first_run_queue() == []
+
+
+def test_the_demo_entry_registers_the_run_folders_figure4(settings, tmp_path):
+    settings.DEMO_MODEL_PATH = str(tmp_path / "demo.pt")
+    demo = next(m for m in first_run.FIRST_RUN_MODELS if m.name == "demo")
+    assert demo.figure4() == (None, None)
+    (tmp_path / "demo_run").mkdir()
+    files = _figure4_files(tmp_path / "demo_run")
+    from ml.demo_model import figure4_paths
+
+    assert demo.figure4() == files == figure4_paths(tmp_path / "demo.pt")
+    assert demo.figure4_builder == "ml.demo_model:write_figures"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('study', '0012_upload_batches'),
+        ('study', '0013_model_figure4'),
     ]
 
     operations = [
