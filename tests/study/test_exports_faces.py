@@ -70,3 +70,15 @@ def test_postgresql_copy_export_has_the_same_face_columns_as_the_generic_path():
     width = len(exports.FACE_COLUMNS)
     assert [row[-width:] for row in copied[1:]] == [row[-width:] for row in python_rows]
     assert copied[1][-width] == "'=party.jpg"
+
+
+def test_the_api_gives_each_stimulus_its_face_metadata_and_the_study_its_setting():
+    from rest_framework.test import APIClient
+
+    study, _, second = face_study()
+    client = APIClient()
+    client.force_authenticate(study.owner)
+    assert client.get(f"/api/studies/{study.slug}/").json()["face_crop"] == "square"
+    stimuli = client.get(f"/api/studies/{study.slug}/stimuli/").json()["results"]
+    mine = next(s for s in stimuli if s["id"] == str(second.public_id))
+    assert (mine["metadata"]["source_photo"], mine["metadata"]["face_index"]) == ("party.jpg", 2)
