@@ -164,37 +164,40 @@ def _register_upload(request: HttpRequest, form: ModelUploadForm) -> ModelVersio
 def model_list(request: HttpRequest) -> HttpResponse:
     """The registry and its upload form. Django removes spooled upload files when the request ends, and a
     refused upload stores nothing, so a refusal leaves nothing on disk."""
-    form, status = ModelUploadForm(), 200
+    form, status, refusal = ModelUploadForm(), 200, ""
     if request.method == "POST":
-        form, status = _post_upload(request)
-        if isinstance(form, HttpResponse):
-            return form
+        try:
+            return _post_upload(request)
+        except _Refused as refused:
+            form, status, refusal = refused.form or form, refused.status, refused.message
     return render(request, "study/models/list.html",
                   {"models": models_visible_to(request.user).order_by("-created_at"), "form": form,
-                   "setup_steps": first_run_steps()}, status=status)
+                   "refusal": refusal, "setup_steps": first_run_steps()}, status=status)
 
 
-def _post_upload(request: HttpRequest) -> tuple[ModelUploadForm | HttpResponse, int]:
-    """(the redirect to the new model's page, 302) or (the form with its errors, the 4xx/503 status)."""
+class _Refused(Exception):
+    def __init__(self, status: int, message: str = "", form: ModelUploadForm | None = None):
+        super().__init__(message)
+        self.status, self.message, self.form = status, message, form
+
+
+def _post_upload(request: HttpRequest) -> HttpResponse:
+    """The redirect to the new model's page; _Refused (the 4xx/503 status and why) otherwise."""
     if (too_large := _upload_too_large(request)) is not None:
-        form = ModelUploadForm()
-        form.add_error(None, too_large.message)
-        return form, too_large.status_code
+        raise _Refused(too_large.status_code, too_large.message)
     try:
         form = ModelUploadForm(request.POST, request.FILES)
     except (MultiPartParserError, TooManyFilesSent, RequestDataTooBig) as exc:
-        form = ModelUploadForm()
-        form.add_error(None, f"the upload could not be read ({exc.__class__.__name__})")
-        return form, 413 if isinstance(exc, RequestDataTooBig) else 400
+        raise _Refused(413 if isinstance(exc, RequestDataTooBig) else 400,
+                       f"the upload could not be read ({exc.__class__.__name__})") from None
     if not form.is_valid():
-        return form, 400
+        raise _Refused(400, form=form)
     try:
         model_version = _register_upload(request, form)
     except DomainError as error:
-        form.add_error(None, error.message)
-        return form, error.status_code  # 413 too large, 503 when the broker is down
+        raise _Refused(error.status_code, error.message, form) from None  # 413 too large, 503 broker down
     messages.info(request, f"{model_version.name} stored; a worker is validating it.")
-    return redirect("study:model-detail", pk=model_version.pk), 302
+    return redirect("study:model-detail", pk=model_version.pk)
 
 
 def _visible_model(request: HttpRequest, pk: int) -> ModelVersion:
