@@ -131,3 +131,26 @@ def test_the_real_face_baseline_comes_first_and_its_builder_converts_it(tmp_path
 
     path = build(tmp_path / "fer.pt", lambda done, total, message: seen.append((done, total)))
     assert path.is_file() and seen == [(0, 1), (1, 1)]
+
+
+def tiny_va_builder(out, progress):
+    from tests.checkpoints import write_tiny_va_checkpoint
+
+    progress(1, 1, "trained epoch 1 of 1")
+    write_tiny_va_checkpoint(out)
+
+
+def test_the_first_run_registers_a_synthetic_face_va_model_for_the_demo_page(tmp_path):
+    va = first_run.VA_MODEL
+    names = [m.name for m in first_run.FIRST_RUN_MODELS]
+    assert names.index(va.name) == 1 and names[-1] == "demo"  # after the seconds-long baseline, before ULDL
+    assert va.builder == "ml.va:build_demo" and va.is_demo and va.predict_studies == ()
+    assert "synthetic faces" in va.title
+    StudyFactory(slug="demo")
+    run([entry(tmp_path, name="va", builder="tests.study.services.test_first_run:tiny_va_builder", is_demo=True,
+               predict_studies=())])
+    model = ModelVersion.objects.get(name="va")
+    assert model.status == "valid" and model.kind == "va" and model.is_demo and model.is_public
+    assert model.training_domain == "synthetic"
+    assert SetupStep.objects.get(key="model:va").state == SetupStep.State.DONE
+    assert not PredictionJob.objects.exists()

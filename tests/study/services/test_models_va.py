@@ -63,8 +63,9 @@ def test_a_torchscript_va_regressor_registers_through_the_form(rita, tmp_path, c
 
 def test_an_onnx_va_regressor_with_a_sidecar_clips_to_the_va_range(rita, tmp_path, settings):
     pytest.importorskip("onnxruntime")
-    from ml.predictor import load_predictor
     from PIL import Image
+
+    from ml.predictor import load_predictor
 
     weight = np.full((3 * 8 * 8, 2), 10.0, np.float32)  # a bright image gives values far above 1
     path = linear_classifier(tmp_path / "va.onnx", weight, np.zeros(2, np.float32), (3, 8, 8))
