@@ -145,10 +145,7 @@ def _upload_too_large(request: HttpRequest) -> PayloadTooLarge | None:
 def _register_upload(request: HttpRequest, form: ModelUploadForm) -> ModelVersion:
     data = form.cleaned_data
     upload, sidecar, lambdas = data["checkpoint"], data["sidecar"], data["lambda_export"]
-    if upload.size > max_checkpoint_bytes():
-        raise PayloadTooLarge(f"{upload.name}: {upload.size / 1e6:.0f} MB is over the "
-                              f"{max_checkpoint_bytes() / 1e6:.0f} MB limit for a model file")
-    sidecar_json = None
+    sidecar_json = None  # the service checks the model file's size (413) before storing anything
     if sidecar is not None:
         if sidecar.size > MAX_SIDECAR_BYTES:
             raise InvalidInput(f"the description (sidecar) file is over {MAX_SIDECAR_BYTES // 1000} kB")
