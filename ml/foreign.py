@@ -7,7 +7,7 @@
       "input_size": 64,                            # square side in pixels (images are resized to it)
       "channels": "grayscale",                     # or "rgb"
       "mean": [0.5], "std": [0.5],                 # on pixels scaled to [0, 1]; one value per channel
-      "outputs": "logits",                         # or "probabilities"
+      "outputs": "logits",                         # or "probabilities", or "valence_arousal" (see below)
       "training_data": "FER2013",                  # shown beside every prediction
       "training_domain": "photo",                  # or "synthetic"; pages warn on a mismatch
       "licence": "MIT"
@@ -15,6 +15,10 @@
 
 The model takes (N, C, H, W) float32 and returns (N, len(classes)) (a tuple/list: its last element).
 ONNX needs the optional extra `onnx` (onnxruntime). Loaded models behave like ml.predictor.Predictor.
+
+A valence/arousal regressor says `"outputs": "valence_arousal"` and needs no class names: it returns
+(N, 2), valence then arousal, on the usual [-1, 1] scale (values outside are clipped). It behaves like
+ml.predictor.VAPredictor (`.predict_va`); the demo page shows its numbers beside each face.
 """
 from __future__ import annotations
 
@@ -29,9 +33,11 @@ from PIL import Image
 
 from ml.checkpoints import CheckpointError
 
-__all__ = ["FORMATS", "ForeignPredictor", "read_sidecar", "sidecar_path", "validate_sidecar"]
+__all__ = ["FORMATS", "OUTPUTS", "VA_OUTPUTS", "ForeignPredictor", "read_sidecar", "sidecar_path", "validate_sidecar"]
 
 FORMATS = ("torchscript", "onnx")
+OUTPUTS = ("logits", "probabilities", "valence_arousal")
+VA_OUTPUTS = ("valence", "arousal")
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -48,7 +54,13 @@ def validate_sidecar(raw: object, where: str = "sidecar") -> dict:
     need(isinstance(raw, dict), "must be a JSON object")
     fmt = str(raw.get("format", "")).lower()
     need(fmt in FORMATS, f"'format' must be one of {', '.join(FORMATS)} (got {raw.get('format')!r})")
+    outputs = str(raw.get("outputs", "logits")).lower()
+    need(outputs in OUTPUTS, f"'outputs' must be one of {', '.join(OUTPUTS)}")
     classes = raw.get("classes")
+    if outputs == "valence_arousal":  # a regressor: its two outputs have fixed names
+        need(classes in (None, [], list(VA_OUTPUTS)), "a valence/arousal model's 'classes' must be "
+             "[\"valence\", \"arousal\"] or left out")
+        classes = list(VA_OUTPUTS)
     need(isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) and c.strip() for c in classes),
          "'classes' must list at least 2 class names in output order")
     need(len(set(classes)) == len(classes), "duplicate class names")
@@ -63,8 +75,6 @@ def validate_sidecar(raw: object, where: str = "sidecar") -> dict:
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values),
             f"'{name}' must list {n} number(s) for {channels} input")
     need(all(v > 0 for v in std), "'std' values must be positive")
-    outputs = str(raw.get("outputs", "logits")).lower()
-    need(outputs in ("logits", "probabilities"), "'outputs' must be 'logits' or 'probabilities'")
     domain = str(raw.get("training_domain", "")).lower()
     need(domain in ("", "photo", "synthetic"), "'training_domain' must be 'photo' or 'synthetic'")
     return {"format": fmt, "classes": [c.strip() for c in classes], "input_size": size, "channels": channels,
@@ -86,9 +96,8 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
 
 
 class ForeignPredictor:
-    """A TorchScript or ONNX classifier behind the Predictor interface (`.classes`, `.predict`)."""
-
-    has_va = False
+    """A TorchScript or ONNX classifier behind the Predictor interface (`.classes`, `.predict`), or a
+    valence/arousal regressor behind the VAPredictor one (`.predict_va`) when the sidecar says so."""
 
     def __init__(self, path: str | os.PathLike, spec: dict, device=None):
         import torch
@@ -96,6 +105,8 @@ class ForeignPredictor:
         from ml.predictor import resolve_device
 
         self.path, self.spec = Path(path), spec
+        self.has_va = spec["outputs"] == "valence_arousal"
+        self.task = "va" if self.has_va else "expression"
         self.arch = spec["format"]
         self.classes: list[str] = list(spec["classes"])
         self.input_size: int = spec["input_size"]
@@ -150,15 +161,36 @@ class ForeignPredictor:
         out = out[-1] if isinstance(out, (tuple, list)) else out
         return out.float().cpu().numpy()
 
-    def predict(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
-        """(N, C) probabilities in `.classes` order; CheckpointError if the model's output has the wrong shape."""
-        out = [np.zeros((0, len(self.classes)), dtype=np.float32)]
+    def _outputs(self, images: Sequence, batch_size: int):
+        """Each batch's raw (B, len(classes)) output; CheckpointError naming the mismatch if the shape is wrong."""
         for start in range(0, len(images), batch_size):
             x = self._array(images[start:start + batch_size])
             y = self._forward(x)
             if y.ndim != 2 or y.shape != (len(x), len(self.classes)):
-                raise CheckpointError(f"{self.path.name}: output shape {tuple(y.shape)}, expected "
-                                      f"({len(x)}, {len(self.classes)}) for the sidecar's {len(self.classes)} classes")
+                got = f"{y.shape[-1]} values per image" if y.ndim == 2 and len(y) == len(x) else \
+                    f"an output of shape {tuple(y.shape)} for {len(x)} image(s)"
+                said = ("valence and arousal (2 values)" if self.has_va else
+                        f"{len(self.classes)} class names ({', '.join(self.classes)})")
+                raise CheckpointError(f"the model gives {got}, but its description lists {said}: "
+                                      "list one class name per output, in output order")
+            if not np.isfinite(y).all():
+                raise CheckpointError("the model's output holds NaN or infinite values on a test image")
+            yield y
+
+    def predict_va(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
+        """(N, 2) valence, arousal in [-1, 1]; CheckpointError for a classifier."""
+        if not self.has_va:
+            raise CheckpointError(f"{self.path.name} is a classifier, not a valence/arousal model")
+        out = [np.zeros((0, 2), dtype=np.float32)]
+        out += [np.clip(y, -1.0, 1.0).astype(np.float32) for y in self._outputs(images, batch_size)]
+        return np.concatenate(out)
+
+    def predict(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
+        """(N, C) probabilities in `.classes` order; CheckpointError if the model's output has the wrong shape."""
+        if self.has_va:
+            raise CheckpointError(f"{self.path.name} is a valence/arousal model; it predicts no emotion classes")
+        out = [np.zeros((0, len(self.classes)), dtype=np.float32)]
+        for y in self._outputs(images, batch_size):
             if self.spec["outputs"] == "logits":
                 y = np.exp(y - y.max(axis=1, keepdims=True))
             else:

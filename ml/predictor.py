@@ -117,6 +117,10 @@ class VAPredictor(_ImageModel):
 
     task = "va"
     has_va = True
+    classes = ["valence", "arousal"]  # its two outputs, in order (what the registry shows)
+
+    def predict(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
+        raise CheckpointError(f"{self.arch} is a valence/arousal regressor; it predicts no emotion classes")
 
     def predict_va(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
         out = [np.zeros((0, 2), dtype=np.float32)]
@@ -159,12 +163,20 @@ def get_predictor(path: str | os.PathLike, device: str | torch.device | None = N
 
 
 def load_predictor(path: str | os.PathLike, device: str | torch.device | None = None):
-    """An EmoStudy checkpoint, or a TorchScript/ONNX file described by its sidecar `<file>.json` (ml.foreign)."""
+    """An EmoStudy checkpoint (an expression classifier or, task "va", a VA regressor), or a TorchScript/ONNX
+    file described by its sidecar `<file>.json` (ml.foreign). Each is run once on a grey test face, so a model
+    that loads but cannot run fails here. `.task` says which kind it is ("expression" or "va")."""
     from ml.foreign import ForeignPredictor, read_sidecar
 
     spec = read_sidecar(path)
     if spec is not None:
         model = ForeignPredictor(path, spec, device=device)
-        model.predict([Image.new("RGB", (model.input_size, model.input_size), (128, 128, 128))])  # fail early
-        return model
-    return Predictor.from_checkpoint(path, device=device)
+    else:
+        ckpt = load_checkpoint(path, task=None)
+        cls = VAPredictor if ckpt["task"] == "va" else Predictor
+        model = cls(build_model_from_checkpoint(ckpt), ckpt, resolve_device(device))
+    test_face = [Image.new("RGB", (model.input_size, model.input_size), (128, 128, 128))]
+    out = model.predict_va(test_face) if model.has_va else model.predict(test_face)  # fail early
+    if not np.isfinite(out).all():
+        raise CheckpointError("the model's output holds NaN or infinite values on a test image")
+    return model

@@ -25,7 +25,8 @@ import numpy as np
 
 from ml.labels import AFFECTNET8, canonical_label
 
-__all__ = ["VAInputError", "concordance", "va_metrics", "train_va", "predict_va", "get_args_parser", "main"]
+__all__ = ["VAInputError", "concordance", "va_metrics", "train_va", "predict_va", "build_demo", "get_args_parser",
+           "main"]
 
 DATASETS = ("synthetic", "rafdb", "affectnet", "folder")
 DEFAULT_IMAGE_SIZE = {"resnet18": 224, "resnet50": 112, "resnet18_small": 64, "resnet18_half": 64}
@@ -84,8 +85,10 @@ def _dataset(args, split: str, *, train: bool, image_size: int):
 # ---------------------------------------------------------------- train
 
 
-def train_va(args: argparse.Namespace) -> dict:
-    """Train VARegressor (ml.models) with MSE on known VA; writes <out>/va.pt and metrics.csv each epoch."""
+def train_va(args: argparse.Namespace, on_epoch=None) -> dict:
+    """Train VARegressor (ml.models) with MSE on known VA; writes <out>/va.pt and metrics.csv each epoch.
+
+    `on_epoch(metrics)` hears each epoch (metrics has epoch, epochs, ccc_valence, ccc_arousal, ...)."""
     import torch
     from tqdm import tqdm
 
@@ -141,6 +144,8 @@ def train_va(args: argparse.Namespace) -> dict:
         metrics = {"epoch": epoch, "train_mse": loss_sum / max(seen, 1), **va_metrics(pred, true),
                    "epoch_seconds": round(time.perf_counter() - t0, 3)}
         history.append(metrics)
+        if on_epoch is not None:
+            on_epoch({**metrics, "epochs": args.epochs})
         save_checkpoint(out / "va.pt", {
             "task": "va", "model": model.state_dict(), "arch": f"va_{args.arch}", "input_size": int(args.image_size),
             "normalization": train_set.normalization, "epoch": epoch, "metrics": plain(metrics),
@@ -243,6 +248,39 @@ def predict_va(args: argparse.Namespace) -> dict:
         print(line)
     print(f"pseudo-VA for {len(rows)} images -> {out}")
     return {"out": str(out), "rows": len(rows), "splits": report}
+
+
+# ---------------------------------------------------------------- the first run's VA model
+
+# ~35 s of one idle core (ml/RESULTS.md): synthetic test CCC about 0.8 valence, 0.6 arousal
+DEMO_TRAIN_ARGV = ["train", "--dataset", "synthetic", "--arch", "resnet18_small", "--image-size", "48",
+                   "--epochs", "8", "--lr", "3e-3", "--lr-steps", "6", "--synthetic-n", "2000",
+                   "--synthetic-test-n", "300", "--threads", "1", "--workers", "0", "--no-progress"]
+
+
+def build_demo(out: str | Path, progress=None) -> Path:
+    """Train the small synthetic-face VA regressor the first run registers (study.services.first_run).
+
+    `progress(done, total, message)` hears each epoch. Writes a slim checkpoint (no run history) at `out`.
+    """
+    from ml.checkpoints import load_checkpoint, save_checkpoint
+
+    out = Path(out)
+    args = get_args_parser().parse_args([*DEMO_TRAIN_ARGV, "--out", str(out.parent / f"{out.stem}_run")])
+    if progress is not None:
+        progress(0, args.epochs, f"drawing {args.synthetic_n + args.synthetic_test_n} synthetic faces")
+
+    def on_epoch(row: dict) -> None:
+        if progress is not None:
+            progress(int(row["epoch"]), int(row["epochs"]), f"trained epoch {row['epoch']} of {row['epochs']} "
+                     f"(CCC valence {row['ccc_valence']:.2f}, arousal {row['ccc_arousal']:.2f})")
+
+    train_va(args, on_epoch=on_epoch)
+    ckpt = load_checkpoint(Path(args.out) / "va.pt", task="va")
+    ckpt["training_data"] = "EmoStudy synthetic faces"
+    ckpt["training_domain"] = "synthetic"
+    save_checkpoint(out, {key: value for key, value in ckpt.items() if key != "format"})
+    return out
 
 
 # ---------------------------------------------------------------- CLI

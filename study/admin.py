@@ -308,14 +308,14 @@ class VoteAdmin(ReadOnlyAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "is_public", "arch", "status", "is_demo", "input_size", "class_list",
+    list_display = ["name", "owner", "is_public", "kind", "arch", "status", "is_demo", "input_size", "class_list",
                     "n_predictions", "created_at"]
-    list_filter = ["status", "arch", "is_demo", "is_public"]
+    list_filter = ["status", "kind", "arch", "is_demo", "is_public"]
     list_select_related = ["owner"]
     autocomplete_fields = ["owner", "shared_with"]
     search_fields = ["name", "sha256", "notes"]
-    readonly_fields = ["checkpoint", "sha256", "arch", "classes", "input_size", "normalization", "metrics",
-                       "status", "validation_error", "created_by", "created_at"]
+    readonly_fields = ["checkpoint", "sha256", "kind", "arch", "classes", "input_size", "normalization", "metrics",
+                       "status", "validation_error", "validation_started_at", "created_by", "created_at"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_predictions=Count("predictions"))

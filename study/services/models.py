@@ -24,15 +24,26 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from study.errors import BrokerUnavailable, InvalidInput, NotFound, PermissionDenied
+from study.errors import BrokerUnavailable, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from study.jobs import broker_check, enqueue_model_validation
 from study.models import ModelVersion
 from study.services.model_figures import FIGURE_FIELDS, model_figures_store
 
 logger = logging.getLogger(__name__)
 
-MAX_CHECKPOINT_BYTES = getattr(settings, "MAX_CHECKPOINT_BYTES", 2 * 1024 ** 3)
+def max_checkpoint_bytes() -> int:
+    """The size limit of a model file (settings.MAX_CHECKPOINT_BYTES, 2 GiB by default), read at each use."""
+    return int(getattr(settings, "MAX_CHECKPOINT_BYTES", 2 * 1024 ** 3))
+
+
+def _size_check(size: int, name: str) -> None:
+    if size == 0:
+        raise InvalidInput(f"{name}: the file is empty")
+    if size > max_checkpoint_bytes():
+        raise PayloadTooLarge(f"{name}: {size / 1e6:.0f} MB is over the {max_checkpoint_bytes() / 1e6:.0f} MB limit "
+                              "for a model file")
 
 
 def _sha256(handle: BinaryIO) -> tuple[str, int]:
@@ -46,10 +57,7 @@ def _sha256(handle: BinaryIO) -> tuple[str, int]:
 
 
 def _cheap_checks(handle: BinaryIO, size: int, name: str) -> None:
-    if size == 0:
-        raise InvalidInput(f"{name}: the file is empty")
-    if size > MAX_CHECKPOINT_BYTES:
-        raise InvalidInput(f"{name}: {size / 1e6:.0f} MB is over the {MAX_CHECKPOINT_BYTES / 1e6:.0f} MB limit")
+    _size_check(size, name)
     if not zipfile.is_zipfile(handle):
         raise InvalidInput(f"{name}: not a PyTorch checkpoint (torch.save writes a zip archive; this is not one)")
     handle.seek(0)
@@ -65,7 +73,9 @@ def checkpoint_precheck(*, handle: BinaryIO, filename: str) -> None:
 
 def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str = "checkpoint.pt", notes: str = "",
                            is_demo: bool = False, is_public: bool = False, lambda_export: BinaryIO | None = None,
-                           sidecar: dict | None = None, user=None, figure4_image: BinaryIO | None = None,
+                           sidecar: dict | None = None, user=None, training_data: str = "",
+                           training_domain: str = "", share_with: list[str] | None = None,
+                           figure4_image: BinaryIO | None = None,
                            figure4_gallery: BinaryIO | None = None) -> ModelVersion:
     """Store a checkpoint as a pending ModelVersion of `owner` and enqueue its validation (after commit).
 
@@ -73,6 +83,9 @@ def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str 
     order, input size, channels, normalisation, logits or probabilities, training data, licence). It is
     stored beside the file as `<file>.json`, where the worker's loader finds it; the worker validates it.
     lambda_export, figure4_image, figure4_gallery: the training run's figures (services/model_figures.py).
+    A sidecar whose outputs are "valence_arousal" describes a VA regressor (ml.foreign).
+    training_data, training_domain: what the model was trained on, when the file does not say (or to
+    override it). share_with: usernames of researchers who may also see and run it (checked before storing).
     """
     if owner is None or not getattr(owner, "pk", None):
         raise InvalidInput("a model needs an owner (a researcher account)")
@@ -83,10 +96,12 @@ def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str 
     if sidecar is not None:
         _sidecar_cheap_checks(sidecar)
     if sidecar is not None and str(sidecar.get("format")).lower() == "onnx":
-        if size == 0 or size > MAX_CHECKPOINT_BYTES:
-            raise InvalidInput(f"{filename}: empty or over the {MAX_CHECKPOINT_BYTES / 1e6:.0f} MB limit")
+        _size_check(size, filename)  # ONNX is protobuf, not a zip archive: the worker checks the rest
     else:
         _cheap_checks(handle, size, filename)
+    if training_domain not in ("", "photo", "synthetic"):
+        raise InvalidInput("the training domain must be 'photo' or 'synthetic' (or left empty)")
+    readers = _researchers_named(share_with or [], owner)
     broker_check()  # validation needs a worker: with the broker down, refuse (503) before storing anything
     with transaction.atomic():
         # A rejected (invalid) registration never blocks trying again with the same file or name.
@@ -101,7 +116,8 @@ def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str 
         if mine.filter(name=name).exists():
             raise InvalidInput(f"you already have a model named {name!r}; choose another name")
         model_version = ModelVersion(name=name, sha256=sha256, notes=notes, is_demo=is_demo, is_public=is_public,
-                                     owner=owner, created_by=user or owner)
+                                     owner=owner, created_by=user or owner, training_data=training_data.strip()[:200],
+                                     training_domain=training_domain)
         model_figures_store(model_version=model_version, lambda_export=lambda_export, figure4_image=figure4_image,
                             figure4_gallery=figure4_gallery)  # checked first: a bad file stores nothing
         model_version.checkpoint.save(f"{sha256}.pt", File(handle), save=False)
@@ -110,6 +126,7 @@ def model_version_register(*, name: str, handle: BinaryIO, owner, filename: str 
             storage.save(model_version.checkpoint.name + ".json", ContentFile(json.dumps(sidecar).encode()))
         try:
             model_version.save()
+            model_version.shared_with.set(readers)
         except Exception:
             _remove_files(model_version)
             raise
@@ -135,6 +152,12 @@ def _enqueue_validation(model_version_id: int, *, forget_on_failure: bool = Fals
                                 + ("nothing was stored" if forget_on_failure else "it stays pending")) from None
 
 
+def model_version_mark_validating(*, model_version_id: int) -> None:
+    """The worker has picked the model up (the detail page says so while it loads and test-runs it)."""
+    ModelVersion.objects.filter(pk=model_version_id, status=ModelVersion.Status.PENDING).update(
+        validation_started_at=timezone.now())
+
+
 def model_version_apply_validation(*, model_version_id: int, info: dict | None, error: str | None) -> None:
     """Record what the worker found: metadata of a valid checkpoint, or the reason it was rejected."""
     with transaction.atomic():
@@ -142,7 +165,9 @@ def model_version_apply_validation(*, model_version_id: int, info: dict | None, 
         if model_version is None:
             return
         if error is not None:
-            error = _without_server_paths(error)
+            # the stored name is the sha256: a researcher knows it as "the uploaded file"
+            error = _without_server_paths(error).replace(f"{model_version.sha256}.pt.json", "the description") \
+                .replace(f"{model_version.sha256}.pt", "the uploaded file")
             _remove_files(model_version)
             model_version.checkpoint = ""
             model_version.status = ModelVersion.Status.INVALID
@@ -150,6 +175,7 @@ def model_version_apply_validation(*, model_version_id: int, info: dict | None, 
             model_version.save(update_fields=["checkpoint", "status", "validation_error"])
             return
         model_version.arch = str(info.get("arch", ""))[:64]
+        model_version.kind = ModelVersion.Kind.VA if info.get("kind") == "va" else ModelVersion.Kind.EXPRESSION
         model_version.classes = list(info["classes"])
         model_version.input_size = int(info.get("input_size") or 112)
         model_version.normalization = info.get("normalization") or {}
@@ -193,16 +219,22 @@ def model_version_remove(*, model_version: ModelVersion) -> None:
     model_version.delete()
 
 
-def model_version_share(*, model_version: ModelVersion, by, usernames: list[str], public: bool) -> ModelVersion:
-    """The owner sets who else may see and run the model: named researchers, or everyone (public)."""
-    if by is None or model_version.owner_id != by.pk:
-        raise PermissionDenied(f"only {model_version.owner} (the owner) can share {model_version.name!r}")
+def _researchers_named(usernames: list[str], owner) -> list:
+    """The active accounts named (the owner left out); InvalidInput naming any unknown one."""
     User = get_user_model()
-    wanted = {name.strip() for name in usernames if name.strip()} - {by.get_username()}
+    wanted = {name.strip() for name in usernames if name.strip()} - {owner.get_username()}
     users = list(User.objects.filter(**{f"{User.USERNAME_FIELD}__in": wanted}, is_active=True))
     unknown = sorted(wanted - {user.get_username() for user in users})
     if unknown:
         raise InvalidInput(f"no researcher named {', '.join(unknown)}; nothing was changed")
+    return users
+
+
+def model_version_share(*, model_version: ModelVersion, by, usernames: list[str], public: bool) -> ModelVersion:
+    """The owner sets who else may see and run the model: named researchers, or everyone (public)."""
+    if by is None or model_version.owner_id != by.pk:
+        raise PermissionDenied(f"only {model_version.owner} (the owner) can share {model_version.name!r}")
+    users = _researchers_named(usernames, by)
     with transaction.atomic():
         model_version.is_public = public
         model_version.save(update_fields=["is_public"])
@@ -239,14 +271,23 @@ def _remove_files(model_version: ModelVersion) -> None:
                 logger.warning("could not remove %s", field.name)
 
 
+SIDECAR_OUTPUTS = ("logits", "probabilities", "valence_arousal")  # ml.foreign.OUTPUTS (no torch here)
+
+
 def _sidecar_cheap_checks(sidecar: object) -> None:
     """What the web side can check without torch; the worker validates the rest (ml.foreign)."""
     if not isinstance(sidecar, dict):
         raise InvalidInput("the sidecar must be a JSON object")
     if str(sidecar.get("format", "")).lower() not in ("torchscript", "onnx"):
         raise InvalidInput("the sidecar's 'format' must be 'torchscript' or 'onnx'")
+    outputs = str(sidecar.get("outputs", "logits")).lower()
+    if outputs not in SIDECAR_OUTPUTS:
+        raise InvalidInput(f"the sidecar's 'outputs' must be one of {', '.join(SIDECAR_OUTPUTS)}")
     classes = sidecar.get("classes")
-    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)):
+    if outputs == "valence_arousal":
+        if classes not in (None, [], ["valence", "arousal"]):
+            raise InvalidInput("a valence/arousal model needs no class names (its outputs are valence, arousal)")
+    elif not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)):
         raise InvalidInput("the sidecar's 'classes' must list the class names in output order")
     if len(json.dumps(sidecar)) > 20_000:
         raise InvalidInput("the sidecar is too large")

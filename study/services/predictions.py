@@ -48,6 +48,9 @@ def prediction_job_start(*, study: Study, model_version: ModelVersion, force: bo
     if model_version.status != ModelVersion.Status.VALID:
         raise InvalidInput(f"model {model_version.name!r} is {model_version.get_status_display().lower()}; "
                            "only a validated model can predict")
+    if model_version.kind == ModelVersion.Kind.VA:
+        raise InvalidInput(f"model {model_version.name!r} is a valence/arousal regressor: it predicts no emotion "
+                           "classes (the demo page shows its valence and arousal per face)")
     try:
         mapping = label_mapping_build(model_classes=model_version.classes, study_labels=study.label_set.labels,
                                       allow_missing=allow_missing_labels)

@@ -1,6 +1,7 @@
 """The /demo/ page in headless Chromium: upload -> numbered boxes and one Plotly chart per face; the webcam through
 Chromium's fake camera; a phone-sized layout; no console errors. Saves test-artifacts/demo*.png."""
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,27 @@ def test_phone_layout_and_keyboard(live_server, chromium_browser, demo_models, t
     page.screenshot(path=str(ARTIFACTS / "demo-phone.png"), full_page=True)
     assert errors == []
     context.close()
+
+
+def test_a_va_model_adds_valence_and_arousal_to_each_face(live_server, chromium_browser, demo_models, tmp_path):
+    from playwright.sync_api import expect
+
+    from tests.checkpoints import write_tiny_va_checkpoint
+
+    va = write_tiny_va_checkpoint(tmp_path / "va.pt")
+    ModelVersionFactory(name="VA (synthetic faces)", arch="va_resnet18_small", kind="va", is_demo=True,
+                        classes=["valence", "arousal"], training_data="EmoStudy synthetic faces",
+                        training_domain="synthetic", checkpoint=ContentFile(va.read_bytes(), name="va.pt"))
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(photos.encode(photos.astronaut()))
+    page = chromium_browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = watch(page)
+    page.goto(f"{live_server.url}/demo/")
+    page.set_input_files("#photo-input", str(photo))
+    line = page.locator(".face-card .face-va").first
+    expect(line).to_contain_text(re.compile(r"VA \(synthetic faces\): valence -?\d\.\d\d \(\w+\), arousal -?\d\.\d\d"),
+                                 timeout=60000)
+    expect(line).to_contain_text("trained on EmoStudy synthetic faces")
+    expect(line.locator(".warning")).to_contain_text("synthetic faces, not photographs")
+    assert errors == []
+    page.close()

@@ -80,7 +80,23 @@ def test_probability_outputs_are_renormalised_and_wrong_shapes_are_refused(tmp_p
                   mean=[0], std=[1], outputs="probabilities")
     np.testing.assert_allclose(load_predictor(path).predict(images(2)), [[0.2, 0.2, 0.4, 0.2]] * 2, atol=1e-6)
     write_sidecar(path, format="onnx", classes=["a", "b", "c"], input_size=8, channels="grayscale", mean=[0], std=[1])
-    with pytest.raises(CheckpointError, match="output shape"):
+    with pytest.raises(CheckpointError, match=r"gives 4 values per image, but its description lists 3 class names"):
+        load_predictor(path)
+
+
+def test_a_valence_arousal_sidecar_makes_a_regressor_that_predicts_no_classes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    weight = np.zeros((1 * 8 * 8, 2), np.float32)
+    path = linear_classifier(tmp_path / "va.onnx", weight, np.array([0.3, -2.0], np.float32), (1, 8, 8))
+    write_sidecar(path, format="onnx", outputs="valence_arousal", input_size=8, channels="grayscale")
+    model = load_predictor(path)
+    assert model.has_va and model.task == "va" and model.classes == ["valence", "arousal"]
+    np.testing.assert_allclose(model.predict_va(images(2)), [[0.3, -1.0]] * 2, atol=1e-6)  # clipped to [-1, 1]
+    with pytest.raises(CheckpointError, match="no emotion classes"):
+        model.predict(images(1))
+    write_sidecar(path, format="onnx", outputs="valence_arousal", input_size=8, channels="grayscale",
+                  classes=["happy", "sad"])
+    with pytest.raises(CheckpointError, match="valence/arousal model's 'classes'"):
         load_predictor(path)
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from ml.checkpoints import CheckpointError, save_checkpoint
 from ml.models import build_model
-from ml.predictor import Predictor, VAPredictor, get_predictor, resolve_device
+from ml.predictor import Predictor, VAPredictor, get_predictor, load_predictor, resolve_device
 
 CLASSES = ["Happiness", "Sadness", "Neutral"]
 
@@ -116,6 +116,10 @@ def test_va_checkpoint_needs_the_va_predictor(tmp_path):
         Predictor.from_checkpoint(path)
     va = VAPredictor.from_checkpoint(path, device="cpu").predict_va(images(2))
     assert va.shape == (2, 2) and np.abs(va).max() <= 1
+    loaded = load_predictor(path, device="cpu")  # what the worker's validation and the demo task use
+    assert isinstance(loaded, VAPredictor) and loaded.task == "va" and loaded.classes == ["valence", "arousal"]
+    with pytest.raises(CheckpointError, match="no emotion classes"):
+        loaded.predict(images(1))
 
 
 def test_device_resolution_reads_model_device_and_rejects_nonsense(monkeypatch):

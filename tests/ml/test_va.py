@@ -122,3 +122,20 @@ def test_every_flag_is_documented():
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
     for sub in subparsers.values():
         assert [a.dest for a in sub._actions if a.dest != "help" and not a.help] == []
+
+
+def test_the_first_runs_va_model_is_a_slim_synthetic_face_checkpoint(tmp_path, monkeypatch):
+    """build_demo (study.services.first_run's VA step) with TINY sizes: progress per epoch, a loadable VA model
+    that names its training data."""
+    from ml import va
+    from ml.predictor import load_predictor
+
+    monkeypatch.setattr(va, "DEMO_TRAIN_ARGV", ["train", "--dataset", "synthetic", "--arch", "resnet18_small",
+                                                "--lr", "3e-3", "--threads", "1", *TINY])
+    seen = []
+    path = va.build_demo(tmp_path / "va_synthetic.pt", lambda done, total, message: seen.append((done, total, message)))
+    assert [s[:2] for s in seen] == [(0, 1), (1, 1)] and "CCC valence" in seen[-1][2]
+    model = load_predictor(path, device="cpu")
+    assert model.task == "va" and model.training_data == "EmoStudy synthetic faces"
+    assert model.training_domain == "synthetic"
+    assert (tmp_path / "va_synthetic_run" / "metrics.csv").is_file()

@@ -99,7 +99,7 @@
         boxes.appendChild(svg("text", {x: x0 + stroke, y: Math.max(y0 - stroke, stroke * 6), fill: "#ffd400",
           "font-size": stroke * 8, "font-weight": "bold", stroke: "#000", "stroke-width": stroke / 3}, String(face.number)));
       }
-      facesNode.appendChild(faceCard(face, models, result.whole_image));
+      facesNode.appendChild(faceCard(face, models, result.whole_image, result.va_model));
     }
     const found = result.whole_image ? "Whole image classified" :
       (result.faces.length === 1 ? "1 face found" : result.faces.length + " faces found");
@@ -109,7 +109,11 @@
     resultSection.scrollIntoView({behavior: "smooth", block: "start"});
   }
 
-  function faceCard(face, models, wholeImage) {
+  function vaWord(value, low, middle, high) {
+    return value <= -0.25 ? low : value >= 0.25 ? high : middle;
+  }
+
+  function faceCard(face, models, wholeImage, vaModel) {
     const card = document.createElement("article");
     card.className = "face-card";
     card.appendChild(Object.assign(document.createElement("h3"), {textContent: wholeImage ? "Whole image" : "Face " + face.number}));
@@ -140,8 +144,23 @@
         hovertemplate: "%{x}: %{y:.1%}<extra>" + model.name.replace(/[<>&]/g, "") + "</extra>"});
     });
     if (face.valence !== undefined) {
-      list.appendChild(Object.assign(document.createElement("li"), {
-        textContent: "Valence " + face.valence.toFixed(2) + ", arousal " + face.arousal.toFixed(2) + " (−1 to 1)."}));
+      const va = document.createElement("li");
+      va.className = "face-va";
+      if (vaModel) {
+        const strong = document.createElement("strong");
+        strong.textContent = vaModel.name + ": ";
+        va.appendChild(strong);
+      }
+      va.appendChild(document.createTextNode("valence " + face.valence.toFixed(2) + " (" + vaWord(face.valence, "unpleasant", "neutral", "pleasant") +
+        "), arousal " + face.arousal.toFixed(2) + " (" + vaWord(face.arousal, "calm", "moderate", "excited") + "), on a −1 to 1 scale" +
+        (vaModel ? "; trained on " + vaModel.training_data : "") + "."));
+      if (vaModel && vaModel.domain_warning) {
+        const warn = document.createElement("span");
+        warn.className = "warning";
+        warn.textContent = " Note: " + vaModel.domain_warning + ".";
+        va.appendChild(warn);
+      }
+      list.appendChild(va);
     }
     card.appendChild(list);
     if (traces.length) {

@@ -190,3 +190,26 @@ def test_the_demo_entry_registers_the_run_folders_figure4(settings, tmp_path):
 
     assert demo.figure4() == files == figure4_paths(tmp_path / "demo.pt")
     assert demo.figure4_builder == "ml.demo_model:write_figures"
+
+
+def tiny_va_builder(out, progress):
+    from tests.checkpoints import write_tiny_va_checkpoint
+
+    progress(1, 1, "trained epoch 1 of 1")
+    write_tiny_va_checkpoint(out)
+
+
+def test_the_first_run_registers_a_synthetic_face_va_model_for_the_demo_page(tmp_path):
+    va = first_run.VA_MODEL
+    names = [m.name for m in first_run.FIRST_RUN_MODELS]
+    assert names.index(va.name) == 1 and names[-1] == "demo"  # after the seconds-long baseline, before ULDL
+    assert va.builder == "ml.va:build_demo" and va.is_demo and va.predict_studies == ()
+    assert "synthetic faces" in va.title
+    StudyFactory(slug="demo")
+    run([entry(tmp_path, name="va", builder="tests.study.services.test_first_run:tiny_va_builder", is_demo=True,
+               predict_studies=())])
+    model = ModelVersion.objects.get(name="va")
+    assert model.status == "valid" and model.kind == "va" and model.is_demo and model.is_public
+    assert model.training_domain == "synthetic"
+    assert SetupStep.objects.get(key="model:va").state == SetupStep.State.DONE
+    assert not PredictionJob.objects.exists()

@@ -55,7 +55,7 @@ def test_a_sidecar_the_worker_rejects_leaves_nothing(tmp_path, settings):
     path = onnx_model(tmp_path, classes=("a", "b", "c", "d"))  # the sidecar says 4 classes: the graph outputs 4
     (tmp_path / "toy.onnx.json").write_text(json.dumps({**json.loads((tmp_path / "toy.onnx.json").read_text()),
                                                         "classes": ["a", "b"]}))  # now it lies: 2 classes
-    with pytest.raises(CommandError, match="output shape"):
+    with pytest.raises(CommandError, match=r"gives 4 values per image, but its description lists 2 class names \(a, b\)"):
         call_command("register_model", str(path), name="liar", owner="rita", stdout=io.StringIO(), timeout=20)
     assert not ModelVersion.objects.exists()
     models_dir = Path(settings.MEDIA_ROOT) / "models"

@@ -92,6 +92,33 @@ def test_astronaut_upload_gives_one_face_with_the_baseline_distribution(client, 
     assert result["total_ms"] > 0
     assert leftover_files(settings.MEDIA_ROOT) == []  # the photo is gone once the task ended
     assert DemoDonation.objects.count() == 0
+    assert "valence" not in face and "arousal" not in face and "va_model" not in result  # no VA model registered
+
+
+@pytest.fixture
+def va_model(tmp_path):
+    from tests.checkpoints import write_tiny_va_checkpoint
+
+    path = write_tiny_va_checkpoint(tmp_path / "va.pt")
+    return ModelVersionFactory(name="VA (synthetic faces)", arch="va_resnet18_small", kind="va", is_demo=True,
+                               classes=["valence", "arousal"], training_data="EmoStudy synthetic faces",
+                               training_domain="synthetic", checkpoint=ContentFile(path.read_bytes(), name="va.pt"))
+
+
+def test_a_registered_va_model_gives_each_face_valence_and_arousal(client, baseline, va_model,
+                                                                   django_capture_on_commit_callbacks):
+    page = client.get("/demo/").content.decode()
+    assert "VA (synthetic faces)</strong> (valence and arousal per face)" in page
+    response = run_upload(client, django_capture_on_commit_callbacks, photos.encode(photos.three_faces_640x480()))
+    result = client.get(response.json()["status_url"]).json()["result"]
+    assert len(result["faces"]) == 3
+    for face in result["faces"]:
+        assert -1 <= face["valence"] <= 1 and -1 <= face["arousal"] <= 1
+        assert list(face["models"]) == [f"m{baseline.pk}"]  # the regressor is no classifier
+    assert [m["name"] for m in result["models"]] == [baseline.name]
+    assert result["va_model"]["name"] == "VA (synthetic faces)"
+    assert result["va_model"]["training_data"] == "EmoStudy synthetic faces"
+    assert "synthetic faces, not photographs" in result["va_model"]["domain_warning"]
 
 
 def test_three_faces_and_whole_image_fallback(client, baseline, django_capture_on_commit_callbacks):
