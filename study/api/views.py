@@ -34,9 +34,9 @@ from study.models import Prediction, Stimulus, Study, Vote
 from study.selectors.access import studies_visible_to
 from study.selectors.compare import comparison_data, model_summaries, study_headcount
 from study.selectors.participants import (
+    participant_for_page,
     participant_from_cookies,
-    participant_progress,
-    participant_upcoming_assignments,
+    participant_trial_state,
 )
 
 
@@ -148,17 +148,18 @@ class ParticipantTrialApi(APIView):
 
     @extend_schema(responses={200: TrialOutputSerializer})
     def get(self, request, slug: str):
+        """Two queries, as the trial page: the participant with study and label set, then the sequence."""
         from study.services.participants import participant_require_can_continue
 
-        study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
-        participant = _participant(request, study)
+        participant = participant_for_page(slug=slug, cookies=request.COOKIES)
         if participant is None:
+            get_object_or_404(Study, slug=slug)  # an unknown study is a 404, a missing participant a 403
             return Response(NO_PARTICIPANT, status=status.HTTP_403_FORBIDDEN)
-        progress = participant_progress(participant=participant)
-        upcoming = [] if progress.done else participant_upcoming_assignments(participant=participant, limit=2)
+        study = participant.study
+        progress, upcoming = participant_trial_state(participant=participant)
         if upcoming:
             try:
-                participant_require_can_continue(participant)
+                participant_require_can_continue(participant, study)
             except DomainError as error:
                 raise DomainProblem(error) from None
 

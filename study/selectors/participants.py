@@ -67,8 +67,9 @@ def participant_for_page(*, slug: str, cookies) -> Participant | None:
     tokens = participant_cookie_tokens(cookies)
     if not tokens:
         return None
-    participant = (Participant.objects.select_related("study__label_set")
-                   .filter(study__slug=slug, token__in=list(tokens.values())[:20]).first())
+    found = (Participant.objects.select_related("study__label_set")
+             .filter(study__slug=slug, token__in=list(tokens.values())[:20]).order_by()[:1])  # one row at most
+    participant = found[0] if found else None
     if participant is None or tokens.get(participant.study_id) != participant.token:
         return None
     return participant
@@ -77,6 +78,13 @@ def participant_for_page(*, slug: str, cookies) -> Participant | None:
 def participant_sequence(*, participant: Participant) -> list[Assignment]:
     """Every assignment of the participant in order, with its image: progress, current and next in one query."""
     return list(participant.assignments.select_related("stimulus").order_by("position"))
+
+
+def participant_trial_state(*, participant: Participant) -> tuple[ParticipantProgress, list[Assignment]]:
+    """Progress and the next unanswered assignments ([current, next], the next preloaded), in one query."""
+    sequence = participant_sequence(participant=participant)
+    progress = ParticipantProgress(answered=sum(1 for a in sequence if a.answered_at), total=len(sequence))
+    return progress, [a for a in sequence if a.answered_at is None][:2]
 
 
 def participant_progress(*, participant: Participant) -> ParticipantProgress:

@@ -114,14 +114,15 @@ def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str
     if not tokens:
         return None
     with transaction.atomic():
-        assignment = (
+        found = (
             Assignment.objects.select_for_update(of=("self",))
             .select_related("participant__study__label_set", "stimulus")
             .annotate(n_total=_count_of_participant(), n_answered=_count_of_participant(answered_at__isnull=False))
             .filter(participant__token__in=list(tokens.values())[:20], participant__study__slug=slug,
                     stimulus__public_id=stimulus_public_id)
-            .first()
+            .order_by()[:1]  # at most one row matches: no ORDER BY (the default ordering would join and sort)
         )
+        assignment = found[0] if found else None
         if assignment is None or tokens.get(assignment.participant.study_id) != assignment.participant.token:
             return None
         return _record_locked(assignment=assignment, label=label, response_ms=response_ms)

@@ -1,4 +1,5 @@
-"""The vote path's cost in SQL round trips: a vote at most 6 queries, a trial page at most 3 (BEGIN/COMMIT
+"""The vote path's cost in SQL round trips: a vote at most 6 queries, a trial page at most 3, the JSON trial state
+2 (BEGIN/COMMIT
 count: inside the test's transaction they are the SAVEPOINT/RELEASE pair that pytest-django counts)."""
 import json
 
@@ -39,6 +40,16 @@ def test_trial_page_costs_at_most_3_queries(client, started, django_assert_max_n
     page = response.content.decode()
     assert response.status_code == 200
     assert str(first.stimulus.public_id) in page and str(second.stimulus.public_id) in page  # next preloaded
+
+
+def test_api_trial_state_costs_2_queries_like_the_page(client, started, django_assert_max_num_queries):
+    study, participant = started
+    first, second = _sequence(participant)[:2]
+    with django_assert_max_num_queries(2):  # was 5: study, participant, counts, upcoming, the study again
+        body = client.get(f"/api/s/{study.slug}/trial/").json()
+    assert (body["current"]["stimulus"], body["next"]["stimulus"]) == (str(first.stimulus.public_id),
+                                                                     str(second.stimulus.public_id))
+    assert (body["answered"], body["total"], body["done"]) == (0, 4, False)
 
 
 def test_every_vote_costs_at_most_6_queries_and_the_last_one_finishes(client, started,
