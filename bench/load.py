@@ -129,12 +129,12 @@ class Recorder:
         self.vote_ms: list[float] = []
         self.const_ms: list[float] = []
         self.acknowledged: set[tuple[str, str]] = set()
-        self.errors: list[tuple[float, str]] = []
+        self.errors: list[tuple[float, str, int]] = []  # (when, what, which participant)
         self.successes: list[float] = []  # time.monotonic() is system-wide: comparable across processes
 
-    def error(self, what: str) -> None:
+    def error(self, what: str, who: int) -> None:
         with self.lock:
-            self.errors.append((time.monotonic(), what))
+            self.errors.append((time.monotonic(), what, who))
 
     def state(self) -> dict:
         return {"vote_ms": self.vote_ms, "const_ms": self.const_ms, "acknowledged": self.acknowledged,
@@ -194,21 +194,24 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
         vote_headers = {"Cookie": cookies, "X-CSRFToken": csrf_cookie}
         request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token}, headers={"Cookie": cookies}, form=True)
     except Exception as exc:  # could not even join (e.g. the server was down): counted as an error
-        rec.error(f"join: {exc.__class__.__name__}")
+        rec.error(f"join: {exc.__class__.__name__}", index)
         return
+    state = None  # the trial state: from GET .../trial/ at first, then from each vote's answer
     while time.monotonic() < stop_at:
         try:
-            status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": cookies})
-            if status != 200:
-                raise RuntimeError(f"trial {status}")
-            state = json.loads(body)
+            if state is None:
+                status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": cookies})
+                if status != 200:
+                    raise RuntimeError(f"trial {status}")
+                state = json.loads(body)
             if state["done"] or not state["current"]:
                 return
             stimulus = state["current"]["stimulus"]
         except Exception as exc:
-            rec.error(f"trial: {exc}")
+            rec.error(f"trial: {exc}", index)
             time.sleep(0.5)
             continue
+        state = None
         if think_enabled:
             time.sleep(rng.uniform(*think))
         while time.monotonic() < stop_at + 30:  # retry the same vote until it is acknowledged
@@ -221,12 +224,14 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
                 status, body = 0, exc.__class__.__name__
             elapsed = (time.monotonic() - started) * 1000
             if status == 201:
+                answer = json.loads(body)
+                state = answer.get("trial")  # where the participant stands now, with the next image
                 with rec.lock:
                     rec.vote_ms.append(elapsed)
-                    rec.acknowledged.add((json.loads(body)["participant"], stimulus))
+                    rec.acknowledged.add((answer["participant"], stimulus))
                     rec.successes.append(time.monotonic())
                 break
-            rec.error(f"vote {status} {body[:60]}")
+            rec.error(f"vote {status} {body[:60]}", index)
             time.sleep(0.5)
         if think_enabled:
             started = time.monotonic()
@@ -235,7 +240,7 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
                     with rec.lock:
                         rec.const_ms.append((time.monotonic() - started) * 1000)
             except Exception as exc:
-                rec.error(f"healthz: {exc.__class__.__name__}")
+                rec.error(f"healthz: {exc.__class__.__name__}", index)
 
 
 def saturate(threads: int, seconds: float, make_call, processes: int) -> dict:
@@ -359,9 +364,13 @@ def measure(args, env: dict, redis: RedisServer, server: Server, port: int, slug
     fault_logs: list = []  # the fault is made by a thread of this process while the clients run
     faulting = threading.Thread(target=lambda: fault_logs.append(run_fault(args, server, redis, started)))
     faulting.start()
+    probes: list = []  # what an orchestrator sees meanwhile: /readyz/ (DB and broker) every 0.5 s
+    probing = threading.Thread(target=probe_readiness, args=(port, stop_at, probes))
+    probing.start()
     for state in in_processes(processes, participants_of_process):
         rec.merge(state)
     faulting.join()
+    probing.join()
     fault_log = fault_logs[0]
     elapsed = time.monotonic() - started
     votes = len(rec.vote_ms)
@@ -371,21 +380,38 @@ def measure(args, env: dict, redis: RedisServer, server: Server, port: int, slug
     print(f"votes acknowledged: {votes} ({votes / elapsed:.1f} votes/s)")
     print(f"vote      p50 {pct(rec.vote_ms, .5):7.1f} ms   p99 {pct(rec.vote_ms, .99):7.1f} ms")
     print(f"/healthz/ p50 {pct(rec.const_ms, .5):7.1f} ms   p99 {pct(rec.const_ms, .99):7.1f} ms")
-    kinds = Counter(what for _, what in rec.errors)
-    print(f"errors seen by participants: {len(rec.errors)}"
+    kinds = Counter(what for _, what, _ in rec.errors)
+    print(f"errors seen by participants: {len(rec.errors)} failed requests (retries included) for "
+          f"{len({who for _, _, who in rec.errors})} of {args.participants} participants"
           + (" (" + "; ".join(f"{n}x {what}" for what, n in kinds.most_common(5)) + ")" if rec.errors else ""))
     if fault_log:
         fault_time = fault_log["at"]
-        after = [t for t, _ in rec.errors if t >= fault_time]
+        after = [t for t, _, _ in rec.errors if t >= fault_time]
         last_error = max(after) if after else None
         recovered = next((t for t in sorted(rec.successes) if last_error and t > last_error), None)
         print(f"fault {args.fault} at {fault_time - started:.1f} s: {fault_log['what']}; errors after it: {len(after)}; "
               + (f"recovered {recovered - fault_time:.1f} s after the fault" if recovered else
                  "no participant-visible errors" if not after else "not recovered within the run"))
+    failed = [(t, status, ms) for t, status, ms in probes if status != 200]
+    print(f"/readyz/ probes: {len(probes)}, not 200: {len(failed)}"
+          + (f" ({', '.join(sorted({str(status) for _, status, _ in failed}))}), from {failed[0][0] - started:.1f} s "
+             f"to {failed[-1][0] - started:.1f} s" if failed else "")
+          + f"; slowest answer {max((ms for _, _, ms in probes), default=0):.0f} ms")
     print(check_database(env, slug, rec.acknowledged))
     if args.saturation_seconds > 0:
         saturation(args, env, server, port, slug)
     server.stop()
+
+
+def probe_readiness(port: int, stop_at: float, probes: list) -> None:
+    while time.monotonic() < stop_at:
+        started = time.monotonic()
+        try:
+            status = request(port, "GET", "/readyz/", timeout=10)[0]
+        except Exception as exc:
+            status = exc.__class__.__name__
+        probes.append((started, status, (time.monotonic() - started) * 1000))
+        time.sleep(max(0.0, started + 0.5 - time.monotonic()))
 
 
 def saturation(args, env: dict, server: Server, port: int, slug: str) -> None:
@@ -420,9 +446,10 @@ def check_database(env: dict, slug: str, acknowledged: set) -> str:
 
 
 def _saturating_voter(port: int, slug: str, index: int, acknowledged: set):
-    """One client without think time: trial state, vote, and every 20 votes a new participant (entry, consent,
-    Start): what a vote cycle of the JSON API costs, joins included."""
-    state = {"cookies": None}
+    """One client without think time: the trial state once, then votes (each answer names the next image), and
+    every 20 votes a new participant (entry, consent, Start): what a vote cycle of the JSON API costs, joins
+    included."""
+    state = {"cookies": None, "current": None}
 
     def call() -> bool:
         if state["cookies"] is None:
@@ -436,17 +463,22 @@ def _saturating_voter(port: int, slug: str, index: int, acknowledged: set):
             state["csrf"] = csrf
             request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token},
                     headers={"Cookie": state["cookies"]}, form=True)
-        status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
-        current = json.loads(body).get("current") if status == 200 else None
+            status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
+            state["current"] = json.loads(body).get("current") if status == 200 else None
+        current, state["current"] = state["current"], None
         if not current:
-            state["cookies"] = None  # finished: become a new participant
+            state["cookies"] = None  # finished (or lost track): become a new participant
             return False
         status, body, _ = request(port, "POST", f"/api/s/{slug}/votes/",
                                   {"stimulus": current["stimulus"], "label": "Fear", "response_ms": 500},
                                   headers={"Cookie": state["cookies"], "X-CSRFToken": state["csrf"]})
-        if status == 201:
-            acknowledged.add((json.loads(body)["participant"], current["stimulus"]))
-        return status == 201
+        if status != 201:
+            state["cookies"] = None
+            return False
+        answer = json.loads(body)
+        acknowledged.add((answer["participant"], current["stimulus"]))
+        state["current"] = answer["trial"]["current"]
+        return True
 
     return call
 

@@ -88,6 +88,44 @@ def test_api_vote_costs_at_most_6_queries(client, started, django_assert_max_num
     assert response.status_code == 201 and response.json()["label"] == "Fear"
 
 
+def _api_vote(client, study, assignment):
+    return client.post(f"/api/s/{study.slug}/votes/", json.dumps(
+        {"stimulus": str(assignment.stimulus.public_id), "label": "Fear", "response_ms": 700}),
+        content_type="application/json")
+
+
+def test_api_vote_answer_names_the_next_images_within_6_queries(client, started, django_assert_max_num_queries):
+    study, participant = started
+    sequence = _sequence(participant)
+    keys = [str(a.stimulus.public_id) for a in sequence]
+    for i, assignment in enumerate(sequence[:-1]):  # regular and gold items alike: no GET of the trial needed
+        with django_assert_max_num_queries(6):
+            response = _api_vote(client, study, assignment)
+        trial = response.json()["trial"]
+        assert response.status_code == 201
+        assert (trial["answered"], trial["total"], trial["done"]) == (i + 1, 4, False)
+        assert trial["current"]["stimulus"] == keys[i + 1]
+        assert trial["current"]["image_url"].endswith(f"/img/{keys[i + 1]}/")
+        assert (trial["next"] or {}).get("stimulus") == (keys[i + 2] if i + 2 < len(keys) else None)
+    again = _api_vote(client, study, sequence[1]).json()["trial"]  # a repeat answers the same state
+    assert (again["answered"], again["current"]["stimulus"]) == (3, keys[3])
+    last = _api_vote(client, study, sequence[-1]).json()["trial"]
+    assert (last["answered"], last["done"], last["current"], last["next"]) == (4, True, None, None)
+
+
+def test_participants_never_cost_a_session_write(client, started):
+    """Participants are known by their study cookie: no django_session row, no session cookie, on any step."""
+    from django.contrib.sessions.models import Session
+
+    study, participant = started
+    first, second = _sequence(participant)[:2]
+    responses = [client.get(f"/s/{study.slug}/trial/"), _vote_json(client, study, first),
+                 client.get(f"/api/s/{study.slug}/trial/"), _api_vote(client, study, second)]
+    assert all(r.status_code in (200, 201) for r in responses)
+    assert not any("sessionid" in r.cookies for r in responses)
+    assert not Session.objects.exists()
+
+
 def test_a_repeated_vote_is_idempotent_on_the_fast_path(client, started):
     study, participant = started
     first = _sequence(participant)[0]
