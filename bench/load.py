@@ -463,11 +463,12 @@ def _saturating_voter(port: int, slug: str, index: int, acknowledged: set):
             state["csrf"] = csrf
             request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token},
                     headers={"Cookie": state["cookies"]}, form=True)
-            status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
-            state["current"] = json.loads(body).get("current") if status == 200 else None
         current, state["current"] = state["current"], None
+        if current is None:  # just joined, or the last answer named no next image (or came from an older server)
+            status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
+            current = json.loads(body).get("current") if status == 200 else None
         if not current:
-            state["cookies"] = None  # finished (or lost track): become a new participant
+            state["cookies"] = None  # finished: become a new participant
             return False
         status, body, _ = request(port, "POST", f"/api/s/{slug}/votes/",
                                   {"stimulus": current["stimulus"], "label": "Fear", "response_ms": 500},
@@ -477,7 +478,7 @@ def _saturating_voter(port: int, slug: str, index: int, acknowledged: set):
             return False
         answer = json.loads(body)
         acknowledged.add((answer["participant"], current["stimulus"]))
-        state["current"] = answer["trial"]["current"]
+        state["current"] = (answer.get("trial") or {}).get("current")
         return True
 
     return call
