@@ -101,6 +101,7 @@ class VoteCreatedOutputSerializer(VoteOutputSerializer):
     class Meta(VoteOutputSerializer.Meta):
         fields = [*VoteOutputSerializer.Meta.fields, "trial"]
 
+
 def paginated(item: type[serializers.Serializer], *, with_count: bool = True) -> type[serializers.Serializer]:
     """The schema of one page of `item`s as the API answers it: DRF's page-number pages carry a count,
     cursor pages only next/previous links."""

@@ -94,15 +94,6 @@ def participant_progress(*, participant: Participant) -> ParticipantProgress:
     return ParticipantProgress(answered=counts["answered"], total=counts["total"])
 
 
-def participant_upcoming_assignments(*, participant: Participant, limit: int = 2) -> list[Assignment]:
-    """The next unanswered assignments in sequence order: [current, next, ...] (the next is preloaded)."""
-    return list(
-        participant.assignments.filter(answered_at__isnull=True)
-        .select_related("stimulus")
-        .order_by("position")[:limit]
-    )
-
-
 # --- stimulus load: votes plus assignments still in progress ---------------------------------------
 
 
