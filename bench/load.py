@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -325,6 +326,7 @@ def main() -> None:
         run(args, env, redis, workdir)
     finally:
         redis.kill()
+        shutil.rmtree(workdir, ignore_errors=True)  # the run's media and redis folder
 
 
 def run(args, env: dict, redis: RedisServer, workdir: Path) -> None:
