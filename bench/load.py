@@ -1,25 +1,32 @@
 """Load and fault harness: N simulated participants against a real gunicorn + PostgreSQL (+ Redis) on loopback.
 
-    .venv/bin/python bench/load.py --participants 50 --duration 60 \
-        --database-url postgres://postgres@127.0.0.1:55433/hard13_bench [--fault kill-worker --fault-at 20]
+    .venv/bin/python bench/load.py --participants 100 --duration 60 \
+        --database-url postgres://postgres@127.0.0.1:55500/load13 [--fault kill-worker --fault-at 20]
 
+Use a PostgreSQL of your own (a private cluster for restart-postgres); the harness starts its own redis-server.
 Each participant consents, presses Start, then votes through the JSON API with a think time of 1.5-3 s per
 trial, fetching /healthz/ (a constant view) beside each vote so both are timed under the same load. The run
-is bounded by --duration. Then a short saturation phase (no think time, --saturation-threads clients) measures
-the throughput of votes against that of /healthz/. Finally the database is checked: every acknowledged vote
+is bounded by --duration; the participants are threads spread over --client-processes processes (one Python
+process of 200 threads would itself be the bottleneck). Then the database is checked: every acknowledged vote
 stored (0 lost), no (participant, image) twice (0 duplicated), images balanced (votes + held places differ by
-at most one). Faults: kill-worker (kill -9 one gunicorn worker), restart-web (kill -9 the whole server, start a
-new one), stop-redis / freeze-redis (a private redis-server is the broker; the vote path does not use it).
-A participant who meets an error retries the same vote after 0.5 s (votes are idempotent).
+at most one). Then a saturation phase (no think time, --saturation-threads clients) measures the throughput of
+vote cycles against that of /healthz/, and the server's CPU per call of each (read from /proc: a ratio that
+the other work on a shared machine hardly moves). Faults: kill-worker (kill -9 one gunicorn worker),
+restart-web (kill -9 the whole server, start a new one), stop-redis (stopped for --fault-for seconds, then
+started again) / freeze-redis (SIGSTOP for --fault-for seconds): a private redis-server is the broker,
+restart-postgres (runs --pg-restart-command). A participant who meets an error retries the same vote after
+0.5 s (votes are idempotent).
 """
 from __future__ import annotations
 
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +84,25 @@ class Server:
             self.kill_all()
 
 
+class RedisServer:
+    """A private redis-server (the broker), which the faults stop, restart or freeze."""
+
+    def __init__(self, port: int, workdir: Path):
+        self.port, self.workdir = port, workdir
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no", "--dir", str(self.workdir)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.process.kill()
+        self.process.wait()
+
+
 def request(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None,
             form: bool = False, timeout: float = 30) -> tuple[int, str, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -96,17 +123,62 @@ def request(port: int, method: str, path: str, body: dict | None = None, headers
 
 
 class Recorder:
+    """What the simulated participants of one client process saw; merged across processes at the end."""
+
     def __init__(self):
         self.lock = threading.Lock()
         self.vote_ms: list[float] = []
         self.const_ms: list[float] = []
         self.acknowledged: set[tuple[str, str]] = set()
-        self.errors: list[tuple[float, str]] = []
-        self.successes: list[float] = []
+        self.errors: list[tuple[float, str, int]] = []  # (when, what, which participant)
+        self.successes: list[float] = []  # time.monotonic() is system-wide: comparable across processes
 
-    def error(self, what: str) -> None:
+    def error(self, what: str, who: int) -> None:
         with self.lock:
-            self.errors.append((time.monotonic(), what))
+            self.errors.append((time.monotonic(), what, who))
+
+    def state(self) -> dict:
+        return {"vote_ms": self.vote_ms, "const_ms": self.const_ms, "acknowledged": self.acknowledged,
+                "errors": self.errors, "successes": self.successes}
+
+    def merge(self, state: dict) -> None:
+        self.vote_ms += state["vote_ms"]
+        self.const_ms += state["const_ms"]
+        self.acknowledged |= state["acknowledged"]
+        self.errors += state["errors"]
+        self.successes += state["successes"]
+
+
+def in_processes(n_processes: int, work) -> list:
+    """Run work(k) for k in 0..n_processes-1, each in a forked client process, and return what each returned:
+    the client's threads then share n_processes GILs, not one (a single process saturates before the server)."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    processes = [context.Process(target=lambda k=k: queue.put((k, work(k)))) for k in range(n_processes)]
+    for process in processes:
+        process.start()
+    results = dict(queue.get() for _ in processes)
+    for process in processes:
+        process.join()
+    return [results[k] for k in range(n_processes)]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and of its children that it has waited for (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(server: Server) -> float:
+    """CPU used so far by the gunicorn master and its workers (live ones, and exited ones the master reaped)."""
+    total = process_cpu_seconds(server.process.pid)
+    for pid in server.worker_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+        except FileNotFoundError:
+            pass
+    return total
 
 
 def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[float, float], rec: Recorder,
@@ -123,21 +195,24 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
         vote_headers = {"Cookie": cookies, "X-CSRFToken": csrf_cookie}
         request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token}, headers={"Cookie": cookies}, form=True)
     except Exception as exc:  # could not even join (e.g. the server was down): counted as an error
-        rec.error(f"join: {exc.__class__.__name__}")
+        rec.error(f"join: {exc.__class__.__name__}", index)
         return
+    state = None  # the trial state: from GET .../trial/ at first, then from each vote's answer
     while time.monotonic() < stop_at:
         try:
-            status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": cookies})
-            if status != 200:
-                raise RuntimeError(f"trial {status}")
-            state = json.loads(body)
+            if state is None:
+                status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": cookies})
+                if status != 200:
+                    raise RuntimeError(f"trial {status}")
+                state = json.loads(body)
             if state["done"] or not state["current"]:
                 return
             stimulus = state["current"]["stimulus"]
         except Exception as exc:
-            rec.error(f"trial: {exc}")
+            rec.error(f"trial: {exc}", index)
             time.sleep(0.5)
             continue
+        state = None
         if think_enabled:
             time.sleep(rng.uniform(*think))
         while time.monotonic() < stop_at + 30:  # retry the same vote until it is acknowledged
@@ -150,12 +225,14 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
                 status, body = 0, exc.__class__.__name__
             elapsed = (time.monotonic() - started) * 1000
             if status == 201:
+                answer = json.loads(body)
+                state = answer.get("trial")  # where the participant stands now, with the next image
                 with rec.lock:
                     rec.vote_ms.append(elapsed)
-                    rec.acknowledged.add((json.loads(body)["participant"], stimulus))
+                    rec.acknowledged.add((answer["participant"], stimulus))
                     rec.successes.append(time.monotonic())
                 break
-            rec.error(f"vote {status} {body[:60]}")
+            rec.error(f"vote {status} {body[:60]}", index)
             time.sleep(0.5)
         if think_enabled:
             started = time.monotonic()
@@ -164,25 +241,45 @@ def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[f
                     with rec.lock:
                         rec.const_ms.append((time.monotonic() - started) * 1000)
             except Exception as exc:
-                rec.error(f"healthz: {exc.__class__.__name__}")
+                rec.error(f"healthz: {exc.__class__.__name__}", index)
 
 
-def saturate(port: int, path: str, threads: int, seconds: float, make_call) -> float:
-    count, lock, stop_at = [0], threading.Lock(), time.monotonic() + seconds
+def saturate(threads: int, seconds: float, make_call, processes: int) -> dict:
+    """`threads` clients calling as fast as they can for `seconds`, spread over `processes` client processes.
+    Returns successful calls per second, the votes acknowledged, and the CPU seconds the clients used."""
+    stop_at = time.monotonic() + seconds
 
-    def loop(i):
-        call = make_call(i)
-        while time.monotonic() < stop_at:
-            if call():
-                with lock:
-                    count[0] += 1
+    def one_process(k: int) -> dict:
+        count, lock, acknowledged = [0], threading.Lock(), set()
 
-    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return count[0] / seconds
+        def loop(i):
+            call = make_call(i, acknowledged)
+            while time.monotonic() < stop_at:
+                try:
+                    ok = call()
+                except Exception:  # a refused or reset connection counts as a failed call
+                    ok = False
+                if ok:
+                    with lock:
+                        count[0] += 1
+
+        mine = [threading.Thread(target=loop, args=(i,)) for i in range(k, threads, processes)]
+        for thread in mine:
+            thread.start()
+        for thread in mine:
+            thread.join()
+        return {"count": count[0], "acknowledged": acknowledged}
+
+    client_cpu = _children_cpu()
+    results = in_processes(processes, one_process)
+    return {"rate": sum(r["count"] for r in results) / seconds, "count": sum(r["count"] for r in results),
+            "acknowledged": set().union(*(r["acknowledged"] for r in results)),
+            "client_cpu": _children_cpu() - client_cpu}
+
+
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 def pct(values: list[float], q: float) -> float:
@@ -201,21 +298,26 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--fault", choices=["none", "kill-worker", "restart-web", "stop-redis", "freeze-redis"],
-                        default="none")
+    parser.add_argument("--fault", choices=["none", "kill-worker", "restart-web", "stop-redis", "freeze-redis",
+                                            "restart-postgres"], default="none")
     parser.add_argument("--fault-at", type=float, default=20)
     parser.add_argument("--fault-for", type=float, default=10, help="seconds Redis stays stopped/frozen")
+    parser.add_argument("--pg-restart-command", default="",
+                        help="shell command that restarts the PostgreSQL of --database-url (restart-postgres only); "
+                             "use a private cluster, never one that other people share")
     parser.add_argument("--saturation-threads", type=int, default=16)
-    parser.add_argument("--saturation-seconds", type=float, default=8)
+    parser.add_argument("--saturation-seconds", type=float, default=8, help="0 skips the saturation phase")
+    parser.add_argument("--client-processes", type=int, default=4,
+                        help="simulated participants and saturating clients are spread over this many processes")
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
         sys.exit("--database-url postgres://... is required (the real stack)")
+    if args.fault == "restart-postgres" and not args.pg_restart_command:
+        sys.exit("--fault restart-postgres needs --pg-restart-command (for a private cluster)")
 
     workdir = Path(tempfile.mkdtemp(prefix="emostudy-load-"))
     redis_port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    redis = RedisServer(redis_port, workdir)
     env = {**os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
            "DEBUG": "false", "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
            "MEDIA_ROOT": str(workdir / "media"), "PARTICIPANT_STARTS_PER_CLIENT": "0", "AXES_ENABLED": "false",
@@ -224,10 +326,10 @@ def main() -> None:
         run(args, env, redis, workdir)
     finally:
         redis.kill()
-        redis.wait()
+        shutil.rmtree(workdir, ignore_errors=True)  # the run's media and redis folder
 
 
-def run(args, env: dict, redis: subprocess.Popen, workdir: Path) -> None:
+def run(args, env: dict, redis: RedisServer, workdir: Path) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     slug = f"load-{int(time.time())}"
     setup = subprocess.run([sys.executable, "bench/_load_setup.py", slug, str(args.images),
@@ -243,54 +345,113 @@ def run(args, env: dict, redis: subprocess.Popen, workdir: Path) -> None:
             server.stop()
 
 
-def measure(args, env: dict, redis: subprocess.Popen, server: Server, port: int, slug: str) -> None:
+def measure(args, env: dict, redis: RedisServer, server: Server, port: int, slug: str) -> None:
     rec = Recorder()
     stop_at = time.monotonic() + args.duration
-    threads = [threading.Thread(target=participant, args=(port, slug, i, stop_at, tuple(args.think), rec))
-               for i in range(args.participants)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-        time.sleep(min(0.05, 2.0 / max(args.participants, 1)))  # arrivals spread over ~2 s
-    fault_log = run_fault(args, server, redis, started)
-    for thread in threads:
-        thread.join()
+    processes = max(1, min(args.client_processes, args.participants))
+
+    def participants_of_process(k: int) -> dict:
+        mine = Recorder()
+        threads = []
+        for i in range(k, args.participants, processes):
+            time.sleep(max(0.0, started + 2.0 * i / max(args.participants, 1) - time.monotonic()))  # arrivals over 2 s
+            thread = threading.Thread(target=participant, args=(port, slug, i, stop_at, tuple(args.think), mine))
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        return mine.state()
+
+    fault_logs: list = []  # the fault is made by a thread of this process while the clients run
+    faulting = threading.Thread(target=lambda: fault_logs.append(run_fault(args, server, redis, started)))
+    faulting.start()
+    probes: list = []  # what an orchestrator sees meanwhile: /readyz/ (DB and broker) every 0.5 s
+    probing = threading.Thread(target=probe_readiness, args=(port, stop_at, probes))
+    probing.start()
+    for state in in_processes(processes, participants_of_process):
+        rec.merge(state)
+    faulting.join()
+    probing.join()
+    fault_log = fault_logs[0]
     elapsed = time.monotonic() - started
     votes = len(rec.vote_ms)
-    print(f"load: {args.participants} participants, think {args.think[0]}-{args.think[1]} s, {elapsed:.0f} s, "
-          f"gunicorn gthread {args.workers}x{args.threads}")
+    print(f"load: {args.participants} participants in {processes} client processes, think {args.think[0]}-"
+          f"{args.think[1]} s, {elapsed:.0f} s, gunicorn gthread {args.workers}x{args.threads}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"votes acknowledged: {votes} ({votes / elapsed:.1f} votes/s)")
     print(f"vote      p50 {pct(rec.vote_ms, .5):7.1f} ms   p99 {pct(rec.vote_ms, .99):7.1f} ms")
     print(f"/healthz/ p50 {pct(rec.const_ms, .5):7.1f} ms   p99 {pct(rec.const_ms, .99):7.1f} ms")
-    print(f"errors seen by participants: {len(rec.errors)}"
-          + (f" (first: {rec.errors[0][1]})" if rec.errors else ""))
+    kinds = Counter(what for _, what, _ in rec.errors)
+    print(f"errors seen by participants: {len(rec.errors)} failed requests (retries included) for "
+          f"{len({who for _, _, who in rec.errors})} of {args.participants} participants"
+          + (" (" + "; ".join(f"{n}x {what}" for what, n in kinds.most_common(5)) + ")" if rec.errors else ""))
     if fault_log:
         fault_time = fault_log["at"]
-        after = [t for t, _ in rec.errors if t >= fault_time]
+        after = [t for t, _, _ in rec.errors if t >= fault_time]
         last_error = max(after) if after else None
         recovered = next((t for t in sorted(rec.successes) if last_error and t > last_error), None)
         print(f"fault {args.fault} at {fault_time - started:.1f} s: {fault_log['what']}; errors after it: {len(after)}; "
               + (f"recovered {recovered - fault_time:.1f} s after the fault" if recovered else
                  "no participant-visible errors" if not after else "not recovered within the run"))
-    # Saturation: the same server, no think time, vote throughput against /healthz/ throughput.
-    const_rate = saturate(port, "/healthz/", args.saturation_threads, args.saturation_seconds,
-                          lambda i: lambda: request(port, "GET", "/healthz/")[0] == 200)
-    sat = subprocess.run([sys.executable, "bench/_load_setup.py", slug + "-sat", str(args.images * 4), "0"],
-                         cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    vote_rate = saturate(port, "/votes/", args.saturation_threads, args.saturation_seconds,
-                         lambda i: _saturating_voter(port, slug + "-sat", 10_000 + i, rec))
-    print(f"saturation ({args.saturation_threads} clients, no think time): /healthz/ {const_rate:.0f} req/s, "
-          f"votes {vote_rate:.0f} votes/s, ratio {vote_rate / const_rate:.2f}")
+    failed = [(t, status, ms) for t, status, ms in probes if status != 200]
+    print(f"/readyz/ probes: {len(probes)}, not 200: {len(failed)}"
+          + (f" ({', '.join(sorted({str(status) for _, status, _ in failed}))}), from {failed[0][0] - started:.1f} s "
+             f"to {failed[-1][0] - started:.1f} s" if failed else "")
+          + f"; slowest answer {max((ms for _, _, ms in probes), default=0):.0f} ms")
+    print(check_database(env, slug, rec.acknowledged))
+    if args.saturation_seconds > 0:
+        saturation(args, env, server, port, slug)
     server.stop()
+
+
+def probe_readiness(port: int, stop_at: float, probes: list) -> None:
+    while time.monotonic() < stop_at:
+        started = time.monotonic()
+        try:
+            status = request(port, "GET", "/readyz/", timeout=10)[0]
+        except Exception as exc:
+            status = exc.__class__.__name__
+        probes.append((started, status, (time.monotonic() - started) * 1000))
+        time.sleep(max(0.0, started + 0.5 - time.monotonic()))
+
+
+def saturation(args, env: dict, server: Server, port: int, slug: str) -> None:
+    """The same server, no think time: vote cycles per second against /healthz/ requests per second, and the
+    server's CPU per vote cycle against its CPU per /healthz/ request (a ratio the machine's load hardly moves)."""
+    subprocess.run([sys.executable, "bench/_load_setup.py", slug + "-sat", str(args.images * 4), "0"],
+                   cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    phases = {}
+    for name, make_call in (
+            ("/healthz/", lambda i, acknowledged: lambda: request(port, "GET", "/healthz/")[0] == 200),
+            ("vote cycle", lambda i, acknowledged: _saturating_voter(port, slug + "-sat", 10_000 + i, acknowledged))):
+        server_cpu, load = server_cpu_seconds(server), os.getloadavg()[0]
+        phase = saturate(args.saturation_threads, args.saturation_seconds, make_call, args.client_processes)
+        phase["server_cpu_ms"] = (server_cpu_seconds(server) - server_cpu) * 1000 / max(phase["count"], 1)
+        phase["client_cpu_ms"] = phase["client_cpu"] * 1000 / max(phase["count"], 1)
+        phase["load"] = load
+        phases[name] = phase
+        print(f"saturation {name:10}: {phase['rate']:6.1f}/s with {args.saturation_threads} clients in "
+              f"{args.client_processes} processes; server CPU {phase['server_cpu_ms']:.2f} ms, client CPU "
+              f"{phase['client_cpu_ms']:.2f} ms per call; load average {load:.1f}")
+    const, votes = phases["/healthz/"], phases["vote cycle"]
+    print(f"ratio vote cycles / /healthz/ requests: throughput {votes['rate'] / const['rate']:.3f}, "
+          f"server CPU per call {votes['server_cpu_ms'] / max(const['server_cpu_ms'], 1e-9):.1f}x")
+    print(check_database(env, slug + "-sat", votes["acknowledged"]))
+
+
+def check_database(env: dict, slug: str, acknowledged: set) -> str:
     check = subprocess.run([sys.executable, "bench/_load_setup.py", "--check", slug],
-                           cwd=ROOT, env=env, input=json.dumps(sorted(rec.acknowledged)), capture_output=True,
+                           cwd=ROOT, env=env, input=json.dumps(sorted(acknowledged)), capture_output=True,
                            text=True)
-    print(check.stdout.strip() or check.stderr[-2000:])
-    del sat
+    return check.stdout.strip() or check.stderr[-2000:]
 
 
-def _saturating_voter(port: int, slug: str, index: int, rec: Recorder):
-    state = {"cookies": None}
+def _saturating_voter(port: int, slug: str, index: int, acknowledged: set):
+    """One client without think time: the trial state once, then votes (each answer names the next image), and
+    every 20 votes a new participant (entry, consent, Start): what a vote cycle of the JSON API costs, joins
+    included."""
+    state = {"cookies": None, "current": None}
 
     def call() -> bool:
         if state["cookies"] is None:
@@ -304,20 +465,28 @@ def _saturating_voter(port: int, slug: str, index: int, rec: Recorder):
             state["csrf"] = csrf
             request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token},
                     headers={"Cookie": state["cookies"]}, form=True)
-        status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
-        current = json.loads(body).get("current") if status == 200 else None
+        current, state["current"] = state["current"], None
+        if current is None:  # just joined, or the last answer named no next image (or came from an older server)
+            status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
+            current = json.loads(body).get("current") if status == 200 else None
         if not current:
             state["cookies"] = None  # finished: become a new participant
             return False
-        status, _, _ = request(port, "POST", f"/api/s/{slug}/votes/",
-                               {"stimulus": current["stimulus"], "label": "Fear", "response_ms": 500},
-                               headers={"Cookie": state["cookies"], "X-CSRFToken": state["csrf"]})
-        return status == 201
+        status, body, _ = request(port, "POST", f"/api/s/{slug}/votes/",
+                                  {"stimulus": current["stimulus"], "label": "Fear", "response_ms": 500},
+                                  headers={"Cookie": state["cookies"], "X-CSRFToken": state["csrf"]})
+        if status != 201:
+            state["cookies"] = None
+            return False
+        answer = json.loads(body)
+        acknowledged.add((answer["participant"], current["stimulus"]))
+        state["current"] = (answer.get("trial") or {}).get("current")
+        return True
 
     return call
 
 
-def run_fault(args, server: Server, redis: subprocess.Popen, started: float) -> dict | None:
+def run_fault(args, server: Server, redis: RedisServer, started: float) -> dict | None:
     if args.fault == "none":
         return None
     time.sleep(max(0.0, started + args.fault_at - time.monotonic()))
@@ -331,14 +500,19 @@ def run_fault(args, server: Server, redis: subprocess.Popen, started: float) -> 
         server.start()
         what = f"kill -9 of the whole gunicorn, new server up after {time.monotonic() - at:.1f} s"
     elif args.fault == "stop-redis":
-        redis.send_signal(signal.SIGTERM)
-        redis.wait()
-        what = "redis-server stopped (not restarted within the run)"
-    else:
-        os.kill(redis.pid, signal.SIGSTOP)
+        redis.process.send_signal(signal.SIGTERM)
+        redis.process.wait()
         time.sleep(args.fault_for)
-        os.kill(redis.pid, signal.SIGCONT)
+        redis.start()
+        what = f"redis-server stopped for {args.fault_for:.0f} s, then started again"
+    elif args.fault == "freeze-redis":
+        os.kill(redis.process.pid, signal.SIGSTOP)
+        time.sleep(args.fault_for)
+        os.kill(redis.process.pid, signal.SIGCONT)
         what = f"redis-server frozen (SIGSTOP) for {args.fault_for:.0f} s"
+    else:
+        subprocess.run(args.pg_restart_command, shell=True, check=True, stdout=subprocess.DEVNULL)
+        what = f"PostgreSQL restarted ({args.pg_restart_command!r}, {time.monotonic() - at:.1f} s)"
     return {"at": at, "what": what}
 
 

@@ -50,7 +50,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429 page
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into a 429 page
+    "webapp.middleware.DatabaseUnavailableMiddleware",  # a database restart costs a 503 + Retry-After, not a 500
 ]
 
 ROOT_URLCONF = "webapp.urls"

@@ -109,13 +109,26 @@ class TrialImageSerializer(serializers.Serializer):
     image_url = serializers.CharField(help_text="the image, readable only with this participant's cookie")
 
 
-class TrialOutputSerializer(serializers.Serializer):
+class TrialProgressSerializer(serializers.Serializer):
     answered = serializers.IntegerField()
     total = serializers.IntegerField()
     done = serializers.BooleanField(help_text="every trial answered: go to the finish page")
-    labels = serializers.ListField(child=serializers.CharField(), help_text="the buttons, in this participant's order")
     current = TrialImageSerializer(allow_null=True, help_text="the trial to show now; null when done")
     next = TrialImageSerializer(allow_null=True, help_text="the trial after it, to preload; null if none")
+
+
+class TrialOutputSerializer(TrialProgressSerializer):
+    labels = serializers.ListField(child=serializers.CharField(), help_text="the buttons, in this participant's order")
+
+
+class VoteCreatedOutputSerializer(VoteOutputSerializer):
+    """The participant's vote, and where they stand after it: no second request for the next trial."""
+
+    trial = TrialProgressSerializer(help_text="progress after this vote, and the next images to show")
+
+    class Meta(VoteOutputSerializer.Meta):
+        fields = [*VoteOutputSerializer.Meta.fields, "trial"]
+
 
 def paginated(item: type[serializers.Serializer], *, with_count: bool = True) -> type[serializers.Serializer]:
     """The schema of one page of `item`s as the API answers it: DRF's page-number pages carry a count,

@@ -5,6 +5,7 @@ One APIView per operation (STYLE.md). Researchers authenticate with a session or
 owns (superusers: all), and another user's study answers 404.
 """
 import math
+import uuid
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -26,6 +27,7 @@ from study.api.serializers import (
     StimulusPageSerializer,
     StudyOutputSerializer,
     TrialOutputSerializer,
+    VoteCreatedOutputSerializer,
     VoteCursorPageSerializer,
     VoteOutputSerializer,
 )
@@ -34,9 +36,9 @@ from study.models import Prediction, Stimulus, Study, Vote
 from study.selectors.access import studies_visible_to
 from study.selectors.compare import LABEL_SCOPES, comparison_data, model_summaries, study_headcount
 from study.selectors.participants import (
+    participant_for_page,
     participant_from_cookies,
-    participant_progress,
-    participant_upcoming_assignments,
+    participant_trial_state,
 )
 
 
@@ -158,17 +160,18 @@ class ParticipantTrialApi(APIView):
 
     @extend_schema(responses={200: TrialOutputSerializer})
     def get(self, request, slug: str):
+        """Two queries, as the trial page: the participant with study and label set, then the sequence."""
         from study.services.participants import participant_require_can_continue
 
-        study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
-        participant = _participant(request, study)
+        participant = participant_for_page(slug=slug, cookies=request.COOKIES)
         if participant is None:
+            get_object_or_404(Study, slug=slug)  # an unknown study is a 404, a missing participant a 403
             return Response(NO_PARTICIPANT, status=status.HTTP_403_FORBIDDEN)
-        progress = participant_progress(participant=participant)
-        upcoming = [] if progress.done else participant_upcoming_assignments(participant=participant, limit=2)
+        study = participant.study
+        progress, upcoming = participant_trial_state(participant=participant)
         if upcoming:
             try:
-                participant_require_can_continue(participant)
+                participant_require_can_continue(participant, study)
             except DomainError as error:
                 raise DomainProblem(error) from None
 
@@ -195,19 +198,20 @@ class ParticipantVoteCreateApi(APIView):
         label = serializers.CharField(max_length=64)
         response_ms = serializers.IntegerField(min_value=0, max_value=3_600_000)
 
-    @extend_schema(request=InputSerializer, responses={201: VoteOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: VoteCreatedOutputSerializer})
     def post(self, request, slug: str):
         from study.services.votes import vote_record, vote_submit
 
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:  # the hot path: one locked lookup, then the writes (at most 6 queries)
+        try:  # the hot path: one locked lookup (which also finds the next images), then the writes (<= 6 queries)
             outcome = vote_submit(slug=slug, cookies=request.COOKIES, stimulus_public_id=data.validated_data["stimulus"],
-                                  label=data.validated_data["label"], response_ms=data.validated_data["response_ms"])
+                                  label=data.validated_data["label"], response_ms=data.validated_data["response_ms"],
+                                  with_upcoming=True)
         except DomainError as error:
             raise DomainProblem(error) from None
         if outcome is not None:
-            return Response(VoteOutputSerializer(outcome.vote).data, status=status.HTTP_201_CREATED)
+            return _vote_created(slug, outcome.vote, outcome.answered, outcome.total, outcome.upcoming)
         study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
         participant = _participant(request, study)
         if participant is None:
@@ -220,4 +224,15 @@ class ParticipantVoteCreateApi(APIView):
                                response_ms=data.validated_data["response_ms"])
         except DomainError as error:
             raise DomainProblem(error) from None
-        return Response(VoteOutputSerializer(vote).data, status=status.HTTP_201_CREATED)
+        progress, upcoming = participant_trial_state(participant=participant)
+        return _vote_created(slug, vote, progress.answered, progress.total,
+                             tuple(a.stimulus.public_id for a in upcoming))
+
+
+def _vote_created(slug: str, vote: Vote, answered: int, total: int, upcoming: tuple) -> Response:
+    """201 with the vote and the participant's trial progress after it (the next images, if any)."""
+    images = [{"stimulus": key, "image_url": reverse("study:participant-image", args=[slug, key])}
+              for key in (uuid.UUID(str(key)) for key in upcoming)]
+    vote.trial = {"answered": answered, "total": total, "done": total > 0 and answered >= total,
+                  "current": images[0] if images else None, "next": images[1] if len(images) > 1 else None}
+    return Response(VoteCreatedOutputSerializer(vote).data, status=status.HTTP_201_CREATED)

@@ -67,8 +67,9 @@ def participant_for_page(*, slug: str, cookies) -> Participant | None:
     tokens = participant_cookie_tokens(cookies)
     if not tokens:
         return None
-    participant = (Participant.objects.select_related("study__label_set")
-                   .filter(study__slug=slug, token__in=list(tokens.values())[:20]).first())
+    found = (Participant.objects.select_related("study__label_set")
+             .filter(study__slug=slug, token__in=list(tokens.values())[:20]).order_by()[:1])  # one row at most
+    participant = found[0] if found else None
     if participant is None or tokens.get(participant.study_id) != participant.token:
         return None
     return participant
@@ -79,20 +80,18 @@ def participant_sequence(*, participant: Participant) -> list[Assignment]:
     return list(participant.assignments.select_related("stimulus").order_by("position"))
 
 
+def participant_trial_state(*, participant: Participant) -> tuple[ParticipantProgress, list[Assignment]]:
+    """Progress and the next unanswered assignments ([current, next], the next preloaded), in one query."""
+    sequence = participant_sequence(participant=participant)
+    progress = ParticipantProgress(answered=sum(1 for a in sequence if a.answered_at), total=len(sequence))
+    return progress, [a for a in sequence if a.answered_at is None][:2]
+
+
 def participant_progress(*, participant: Participant) -> ParticipantProgress:
     counts = participant.assignments.aggregate(
         total=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
     )
     return ParticipantProgress(answered=counts["answered"], total=counts["total"])
-
-
-def participant_upcoming_assignments(*, participant: Participant, limit: int = 2) -> list[Assignment]:
-    """The next unanswered assignments in sequence order: [current, next, ...] (the next is preloaded)."""
-    return list(
-        participant.assignments.filter(answered_at__isnull=True)
-        .select_related("stimulus")
-        .order_by("position")[:limit]
-    )
 
 
 # --- stimulus load: votes plus assignments still in progress ---------------------------------------

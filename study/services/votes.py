@@ -5,7 +5,7 @@ exist; the first vote always wins and is returned unchanged. The assignment row 
 concurrent submits of the same vote, and the unique constraint (participant, stimulus) backs it up.
 """
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
@@ -49,6 +49,7 @@ class VoteOutcome:
     participant: Participant
     answered: int
     total: int
+    upcoming: tuple[uuid.UUID, ...] = ()  # the next unanswered images (current, next), when the caller asked
 
     @property
     def finished(self) -> bool:
@@ -99,32 +100,47 @@ def _count_of_participant(**conditions) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+def _upcoming_image(position: int) -> Subquery:
+    """The public id of the participant's `position`-th (0-based) unanswered image after this one, as a subquery."""
+    unanswered = (Assignment.objects.filter(participant=OuterRef("participant"), answered_at__isnull=True)
+                  .exclude(pk=OuterRef("pk")).order_by("position").values("stimulus__public_id"))
+    return Subquery(unanswered[position:position + 1])
+
+
 def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str,
-                response_ms: object) -> VoteOutcome | None:
+                response_ms: object, with_upcoming: bool = False) -> VoteOutcome | None:
     """The vote path of a browser, in as few round trips as possible: BEGIN, one locking lookup, INSERT,
     UPDATE, COMMIT (5; a gold item adds one, the last vote of a participant adds the finish).
 
     One query finds and locks the assignment together with its participant (from the study's cookie), the
     study, its label set, the image and the participant's progress counts. Returns None when they do not
     match (unknown study, no participant, an image that is not this participant's): the caller then takes
-    the general path, which explains why.
+    the general path, which explains why. with_upcoming: the same query also finds the next two images to show
+    (outcome.upcoming), so a JSON client needs no second request for its next trial.
     Raises the same domain errors as vote_record.
     """
     tokens = participant_cookie_tokens(cookies)
     if not tokens:
         return None
     with transaction.atomic():
-        assignment = (
+        lookup = (
             Assignment.objects.select_for_update(of=("self",))
             .select_related("participant__study__label_set", "stimulus")
             .annotate(n_total=_count_of_participant(), n_answered=_count_of_participant(answered_at__isnull=False))
             .filter(participant__token__in=list(tokens.values())[:20], participant__study__slug=slug,
                     stimulus__public_id=stimulus_public_id)
-            .first()
         )
+        if with_upcoming:
+            lookup = lookup.annotate(upcoming_0=_upcoming_image(0), upcoming_1=_upcoming_image(1))
+        found = lookup.order_by()[:1]  # at most one row matches: no ORDER BY (the default ordering joins and sorts)
+        assignment = found[0] if found else None
         if assignment is None or tokens.get(assignment.participant.study_id) != assignment.participant.token:
             return None
-        return _record_locked(assignment=assignment, label=label, response_ms=response_ms)
+        outcome = _record_locked(assignment=assignment, label=label, response_ms=response_ms)
+    if with_upcoming:
+        upcoming = tuple(key for key in (assignment.upcoming_0, assignment.upcoming_1) if key is not None)
+        outcome = replace(outcome, upcoming=upcoming)
+    return outcome
 
 
 @transaction.atomic

@@ -24,12 +24,11 @@ from study.i18n import participant_language
 from study.models import Participant, Stimulus, Study
 from study.selectors.access import EDIT, study_check_access
 from study.selectors.participants import (
-    ParticipantProgress,
     participant_cookie_name,
     participant_for_page,
     participant_from_cookies,
     participant_progress,
-    participant_sequence,
+    participant_trial_state,
     study_is_full,
     study_waiting_on_holds,
 )
@@ -292,13 +291,11 @@ def participant_trial(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _trial_page(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
-    sequence = participant_sequence(participant=participant)  # one query: progress, current and next image
-    progress = ParticipantProgress(answered=sum(1 for a in sequence if a.answered_at), total=len(sequence))
+    progress, upcoming = participant_trial_state(participant=participant)  # one query: progress, current, next
     if progress.total == 0 or progress.done:
         return redirect(_url("instructions" if progress.total == 0 else "done", study))
     if (early := _may_continue(request, study, participant)) is not None:
         return early
-    upcoming = [a for a in sequence if a.answered_at is None][:2]
     current = upcoming[0]
     context = {
         "study": study,

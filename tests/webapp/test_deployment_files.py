@@ -55,16 +55,23 @@ def test_web_runs_gunicorn_with_the_environment_config():
     assert SERVICES["web"]["command"][:3] == ["gunicorn", "-c", "webapp/gunicorn_conf.py"]
 
 
+def _gunicorn_config(**environment) -> dict:
+    result = subprocess.run([str(Path(sys.executable).with_name("gunicorn")), "--print-config", "-c",
+                             "webapp/gunicorn_conf.py", "webapp.wsgi"], cwd=ROOT, env={**os.environ, **environment},
+                            capture_output=True, text=True, timeout=60)
+    config = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
+    return {key.strip(): value.strip() for key, value in config.items()}
+
+
 @pytest.mark.slow
 def test_gunicorn_config_is_gthread_and_read_from_the_environment():
-    env = {**os.environ, "WEB_WORKERS": "2", "WEB_THREADS": "16", "WEB_TIMEOUT": "45"}
-    result = subprocess.run([str(Path(sys.executable).with_name("gunicorn")), "--print-config", "-c",
-                             "webapp/gunicorn_conf.py", "webapp.wsgi"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=60)
-    config = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
-    config = {key.strip(): value.strip() for key, value in config.items()}
+    config = _gunicorn_config(WEB_WORKERS="2", WEB_THREADS="16", WEB_TIMEOUT="45")
     assert (config["worker_class"], config["workers"], config["threads"], config["timeout"]) == (
         "gthread", "2", "16", "45")
+    # The app is imported once in the master: a restarted server or a replaced worker is up in about a second
+    # instead of every worker importing Django, numpy and scipy (bench/RESULTS.md, restart-web).
+    assert config["preload_app"] == "True"
+    assert _gunicorn_config(WEB_PRELOAD="false")["preload_app"] == "False"
 
 
 @pytest.mark.slow
