@@ -1,4 +1,5 @@
-"""Suite-wide fixtures: every test writes media into its own temporary MEDIA_ROOT."""
+"""Suite-wide fixtures: every test writes media into its own temporary MEDIA_ROOT, with an empty cache and a
+fast password hasher."""
 import pytest
 
 
@@ -18,6 +19,12 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Tests create many users: a fast hasher (production keeps Django's default PBKDF2)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

@@ -46,9 +46,9 @@ class PredictionOutputSerializer(serializers.ModelSerializer):
                   "created_at"]
 
 
-class OtherScopeSerializer(serializers.Serializer):
-    label_scope = serializers.CharField(help_text="all or shared: the variant these figures are")
-    labels_scored = serializers.ListField(child=serializers.CharField())
+class SummaryFiguresSerializer(serializers.Serializer):
+    """The study-level figures every summary row has (a model, a ceiling, an imported source)."""
+
     n_images = serializers.IntegerField()
     mean_js = serializers.FloatField(allow_null=True)
     mean_kl = serializers.FloatField(allow_null=True)
@@ -57,22 +57,19 @@ class OtherScopeSerializer(serializers.Serializer):
     top1_agreement = serializers.FloatField(allow_null=True)
     entropy_spearman = serializers.FloatField(allow_null=True)
     ece = serializers.FloatField(allow_null=True)
+
+
+class OtherScopeSerializer(SummaryFiguresSerializer):
+    label_scope = serializers.CharField(help_text="all or shared: the variant these figures are")
+    labels_scored = serializers.ListField(child=serializers.CharField())
     fraction = serializers.DictField(child=serializers.FloatField(allow_null=True), allow_null=True,
                                      help_text="of the headline ceiling; null for the shared labels while the all "
                                      "scope is asked for (their ceilings are computed only with ?labels=shared)")
 
 
-class SummaryRowSerializer(serializers.Serializer):
+class SummaryRowSerializer(SummaryFiguresSerializer):
     name = serializers.CharField()
     model_id = serializers.IntegerField(allow_null=True)
-    n_images = serializers.IntegerField()
-    mean_js = serializers.FloatField(allow_null=True)
-    mean_kl = serializers.FloatField(allow_null=True)
-    mean_cosine = serializers.FloatField(allow_null=True)
-    mean_intersection = serializers.FloatField(allow_null=True)
-    top1_agreement = serializers.FloatField(allow_null=True)
-    entropy_spearman = serializers.FloatField(allow_null=True)
-    ece = serializers.FloatField(allow_null=True)
     confusion = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), required=False,
                                       help_text="absent for the full-crowd ceiling (no size correction exists)")
     ceiling = serializers.CharField(required=False, help_text="noise_floor, full_crowd or split_half on ceiling rows")

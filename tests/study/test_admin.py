@@ -18,10 +18,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 MODELS = ["labelset", "study", "stimulus", "participant", "assignment", "vote", "modelversion", "predictionjob",
           "prediction"]
 

@@ -31,10 +31,6 @@ def csv_rows(path) -> list[dict]:
 FERPLUS = "FER+ (8 + Unknown, Not a face)"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def test_parse_and_create_with_keys_and_non_emotion_answers():
     names, keys = label_set_parse_lines("Joy = j\n\n  Anger=a \nCalm = c\n")

@@ -16,10 +16,6 @@ from tests.factories import ParticipantFactory, StimulusFactory, StudyFactory, U
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def other_label_set() -> LabelSet:
     return LabelSet.objects.get(name="AffectNet-8")

@@ -24,10 +24,6 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/60
           "Version/17.5 Mobile/15E148 Safari/604.1")
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def make_study(n_images: int = 2, **fields) -> Study:
     study = StudyFactory(images_per_participant=n_images, **fields)
