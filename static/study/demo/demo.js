@@ -22,6 +22,7 @@
   let busy = false;
 
   function say(text, isError) {
+    if (isError && text) text = text.charAt(0).toUpperCase() + text.slice(1);  // server reasons start in lower case
     statusLine.textContent = text;
     statusLine.classList.toggle("is-error", !!isError);
   }
