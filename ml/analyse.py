@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
-from ml.faces import Face, FaceDetector, crop_face
+from ml.faces import Face, FaceDetector, crop_face, reading_order
 
 __all__ = ["ambiguity", "ambiguity_word", "analyse_photo"]
 
@@ -50,8 +50,8 @@ def analyse_photo(image: Image.Image, models: Mapping[str, object], *, detector:
                       landmarks5=(), score=1.0)]
         crops = [crop_face(image, faces[0], margin=0.0)]
     else:
-        # the best max_faces, then numbered in reading order (left to right) so "face 1" is easy to find
-        faces = sorted(detector.detect(image)[:max_faces], key=lambda f: (f.box[0], f.box[1]))
+        # the best max_faces, then numbered in reading order (rows top to bottom, each left to right)
+        faces = reading_order(detector.detect(image)[:max_faces])
         crops = [crop_face(image, face, margin=CROP_MARGIN) for face in faces]
     detect_ms = (time.perf_counter() - started) * 1000
     per_face: list[dict] = [{"number": i + 1, **face.as_dict(), "models": {}} for i, face in enumerate(faces)]

@@ -67,6 +67,20 @@ class Face:
 
 # --- the network (names match the published state dict) ----------------------------------------------
 
+def reading_order(faces: list[Face]) -> list[Face]:
+    """Rows top to bottom, each left to right, so "face 1" is where a reader starts: a face joins the current row
+    when its centre is within half its height of that row's first face (study/services/face_imports.py numbers
+    cropped faces the same way)."""
+    rows: list[list[Face]] = []
+    for face in sorted(faces, key=lambda f: f.box[1] + f.box[3]):
+        centre, height = (face.box[1] + face.box[3]) / 2, face.box[3] - face.box[1]
+        if rows and centre - (rows[-1][0].box[1] + rows[-1][0].box[3]) / 2 < height / 2:
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
+
+
 def _conv_bn(inp, oup, stride=1, leaky=0.0, kernel=3, relu=True):
     layers = [nn.Conv2d(inp, oup, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(oup)]
     if relu:

@@ -19,14 +19,27 @@ class ModelFit:
     model: ModelVersion
     serves: bool
     reason: str = ""  # why not, when it does not
+    with_missing_labels: bool = False  # it does not, but may run with "allow missing labels" (those get probability 0)
 
 
 def model_fit(*, model: ModelVersion, label_set: LabelSet) -> ModelFit:
     try:
         label_mapping_build(model_classes=model.classes or [], study_labels=label_set.labels)
     except LabelMismatch as mismatch:
-        return ModelFit(model, False, f"no class for {', '.join(mismatch.missing)}")
+        try:
+            label_mapping_build(model_classes=model.classes or [], study_labels=label_set.labels, allow_missing=True)
+        except LabelMismatch:
+            return ModelFit(model, False, f"no class for {', '.join(mismatch.missing)}")
+        return ModelFit(model, False, f"no class for {', '.join(mismatch.missing)}", with_missing_labels=True)
     return ModelFit(model, True)
+
+
+def predict_choices(fits: list[ModelFit]) -> dict:
+    """The predict form's context: models that serve the set, models that may run with missing labels (offered
+    too, for the "allow missing labels" box), and every model that does not serve it, with the reason."""
+    return {"models": [fit.model for fit in fits if fit.serves],
+            "partial_models": [fit for fit in fits if fit.with_missing_labels],
+            "unfit_models": [fit for fit in fits if not fit.serves]}
 
 
 def models_for_label_set(*, label_set: LabelSet, models=None) -> list[ModelFit]:

@@ -45,6 +45,7 @@ def participant_quality(*, study: Study) -> dict:
             "participant": participant, "n_votes": int(n_votes.get(pk, 0)), "loo": loo.get(pk),
             "skill": quality.get("skill"), "confusion": quality.get("confusion"),
             "models": {name: agreement.get(pk, {}) for name, agreement in by_model.items()},
-            "rt": times.get(pk, {}), "gold_score": participant.gold_score,
+            # simulated participants' votes carry no measured time (response_ms 0): no response-time figures
+            "rt": {} if participant.is_simulated else times.get(pk, {}), "gold_score": participant.gold_score,
         })
     return {"rows": rows, "labels": labels, "models": sorted(by_model)}

@@ -84,7 +84,7 @@ def photo_decode(data: bytes) -> Image.Image:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise PayloadTooLarge("the image decompresses to too many pixels") from None
         except UnidentifiedImageError:
-            raise UnsupportedImage("this is not an image Pillow can read (JPEG, PNG, WebP, GIF or BMP)") from None
+            raise UnsupportedImage("this file is not an image we can read (JPEG, PNG, WebP, GIF or BMP expected)") from None
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InvalidInput(f"the image is damaged or truncated ({exc.__class__.__name__})") from None
     if image.width < 8 or image.height < 8:

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from study.models import ModelVersion, Study
+from study.models import Prediction, Study
 from study.selectors.researchers import is_researcher
 
 DEMO_SLUG = "demo"
@@ -31,6 +31,8 @@ def landing(request: HttpRequest) -> HttpResponse:
         "live_demo_url": _url_or_none("study:demo"),
         "api_docs_url": reverse("study:api-docs"),
         "is_researcher": is_researcher(request.user),
-        "models_ready": ModelVersion.objects.filter(status=ModelVersion.Status.VALID).count(),
+        # the demo study's predictions, not just any valid model (the real-face baseline is valid within seconds,
+        # long before the demo model is trained)
+        "models_ready": demo is not None and Prediction.objects.filter(stimulus__study=demo).exists(),
     }
     return render(request, "study/landing/home.html", context)

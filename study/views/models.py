@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from study.errors import DomainError, InvalidInput, PayloadTooLarge
 from study.models import ModelVersion, PredictionJob, Study
 from study.selectors.access import EDIT, VIEW
-from study.selectors.label_sets import models_for_label_set
+from study.selectors.label_sets import models_for_label_set, predict_choices
 from study.selectors.models import models_runnable_by, models_visible_to
 from study.services.first_run import first_run_steps
 from study.services.model_uploads import MAX_SIDECAR_BYTES, SidecarFields, model_upload_register
@@ -280,8 +280,7 @@ def study_predict(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("study:job-detail", pk=job.pk)
     fits = models_for_label_set(label_set=study.label_set, models=models_runnable_by(request.user))
     return render(request, "study/models/predict.html", {
-        "study": study, "models": [fit.model for fit in fits if fit.serves],
-        "unfit_models": [fit for fit in fits if not fit.serves],
+        "study": study, **predict_choices(fits),
         "jobs": study.prediction_jobs.select_related("model_version")[:20]})
 
 

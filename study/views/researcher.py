@@ -247,7 +247,8 @@ def upload_batch_status(request: HttpRequest, slug: str, pk: int) -> JsonRespons
     study = _owned_study(request, slug)
     batch = get_object_or_404(UploadBatch, study=study, pk=pk)
     return JsonResponse({
-        "id": batch.pk, "state": batch.state, "done": batch.done, "total": batch.total,
+        "id": batch.pk, "state": batch.state, "state_display": batch.get_state_display(),
+        "done": batch.done, "total": batch.total,
         "imported": batch.imported, "duplicates": batch.duplicates, "rejected": batch.rejected,
         "face_crop": batch.face_crop, "faces": batch.faces, "faceless": batch.faceless,
         "error": batch.error, "finished": batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED),

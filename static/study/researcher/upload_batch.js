@@ -8,7 +8,7 @@
         var node = document.getElementById("batch-" + key);
         if (node) node.textContent = data[key];
       });
-      document.getElementById("batch-state").textContent = data.state;
+      document.getElementById("batch-state").textContent = data.state_display || data.state;
       if (data.finished) { location.reload(); } else { setTimeout(poll, 1000); }
     })
     .catch(function () { setTimeout(poll, 3000); });

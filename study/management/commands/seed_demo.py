@@ -26,7 +26,8 @@ DEMO_CONSENT = (
     "You may stop at any time by closing the page."
 )
 DEMO_INSTRUCTIONS = (
-    "For each face, click the emotion it expresses most clearly, or press its number key (1–7). "
+    # device-neutral: the page itself adds "Tap the button…" on a phone or the keys on a keyboard
+    "For each face, choose the emotion it expresses most clearly. "
     "Go with your first impression. A few faces are easy attention checks."
 )
 

@@ -23,6 +23,7 @@ def test_seed_demo_creates_a_live_study_of_labelled_synthetic_faces(monkeypatch)
     assert study.status == Study.Status.LIVE
     assert (study.votes_per_image, study.images_per_participant) == (10, 20)
     assert study.consent_text and study.instructions_text
+    assert "click" not in study.instructions_text and "key" not in study.instructions_text  # right on phones too
     assert study.owner.username == "admin" and study.owner.is_superuser
     stimuli = Stimulus.objects.filter(study=study)
     assert stimuli.count() == 20

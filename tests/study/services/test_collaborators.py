@@ -125,3 +125,14 @@ def test_a_study_shared_with_every_researcher_is_readable_but_not_a_collaboratio
     collaborator_set(study=demo, username="reader", role="viewer")  # an explicit share gives the study's pages
     assert study_check_access(user=reader, study=demo, need=VIEW) == "viewer"
     assert study_role(user=UserFactory(username="outsider", researcher=False), study=demo) is None
+
+
+def test_the_owner_of_a_study_shared_with_every_researcher_is_not_told_only_they_see_it(client):
+    demo = StudyFactory(slug="demo", readable_by_all_researchers=True)
+    client.force_login(demo.owner)
+    page = client.get("/studies/demo/").content.decode()
+    assert 'id="readable-by-all"' in page and "Every researcher may read this study" in page
+    assert "can see this study." not in page
+    private = StudyFactory()
+    client.force_login(private.owner)
+    assert f"Only {private.owner.username} can see this study." in client.get(f"/studies/{private.slug}/").content.decode()

@@ -123,8 +123,27 @@ def test_predict_form_offers_only_models_that_serve_the_study_and_says_why_not(c
     client.force_login(owner)
     page = client.get(f"/studies/{study.slug}/predict/").content.decode()
     options = page.split('name="model"')[1].split("</select>")[0]
-    assert "affect" in options and "raf-only" not in options
+    serving, partial = options.split('id="partial-models"')
+    assert "affect" in serving and "raf-only" not in serving
+    # a model that lacks some labels is offered apart, for the "allow missing labels" box
+    assert "raf-only" in partial and "no class for Contempt" in partial and fits["raf-only"].with_missing_labels
     assert 'id="unfit-models"' in page and "no class for Contempt" in page
+    ModelVersionFactory(name="valence-only", classes=["Negative", "Positive"])  # nothing in common: not offered
+    options = client.get(f"/studies/{study.slug}/predict/").content.decode().split('name="model"')[1].split("</select>")[0]
+    assert "valence-only" not in options
+
+
+def test_a_model_lacking_labels_runs_from_the_study_page_with_allow_missing_labels(client):
+    owner = UserFactory(is_staff=False)
+    study = StudyFactory(owner=owner, label_set=LabelSet.objects.get(name="AffectNet-8"))
+    StimulusFactory(study=study)
+    raf = ModelVersionFactory(name="raf-only", owner=owner)  # lacks Contempt
+    client.force_login(owner)
+    assert f'<option value="{raf.pk}">raf-only' in client.get(f"/studies/{study.slug}/").content.decode()
+    refused = client.post(f"/studies/{study.slug}/predict/", {"model": raf.pk})
+    assert refused.status_code == 400 and "allow missing labels" in refused.content.decode()
+    response = client.post(f"/studies/{study.slug}/predict/", {"model": raf.pk, "allow_missing": "on"})
+    assert response.status_code == 302 and study.prediction_jobs.get().allow_missing_labels
 
 
 def test_comparison_page_reports_non_emotion_answers_apart(client):

@@ -40,14 +40,14 @@ def test_a_big_zip_is_stored_then_imported_by_the_worker_with_a_report(owner_cli
     batch = UploadBatch.objects.get(study=study)
     assert response.status_code == 302 and response["Location"].endswith(f"/uploads/{batch.pk}/")
     status = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/status.json").json()
-    assert status["finished"] and status["state"] == "done"
+    assert status["finished"] and status["state"] == "done" and status["state_display"] == "Done"
     assert (status["done"], status["total"], status["imported"], status["rejected"]) == (62, 62, 60, 3)
     assert {row[0] for row in status["report"]} >= {"faces/broken_0.png", "faces/broken_1.png", "missing.png"}
     assert Stimulus.objects.filter(study=study).count() == 60
     assert Stimulus.objects.get(study=study, original_name__endswith="face_000.png").ground_truth == "Fear"
     assert not list((settings.MEDIA_ROOT / "uploads").glob("*"))  # the stored upload is removed once imported
     page = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
-    assert "broken_0.png" in page and "Done" in page
+    assert "broken_0.png" in page and "Done" in page and "Upload of faces.zip" in page
 
 
 def test_several_big_files_are_bundled_and_imported(owner_client):

@@ -67,6 +67,7 @@ def test_page_with_no_votes_and_no_model_has_no_nan(client):
     html = client.get(f"/studies/{study.slug}/compare/").content.decode()
     assert not re.search(r"\bnan\b", html, re.IGNORECASE)
     assert "No model has predicted" in html and "No image has votes yet" in html
+    assert "Run one from the study page" in html
 
 
 def test_headline_cards_definitions_and_top_labels_on_a_full_study(client):
@@ -74,6 +75,7 @@ def test_headline_cards_definitions_and_top_labels_on_a_full_study(client):
     client.force_login(study.owner)
     html = unescape(client.get(f"/studies/{study.slug}/compare/").content.decode())
     assert html.count('class="headline"') == 2
+    assert "Run one from the study page" not in html  # models have predicted: no "no model yet?" hint
     assert re.search(r"picks the crowd's top emotion on \d+% of 6 images; two halves of the crowd agree with each "
                      r"other on \d+%", html)
     for key in compare_text.METRIC_DEFINITIONS:

@@ -3,7 +3,8 @@ and, when its URL exists, the live demo page."""
 import pytest
 from django.urls import NoReverseMatch, reverse
 
-from tests.factories import StudyFactory, UserFactory
+from study.models import Prediction
+from tests.factories import ModelVersionFactory, StimulusFactory, StudyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +41,14 @@ def test_a_paused_demo_says_so_instead_of_linking(client):
     StudyFactory(slug="demo", status="paused")
     html = client.get("/").content.decode()
     assert "paused at the moment" in html and 'href="/s/demo/"' not in html
+
+
+def test_the_comparison_tile_says_the_demo_model_is_coming_until_the_demo_study_has_predictions(client):
+    demo = StudyFactory(slug="demo")
+    stimulus = StimulusFactory(study=demo)
+    model = ModelVersionFactory()  # valid, like the real-face baseline minutes before the demo model is trained
+    assert "still being built" in client.get("/").content.decode()
+    labels = demo.label_set.labels
+    Prediction.objects.create(stimulus=stimulus, model_version=model, ambiguity=0.5,
+                              distribution=[1 / len(labels)] * len(labels))
+    assert "still being built" not in client.get("/").content.decode()

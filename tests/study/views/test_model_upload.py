@@ -56,6 +56,11 @@ def test_torchscript_with_form_fields_is_validated_by_the_worker_and_shows_its_d
     assert sidecar["mean"] == [0.5, 0.5, 0.5] and sidecar["format"] == "torchscript"  # one value -> every channel
     page = client.get(f"/models/{model.pk}/").content.decode()
     assert "Valid" in page and "Happiness, Sadness, Neutral" in page and "RAF-DB (photographs)" in page
+    assert "Metrics and details" in page and "licence = CC-BY-4.0" in page
+    model.metrics["licence"] = ""  # no licence given: the page leaves it out rather than show "licence = "
+    model.save(update_fields=["metrics"])
+    page = client.get(f"/models/{model.pk}/").content.decode()
+    assert "licence =" not in page and "format = torchscript" in page
 
 
 def test_onnx_with_an_uploaded_sidecar_json_is_registered_public(client, researcher, tmp_path):

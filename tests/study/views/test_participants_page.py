@@ -55,3 +55,17 @@ def test_other_researchers_get_404(client, study):
     assert client.get(f"/studies/{study.slug}/participants/").status_code == 404
     assert client.post(f"/studies/{study.slug}/participants/{spammer.public_id}/exclusion/",
                        {"excluded": "1"}).status_code == 404
+
+
+def test_simulated_participants_are_marked_and_have_no_response_times(client, study):
+    study, _ = study
+    bot = Participant.objects.create(study=study, token=f"{study.slug}-sim", is_simulated=True)
+    Vote.objects.bulk_create([Vote(participant=bot, stimulus=s, label="Happiness", response_ms=0)
+                              for s in study.stimuli.all()])
+    response = client.get(f"/studies/{study.slug}/participants/")
+    row = next(r for r in response.context["rows"] if r["participant"] == bot)
+    assert row["rt"] == {}  # not "0 ms" and "100% under 0.5 s": no time was measured
+    html = response.content.decode()
+    assert html.count('class="r-badge"') == 1 and ">simulated</span>" in html
+    for order in ("sort=rt&dir=asc", "sort=fast&dir=desc"):  # no value sorts last
+        assert client.get(f"/studies/{study.slug}/participants/?{order}").context["rows"][-1]["participant"] == bot
