@@ -14,6 +14,7 @@ BASELINE_MODEL := var/models/fer_mini_xception.pt
 .PHONY: install install-dev run test test-fast lint demo-model baseline-model migrate clean messages
 
 $(STAMP): pyproject.toml requirements-faces.txt
+	@echo "== installing EmoStudy's dependencies into $(VENV) (the first time takes several minutes: torch is large)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[ml,faces,onnx]'
@@ -21,6 +22,7 @@ $(STAMP): pyproject.toml requirements-faces.txt
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP) pyproject.toml
+	@echo "== installing the test tools (pytest, Playwright, ruff, ...) into $(VENV)"
 	$(PY) -m pip install -q -e '.[ml,faces,onnx,dev]'
 	touch $(DEV_STAMP)
 

@@ -70,8 +70,12 @@ class Command(BaseCommand):
         self.stdout.write(f"  researcher dashboard {base}{reverse('study:researcher-study-list')}")
         self.stdout.write(f"  demo study page      {base}{reverse('study:researcher-study-detail', args=[study.slug])}")
         self.stdout.write(f"  admin                {base}{reverse('admin:index')}")
+        if self._new_password:  # repeated here, where the eye lands after the start-up lines
+            self.stdout.write(self.style.SUCCESS(
+                f"  log in as            {ADMIN_USERNAME} / {self._new_password}  (shown only this once)"))
 
     def _ensure_admin(self):
+        self._new_password = ""
         User = get_user_model()
         user = User.objects.filter(username=ADMIN_USERNAME).first()
         if user is not None:
@@ -86,6 +90,7 @@ class Command(BaseCommand):
             password = secrets.token_urlsafe(12)
             user.set_password(password)
             user.save(update_fields=["password"])
+            self._new_password = password
             self.stdout.write(self.style.SUCCESS(
                 f"Created admin user '{ADMIN_USERNAME}' with password: {password}  (shown only this once)"))
         return user

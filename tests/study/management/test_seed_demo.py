@@ -61,6 +61,7 @@ def test_running_twice_changes_nothing_and_prints_the_password_once(monkeypatch)
     assert "with password:" in first
     password = first.split("with password:")[1].split()[0]
     assert get_user_model().objects.get(username="admin").check_password(password)
+    assert f"log in as            admin / {password}" in first.split("Open:")[1]  # repeated below the links
     assert password not in second and "with password:" not in second
     assert "Admin user 'admin' exists" in second and "manage.py changepassword admin" in second
 
