@@ -70,7 +70,8 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     label_filter = request.GET.get("label") if request.GET.get("label") in labels else ""
     focus = next((c for c in data.models if str(c.model.pk) == request.GET.get("model")), None)
     shown_models = [focus] if focus else data.models
-    primary = focus or (data.models[0] if data.models else None)
+    image_domain = study_image_domain(study=study)
+    primary = focus or _default_model(data.models, image_domain)
 
     human = humans["shares"]
     n_votes = counts.sum(1)
@@ -139,7 +140,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "definitions": compare_text.METRIC_DEFINITIONS, "can_change": user_can(user=request.user, study=study, need=EDIT),
         "non_emotion_counts": data.non_emotion_counts,  # "Unknown", "Not a face": counted apart
         "humans": humans, "aggregations": AGGREGATIONS,
-        "model_provenance": _model_provenance(study, data.models),
+        "model_provenance": _model_provenance(study, data.models, image_domain),
         "label_scope": label_scope, "label_scopes": LABEL_SCOPES,
         "models_missing": [{"name": c.model.name, "missing": list(c.missing)} for c in data.models if c.missing],
     })
@@ -215,9 +216,18 @@ def _human_reference(request: HttpRequest, data) -> dict:
             "note": note, "options": options, "others": others}
 
 
-def _model_provenance(study, columns) -> list[dict]:
+def _default_model(columns, image_domain: str):
+    """The model the single-model parts of the page (sort, confusion, uncertainty) show unless one is chosen: one
+    trained on images like the study's, with all its labels, that predicted the most images; then by name."""
+    if not columns:
+        return None
+    return min(columns, key=lambda c: (bool(domain_warning(model_domain=c.model.training_domain,
+                                                           image_domain=image_domain)),
+                                       len(c.missing), -int(c.has.sum()), c.model.name))
+
+
+def _model_provenance(study, columns, image_domain: str) -> list[dict]:
     """Each model's training data, and a warning when it differs in kind from this study's images."""
-    image_domain = study_image_domain(study=study)
     return [{"name": c.model.name, "training_data": c.model.training_data or "not stated",
              "warning": domain_warning(model_domain=c.model.training_domain, image_domain=image_domain),
              "missing": list(c.missing), "shared_count": len(study.label_set.labels) - len(c.missing)}

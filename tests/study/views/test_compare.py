@@ -3,6 +3,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from study.models import ModelVersion
 from tests.factories import UserFactory
 from tests.study.compare_data import attach_lambda_export, build_study, lambdas_csv
 
@@ -183,3 +184,13 @@ def test_each_model_is_named_with_its_training_data_and_a_domain_warning(client,
     html = client.get(f"/studies/{study.slug}/compare/").content.decode()
     assert "trained on synthetic faces, but these images are photographs" in html
     assert "has no class for Surprise: probability 0" in html
+
+
+def test_the_page_focuses_by_default_on_a_model_trained_on_images_like_the_studys(client, researcher):
+    study, (synthetic, photo) = build_study(images=4, voters=3, owner=researcher)  # the images are photographs
+    ModelVersion.objects.filter(pk=synthetic.pk).update(name="A synthetic-face model", training_domain="synthetic")
+    ModelVersion.objects.filter(pk=photo.pk).update(name="B photo model", training_domain="photo")
+    response = client.get(f"/studies/{study.slug}/compare/?tab=uncertainty")
+    assert response.context["uncertainty"]["model"] == "B photo model"  # not the first by name
+    chosen = client.get(f"/studies/{study.slug}/compare/?tab=uncertainty&model={synthetic.pk}")
+    assert chosen.context["uncertainty"]["model"] == "A synthetic-face model"
