@@ -159,8 +159,12 @@ def _with_fraction(text: str, row: dict) -> str:
     fraction = (row.get("fraction") or {}).get("top1_agreement")
     if fraction is None or not math.isfinite(fraction):
         return text
-    return (f"{text[:-1]}; that is {compare_text.percent(fraction)} of the top-1 agreement the true distributions "
-            "themselves would reach against these votes (the noise floor).")
+    sentence = (f"{text[:-1]}; that is {compare_text.percent(fraction)} of the top-1 agreement the true "
+                "distributions themselves would reach against these votes (the noise floor).")
+    if fraction > 1:
+        sentence += (" Above 100% means the model is as close to these votes as the truth would be, within the "
+                     "floor's uncertainty (the floor is estimated from the votes): read it as at the ceiling.")
+    return sentence
 
 
 COUNT_AGGREGATIONS = {"raw": aggregation_methods.raw_shares, "majority": aggregation_methods.majority,

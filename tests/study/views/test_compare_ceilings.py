@@ -32,3 +32,12 @@ def test_summary_shows_three_ceilings_with_standard_errors_and_fractions(client)
     html = response.content.decode()
     assert "Human noise floor (headline ceiling)" in html and "Human full-crowd ceiling" in html
     assert re.search(r'class="se"> ±0\.\d{3}', html)
+
+
+def test_a_headline_above_the_noise_floor_says_how_to_read_it():
+    from study.views.compare import _with_fraction
+
+    above = _with_fraction("m picks the crowd's top emotion on 80% of images.", {"fraction": {"top1_agreement": 1.01}})
+    below = _with_fraction("m picks the crowd's top emotion on 60% of images.", {"fraction": {"top1_agreement": 0.75}})
+    assert "101%" in above and "read it as at the ceiling" in above
+    assert "75%" in below and "ceiling" not in below.split("(the noise floor).")[1]
