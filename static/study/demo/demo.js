@@ -89,6 +89,8 @@
     boxes.replaceChildren();
     facesNode.replaceChildren();
     const stroke = Math.max(2, Math.round(Math.max(result.width, result.height) / 250));
+    // Face numbers scale with the photo, so they stay readable when it is shown phone-sized.
+    const numberSize = Math.max(stroke * 8, Math.round(Math.max(result.width, result.height) / 24));
     const models = result.models || [];
     noFace.hidden = result.faces.length > 0;
     if (!models.length) say("No demo model is registered, so faces are found but not classified.", true);
@@ -97,8 +99,8 @@
       if (!result.whole_image) {
         boxes.appendChild(svg("rect", {x: x0, y: y0, width: x1 - x0, height: y1 - y0, fill: "none",
           stroke: "#ffd400", "stroke-width": stroke}));
-        boxes.appendChild(svg("text", {x: x0 + stroke, y: Math.max(y0 - stroke, stroke * 6), fill: "#ffd400",
-          "font-size": stroke * 8, "font-weight": "bold", stroke: "#000", "stroke-width": stroke / 3}, String(face.number)));
+        boxes.appendChild(svg("text", {x: x0 + stroke, y: Math.max(y0 - stroke, numberSize * 0.8), fill: "#ffd400",
+          "font-size": numberSize, "font-weight": "bold", stroke: "#000", "stroke-width": stroke / 3}, String(face.number)));
       }
       facesNode.appendChild(faceCard(face, models, result.whole_image, result.va_model));
     }
