@@ -112,3 +112,13 @@ def test_owner_attaches_figures_on_the_model_page_and_others_cannot(client, tmp_
     client.force_login(UserFactory())  # sees the public model, does not own it
     assert 'id="figures-form"' not in client.get(f"/models/{model.pk}/").content.decode()
     assert client.post(f"/models/{model.pk}/figures/", {"figure4_image": io.BytesIO(figure4_png_bytes())}).status_code == 403
+
+
+def test_a_refused_model_offers_only_its_removal(client):
+    from tests.factories import ModelVersionFactory
+
+    model = ModelVersionFactory(status=ModelVersion.Status.INVALID, validation_error="not a model")
+    client.force_login(model.owner)
+    page = client.get(f"/models/{model.pk}/").content.decode()
+    assert 'id="figures-form"' not in page and 'id="share-form"' not in page
+    assert "Remove this refused entry" in page and "Rejected: not a model" in page
