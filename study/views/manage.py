@@ -105,10 +105,13 @@ def study_delete(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @researcher_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def study_collaborators(request: HttpRequest, slug: str) -> HttpResponse:
-    """Add (or change the role of) a collaborator, or remove one: owner only."""
+    """Add (or change the role of) a collaborator, or remove one: owner only. A GET (a reloaded or bookmarked
+    address) goes to the study page, where the collaborators form is."""
     study = _study(request, slug, OWN)
+    if request.method == "GET":
+        return _detail(study)
     try:
         if request.POST.get("remove"):
             collaborator_remove(study=study, collaborator_id=int(request.POST["remove"]))

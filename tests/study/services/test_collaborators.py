@@ -107,6 +107,8 @@ def test_owner_adds_and_removes_collaborators_on_the_study_page(client, people):
     assert study_role(user=users["stranger"], study=study) is None
     with pytest.raises(NotFound):
         collaborator_remove(study=study, collaborator_id=row.pk)
+    reloaded = client.get(f"/studies/{study.slug}/collaborators/")  # a reloaded form address: back to the page
+    assert reloaded.status_code == 302 and reloaded["Location"] == f"/studies/{study.slug}/"
 
 
 def test_api_lists_studies_shared_with_a_viewer(client, people):
