@@ -3,12 +3,14 @@
 Researcher reads, the participant trial and vote endpoints, the schema and the offline Swagger UI.
 """
 from django.urls import path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from study.api import views as apis
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="study:api-docs"), name="api-root"),  # /api/ opens the docs
     path("token/", obtain_auth_token, name="api-token"),
     path("studies/", apis.StudyListApi.as_view(), name="api-study-list"),
     path("studies/<slug:slug>/", apis.StudyDetailApi.as_view(), name="api-study-detail"),

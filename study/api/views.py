@@ -158,7 +158,7 @@ class ParticipantTrialApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: TrialOutputSerializer})
+    @extend_schema(tags=["participants"], responses={200: TrialOutputSerializer})
     def get(self, request, slug: str):
         """Two queries, as the trial page: the participant with study and label set, then the sequence."""
         from study.services.participants import participant_require_can_continue
@@ -198,7 +198,7 @@ class ParticipantVoteCreateApi(APIView):
         label = serializers.CharField(max_length=64)
         response_ms = serializers.IntegerField(min_value=0, max_value=3_600_000)
 
-    @extend_schema(request=InputSerializer, responses={201: VoteCreatedOutputSerializer})
+    @extend_schema(tags=["participants"], request=InputSerializer, responses={201: VoteCreatedOutputSerializer})
     def post(self, request, slug: str):
         from study.services.votes import vote_record, vote_submit
 

@@ -103,6 +103,11 @@ def test_schema_and_offline_swagger_ui_are_served(client):
     assert client.get("/api/schema/").status_code == 200
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"cdn" not in docs.content.lower()
+    root = client.get("/api/")
+    assert root.status_code == 302 and root["Location"] == "/api/docs/"
+    schema = client.get("/api/schema/?format=json").json()
+    tags = {tag for operation in schema["paths"]["/api/s/{slug}/votes/"].values() for tag in operation["tags"]}
+    assert tags == {"participants"}  # not "s", the first path segment
 
 
 def test_schemathesis_finds_no_server_error(owner_client):
