@@ -39,7 +39,9 @@ class StudyCreateForm(forms.ModelForm):
     )
     votes_per_image = forms.IntegerField(initial=10, min_value=1, max_value=1000,
                                          help_text="Fixed allocation: every image gets this many votes.")
-    allocation = forms.ChoiceField(choices=Study.Allocation.choices, initial=Study.Allocation.FIXED, required=False)
+    allocation = forms.ChoiceField(choices=[
+        (Study.Allocation.FIXED, "Fixed: the same number of votes for every image"),
+        (Study.Allocation.ADAPTIVE, Study.Allocation.ADAPTIVE.label)], initial=Study.Allocation.FIXED, required=False)
     min_votes_per_image = forms.IntegerField(initial=3, min_value=1, max_value=1000, required=False,
                                              help_text="Adaptive allocation: at least this many votes per image.")
     max_votes_per_image = forms.IntegerField(initial=30, min_value=1, max_value=1000, required=False,
@@ -48,7 +50,7 @@ class StudyCreateForm(forms.ModelForm):
         initial=0.02, min_value=0.001, max_value=0.5, required=False,
         help_text="Adaptive allocation: an image is settled when the expected JS divergence of its vote "
                   "distribution's posterior to its mean is at most this (0.02 is about 20 votes for an "
-                  "ambiguous face; see README).",
+                  "ambiguous face, far fewer for a clear one).",
     )
     images_per_participant = forms.IntegerField(initial=20, min_value=1, max_value=1000)
 
@@ -78,6 +80,7 @@ class StudyCreateForm(forms.ModelForm):
         self.fields["language"].required = False
         self.fields["fast_response_ms"].required = False
         self.fields["face_crop"].required = False
+        self.fields["fast_response_ms"].label = "Flag votes faster than (ms)"
         self.fields["fast_response_ms"].help_text = ("Votes faster than this (milliseconds) are flagged too_fast in "
                                                      "the exports; 0 turns the flag off. Default 300.")
         # Blank by default: the service fills in the default text in the study's language.
