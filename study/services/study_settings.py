@@ -133,6 +133,9 @@ def study_launch_warnings(*, study: Study) -> list[str]:
     counts = Stimulus.objects.filter(study=study).aggregate(
         gold=Count("pk", filter=Q(is_gold=True)), regular=Count("pk", filter=Q(is_gold=False)))
     warnings = []
+    if counts["regular"] == 0:
+        warnings.append("The study has no images to rate yet: participants would find nothing to do. Upload images "
+                        "before you launch.")
     if study.gold_rate > 0 and counts["gold"] == 0:
         warnings.append(
             f"The gold rate is {study.gold_rate:.0%} but the study has no gold items, so participants get no "

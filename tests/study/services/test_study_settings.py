@@ -134,6 +134,15 @@ def test_launch_warns_when_gold_rate_is_set_but_there_are_no_gold_items(client):
     assert study_launch_warnings(study=study) == []
 
 
+def test_launch_warns_when_the_study_has_no_images_to_rate():
+    study = StudyFactory(status=Study.Status.DRAFT, gold_rate=0)
+    assert any("no images to rate" in w for w in study_launch_warnings(study=study))
+    StimulusFactory(study=study, is_gold=True, ground_truth="Happiness")  # gold items alone are not enough
+    assert any("no images to rate" in w for w in study_launch_warnings(study=study))
+    StimulusFactory(study=study)
+    assert not any("no images to rate" in w for w in study_launch_warnings(study=study))
+
+
 def test_participant_model_counts_leave_out_test_participants():
     study = StudyFactory()
     ParticipantFactory(study=study, is_test=True, excluded=True)
