@@ -222,12 +222,12 @@ def _human_reference(request: HttpRequest, data) -> dict:
 
 def _default_model(columns, image_domain: str):
     """The model the single-model parts of the page (sort, confusion, uncertainty) show unless one is chosen: one
-    trained on images like the study's, with all its labels, that predicted the most images; then by name."""
+    trained on images like the study's that predicted the most images; then by name."""
     if not columns:
         return None
     return min(columns, key=lambda c: (bool(domain_warning(model_domain=c.model.training_domain,
                                                            image_domain=image_domain)),
-                                       len(c.missing), -int(c.has.sum()), c.model.name))
+                                       -int(c.has.sum()), c.model.name))
 
 
 def _model_provenance(study, columns, image_domain: str) -> list[dict]:
