@@ -69,8 +69,8 @@ class Face:
 
 def reading_order(faces: list[Face]) -> list[Face]:
     """Rows top to bottom, each left to right, so "face 1" is where a reader starts: a face joins the current row
-    when its centre is within half its height of that row's first face (study/services/face_imports.py numbers
-    cropped faces the same way)."""
+    when its centre is within half its height of that row's first face (so two faces one above the other never swap
+    on a pixel of noise). The demo page and the face import (through study.tasks.face_cropper) both number by it."""
     rows: list[list[Face]] = []
     for face in sorted(faces, key=lambda f: f.box[1] + f.box[3]):
         centre, height = (face.box[1] + face.box[3]) / 2, face.box[3] - face.box[1]

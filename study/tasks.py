@@ -113,7 +113,7 @@ def face_cropper(mode: str):
     """ml.faces' detector and crop_face as a FaceCropper (mode "square" or "aligned"); loaded once per process.
 
     Also used by `manage.py import_stimuli`, which runs the detection in its own process."""
-    from ml.faces import FaceDetectorUnavailable, crop_face, get_detector  # lazy: imports torch
+    from ml.faces import FaceDetectorUnavailable, crop_face, get_detector, reading_order  # lazy: imports torch
     from study.errors import FaceDetectionUnavailable
     from study.services.face_imports import FaceCropper
 
@@ -121,7 +121,7 @@ def face_cropper(mode: str):
         detector = get_detector(_device())
     except FaceDetectorUnavailable as exc:
         raise FaceDetectionUnavailable(f"face detection is not available here: {exc}") from None
-    return FaceCropper(detect=detector.detect, crop=crop_face, align=mode == "aligned")
+    return FaceCropper(detect=detector.detect, crop=crop_face, order=reading_order, align=mode == "aligned")
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)

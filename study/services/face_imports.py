@@ -52,11 +52,13 @@ class FaceCropper:
     """What a worker hands the import (built from ml.faces by study.tasks.face_cropper).
 
     detect(image) -> faces, best first, each with .box (x0, y0, x1, y1) in the image's pixels and .score;
-    crop(image, face, margin=..., align=...) -> a square RGB PIL image.
+    crop(image, face, margin=..., align=...) -> a square RGB PIL image;
+    order(faces) -> the same faces in reading order, which numbers them (ml.faces.reading_order, as the demo page).
     """
 
     detect: Callable[[Image.Image], Sequence[Any]]
     crop: Callable[..., Image.Image]
+    order: Callable[[list], list]
     align: bool = False
 
     @property
@@ -141,26 +143,13 @@ def _faces(cropper: FaceCropper, photo: Image.Image) -> tuple[list, str]:
     kept = [face for face in found if min(face.box[2] - face.box[0], face.box[3] - face.box[1]) >= MIN_FACE_SIDE]
     small = len(found) - len(kept)
     over = max(len(kept) - MAX_FACES_PER_PHOTO, 0)
-    kept = _reading_order(kept[:MAX_FACES_PER_PHOTO])
+    kept = cropper.order(kept[:MAX_FACES_PER_PHOTO])
     notes = []
     if small:
         notes.append(f"{small} face{'s' if small != 1 else ''} under {MIN_FACE_SIDE} px skipped")
     if over:
         notes.append(f"{over} more face{'s' if over != 1 else ''} skipped (at most {MAX_FACES_PER_PHOTO} per photo)")
     return kept, "; ".join(notes)
-
-
-def _reading_order(faces: list) -> list:
-    """Rows top to bottom, each left to right: a face joins the row above when its centre is within half its
-    height of that row's first face (so two faces one above the other never swap on a pixel of noise)."""
-    rows: list[list] = []
-    for face in sorted(faces, key=lambda f: f.box[1] + f.box[3]):
-        centre, height = (face.box[1] + face.box[3]) / 2, face.box[3] - face.box[1]
-        if rows and centre - (rows[-1][0].box[1] + rows[-1][0].box[3]) / 2 < height / 2:
-            rows[-1].append(face)
-        else:
-            rows.append([face])
-    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
 
 
 def _box(face) -> dict:

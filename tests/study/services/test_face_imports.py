@@ -28,9 +28,10 @@ class CountingCropper:
     """ml.faces' detector and crop_face, with detections cached per image and the detector calls counted."""
 
     def __init__(self):
-        from ml.faces import crop_face, get_detector
+        from ml.faces import crop_face, get_detector, reading_order
 
         self.detector, self.crop_face, self.cache, self.calls = get_detector("cpu"), crop_face, {}, 0
+        self.reading_order = reading_order
 
     def detect(self, image):
         self.calls += 1
@@ -40,7 +41,7 @@ class CountingCropper:
         return self.cache[key]
 
     def cropper(self, align=False) -> FaceCropper:
-        return FaceCropper(detect=self.detect, crop=self.crop_face, align=align)
+        return FaceCropper(detect=self.detect, crop=self.crop_face, order=self.reading_order, align=align)
 
 
 @pytest.fixture(scope="module")
@@ -143,14 +144,14 @@ class FixedFace:
 
 
 def fixed_cropper(faces, align=False, seen=None):
-    from ml.faces import crop_face
+    from ml.faces import crop_face, reading_order
 
     def detect(image):
         if seen is not None:
             seen.append(image.size)
         return list(faces)
 
-    return FaceCropper(detect=detect, crop=crop_face, align=align)
+    return FaceCropper(detect=detect, crop=crop_face, order=reading_order, align=align)
 
 
 def _photo(seed=0) -> bytes:
