@@ -181,19 +181,25 @@ def server_cpu_seconds(server: Server) -> float:
     return total
 
 
+def join(port: int, slug: str, query: str = "") -> tuple[str, str]:
+    """Entry, consent and Start as a new participant -> (the Cookie header to send, the CSRF token)."""
+    _, page, headers = request(port, "GET", f"/s/{slug}/{query}")
+    csrf = re.search(r"csrftoken=([^;]+)", headers.get("Set-Cookie", "")).group(1)
+    token = CSRF_RE.search(page).group(1)
+    _, _, headers = request(port, "POST", f"/s/{slug}/consent/", {"consent": "agree", "csrfmiddlewaretoken": token},
+                            headers={"Cookie": f"csrftoken={csrf}"}, form=True)
+    name, value = COOKIE_RE.search(headers.get("Set-Cookie", "")).groups()
+    cookies = f"csrftoken={csrf}; {name}={value}"
+    request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token}, headers={"Cookie": cookies}, form=True)
+    return cookies, csrf
+
+
 def participant(port: int, slug: str, index: int, stop_at: float, think: tuple[float, float], rec: Recorder,
                 think_enabled: bool = True) -> None:
     rng = random.Random(index)
     try:
-        status, page, headers = request(port, "GET", f"/s/{slug}/?PROLIFIC_PID=bench-{index}")
-        csrf_cookie = re.search(r"csrftoken=([^;]+)", headers.get("Set-Cookie", "")).group(1)
-        token = CSRF_RE.search(page).group(1)
-        status, _, headers = request(port, "POST", f"/s/{slug}/consent/", {"consent": "agree", "csrfmiddlewaretoken": token},
-                                     headers={"Cookie": f"csrftoken={csrf_cookie}"}, form=True)
-        name, value = COOKIE_RE.search(headers.get("Set-Cookie", "")).groups()
-        cookies = f"csrftoken={csrf_cookie}; {name}={value}"
+        cookies, csrf_cookie = join(port, slug, f"?PROLIFIC_PID=bench-{index}")
         vote_headers = {"Cookie": cookies, "X-CSRFToken": csrf_cookie}
-        request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token}, headers={"Cookie": cookies}, form=True)
     except Exception as exc:  # could not even join (e.g. the server was down): counted as an error
         rec.error(f"join: {exc.__class__.__name__}", index)
         return
@@ -455,16 +461,7 @@ def _saturating_voter(port: int, slug: str, index: int, acknowledged: set):
 
     def call() -> bool:
         if state["cookies"] is None:
-            status, page, headers = request(port, "GET", f"/s/{slug}/")
-            csrf = re.search(r"csrftoken=([^;]+)", headers.get("Set-Cookie", "")).group(1)
-            token = CSRF_RE.search(page).group(1)
-            _, _, headers = request(port, "POST", f"/s/{slug}/consent/", {"consent": "agree", "csrfmiddlewaretoken": token},
-                                    headers={"Cookie": f"csrftoken={csrf}"}, form=True)
-            name, value = COOKIE_RE.search(headers.get("Set-Cookie", "")).groups()
-            state["cookies"] = f"csrftoken={csrf}; {name}={value}"
-            state["csrf"] = csrf
-            request(port, "POST", f"/s/{slug}/start/", {"csrfmiddlewaretoken": token},
-                    headers={"Cookie": state["cookies"]}, form=True)
+            state["cookies"], state["csrf"] = join(port, slug)
         current, state["current"] = state["current"], None
         if current is None:  # just joined, or the last answer named no next image (or came from an older server)
             status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": state["cookies"]})
