@@ -10,7 +10,6 @@ from tests.factories import StimulusFactory, StudyFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def people():
     owner = UserFactory(username="owner", is_staff=False)

@@ -5,22 +5,10 @@ import pytest
 from study.errors import InvalidInput, PermissionDenied, SettingLocked
 from study.models import LabelSet, Study
 from study.selectors.label_sets import label_set_lock_reason
-from study.services.label_sets import label_set_create, label_set_keys, label_set_lines, label_set_update
+from study.services.label_sets import label_set_keys, label_set_lines, label_set_update
 from tests.factories import ModelVersionFactory, PredictionFactory, StimulusFactory, StudyFactory, UserFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
-
-
-
-@pytest.fixture
-def creator():
-    return UserFactory()
-
-
-@pytest.fixture
-def mine(creator):
-    return label_set_create(name="Mine", labels=["Joy", "Anger", "Calm"], non_emotion_labels=["Unsure"],
-                            created_by=creator)
 
 
 def update(label_set, by, **changes):

@@ -31,7 +31,6 @@ def csv_rows(path) -> list[dict]:
 FERPLUS = "FER+ (8 + Unknown, Not a face)"
 
 
-
 def test_parse_and_create_with_keys_and_non_emotion_answers():
     names, keys = label_set_parse_lines("Joy = j\n\n  Anger=a \nCalm = c\n")
     label_set = label_set_create(name="Mine", labels=names, non_emotion_labels=["Unsure"], keys=[*keys, "u"])

@@ -16,7 +16,6 @@ from tests.factories import ParticipantFactory, StimulusFactory, StudyFactory, U
 pytestmark = pytest.mark.django_db
 
 
-
 def other_label_set() -> LabelSet:
     return LabelSet.objects.get(name="AffectNet-8")
 

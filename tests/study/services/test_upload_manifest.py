@@ -14,7 +14,6 @@ pytestmark = pytest.mark.django_db
 MANIFEST = b"filename,label,valence,arousal,is_gold\nfaces/a.png,happy,0.5,0.2,1\nb.png,Anger,-0.3,0.1,0\n"
 
 
-
 def zipped(members: dict) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -2,22 +2,10 @@
 import pytest
 
 from study.models import LabelSet, Study
-from study.services.label_sets import label_set_create, label_set_keys
+from study.services.label_sets import label_set_keys
 from tests.factories import StudyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-
-@pytest.fixture
-def creator():
-    return UserFactory()
-
-
-@pytest.fixture
-def mine(creator):
-    return label_set_create(name="Mine", labels=["Joy", "Anger", "Calm"], non_emotion_labels=["Unsure"],
-                            created_by=creator)
 
 
 def test_edit_page_saves_and_the_list_links_it_for_the_creator_only(client, mine, creator):

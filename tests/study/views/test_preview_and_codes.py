@@ -24,7 +24,6 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/60
           "Version/17.5 Mobile/15E148 Safari/604.1")
 
 
-
 def make_study(n_images: int = 2, **fields) -> Study:
     study = StudyFactory(images_per_participant=n_images, **fields)
     StimulusFactory.create_batch(n_images, study=study)

@@ -14,7 +14,6 @@ from tests.files import make_zip
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def owner():
     return UserFactory(username="owner")
