@@ -52,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError("--count must be at least 1.")
         if not 0.0 <= opts["gold_fraction"] < 1.0:
             raise CommandError("--gold-fraction must be at least 0 and below 1.")
-        admin = self._ensure_admin()
+        admin, new_password = self._ensure_admin()
         study = self._ensure_study(owner=admin)
         faces = self._ensure_faces(study, count=opts["count"], seed=opts["seed"], gold_fraction=opts["gold_fraction"])
         if not opts["no_simulated_votes"]:
@@ -70,30 +70,29 @@ class Command(BaseCommand):
         self.stdout.write(f"  researcher dashboard {base}{reverse('study:researcher-study-list')}")
         self.stdout.write(f"  demo study page      {base}{reverse('study:researcher-study-detail', args=[study.slug])}")
         self.stdout.write(f"  admin                {base}{reverse('admin:index')}")
-        if self._new_password:  # repeated here, where the eye lands after the start-up lines
+        if new_password:  # repeated here, where the eye lands after the start-up lines
             self.stdout.write(self.style.SUCCESS(
-                f"  log in as            {ADMIN_USERNAME} / {self._new_password}  (shown only this once)"))
+                f"  log in as            {ADMIN_USERNAME} / {new_password}  (shown only this once)"))
 
-    def _ensure_admin(self):
-        self._new_password = ""
+    def _ensure_admin(self) -> tuple:
+        """(the admin user, the password generated for it now, or "" when none was shown)."""
         User = get_user_model()
         user = User.objects.filter(username=ADMIN_USERNAME).first()
         if user is not None:
             self.stdout.write(f"Admin user '{ADMIN_USERNAME}' exists (password unchanged; to set a new one: "
                               f"python manage.py changepassword {ADMIN_USERNAME}).")
-            return user
+            return user, ""
         password = os.environ.get(PASSWORD_ENV, "")
         user = User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", password or None)
         if password:
             self.stdout.write(f"Created admin user '{ADMIN_USERNAME}' with the password in ${PASSWORD_ENV}.")
-        else:
-            password = secrets.token_urlsafe(12)
-            user.set_password(password)
-            user.save(update_fields=["password"])
-            self._new_password = password
-            self.stdout.write(self.style.SUCCESS(
-                f"Created admin user '{ADMIN_USERNAME}' with password: {password}  (shown only this once)"))
-        return user
+            return user, ""
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        self.stdout.write(self.style.SUCCESS(
+            f"Created admin user '{ADMIN_USERNAME}' with password: {password}  (shown only this once)"))
+        return user, password
 
     @transaction.atomic
     def _ensure_study(self, *, owner) -> Study:
