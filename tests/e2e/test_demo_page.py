@@ -88,7 +88,8 @@ def test_webcam_capture_with_the_fake_camera(live_server, demo_models):
         page.goto(f"{live_server.url}/demo/")
         page.click("#camera-start")
         expect(page.locator("#camera")).to_be_visible()
-        page.wait_for_function("document.getElementById('camera').videoWidth > 0")
+        # A function, not a bare expression: Playwright polls an expression with eval, which the page's CSP forbids.
+        page.wait_for_function("() => document.getElementById('camera').videoWidth > 0")
         page.click("#camera-shoot")
         # Chromium's fake camera shows a test pattern, not a face: the page says so and offers the whole image
         expect(page.locator("#no-face")).to_be_visible(timeout=60000)
