@@ -307,7 +307,30 @@ class ModelVersion(models.Model):
         return self.kind == self.Kind.VA
 
 
-class PredictionJob(models.Model):
+class Progress(models.Model):
+    """How far a background job has got: the worker counts `done` of `total` and stamps start and end."""
+
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ResearcherJob(Progress):
+    """A job a researcher started from a page (predictions, an upload): who and when, newest first."""
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(Progress.Meta):
+        abstract = True
+        ordering = ["-created_at"]
+
+
+class PredictionJob(ResearcherJob):
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -324,18 +347,9 @@ class PredictionJob(models.Model):
     missing_labels = models.JSONField(default=list, blank=True,
                                       help_text="Study labels the model lacks (probability 0 in every prediction).")
     batch_size = models.PositiveIntegerField(default=32)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.model_version} on {self.study.slug} ({self.state})"
@@ -405,7 +419,7 @@ class ImportedVote(models.Model):
         return f"{self.label} x{self.count} on {self.stimulus_id}"
 
 
-class UploadBatch(models.Model):
+class UploadBatch(ResearcherJob):
     """A big upload stored as it came, then imported by a worker with progress and a final report."""
 
     class State(models.TextChoices):
@@ -415,15 +429,12 @@ class UploadBatch(models.Model):
         FAILED = "failed", "Failed"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="upload_batches")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED, db_index=True)
     archive = models.FileField(upload_to="uploads/", max_length=255, blank=True,
                                help_text="The stored upload (a zip of the files); removed once imported.")
     manifest = models.FileField(upload_to="uploads/", max_length=255, blank=True)
     original_name = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
     imported = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
@@ -434,18 +445,12 @@ class UploadBatch(models.Model):
     faces = models.PositiveIntegerField(default=0, help_text="Faces found (each one image).")
     faceless = models.PositiveIntegerField(default=0, help_text="Photos in which no face was found.")
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"upload {self.pk} to {self.study_id} ({self.state})"
 
 
-class SetupStep(models.Model):
+class SetupStep(Progress):
     """One step of the first-run bootstrap (build or register a model, queue its predictions), with the
     progress the worker reports; the models page and `run_embedded`'s terminal show it."""
 
@@ -458,11 +463,7 @@ class SetupStep(models.Model):
     key = models.CharField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     message = models.CharField(max_length=500, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
