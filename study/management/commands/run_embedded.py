@@ -94,8 +94,8 @@ class Command(BaseCommand):
             raise CommandError(f"the web server exited with code {web.returncode}")
 
     def _collect_static(self, env: dict) -> None:
-        """With DEBUG off WhiteNoise serves only var/staticfiles: collect it (a gzip copy beside each file)."""
-        self.stdout.write("collecting static files (and gzip-compressed copies) into "
+        """With DEBUG off WhiteNoise serves only var/staticfiles: collect it (hashed names, a gzip copy of each)."""
+        self.stdout.write("collecting static files (hashed names, gzip-compressed copies) into "
                           f"{settings.STATIC_ROOT} ...")
         done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
                               cwd=settings.BASE_DIR, env=env)
