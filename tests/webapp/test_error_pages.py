@@ -58,3 +58,13 @@ def test_a_refused_csrf_token_gets_the_branded_page(settings):
     settings.DEBUG = False
     response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "a", "password": "b"})
     _assert_branded(response, 403, "This form could not be sent")
+
+
+@pytest.mark.django_db
+def test_a_signed_in_researcher_is_offered_their_studies_not_the_login(client, settings):
+    from tests.factories import UserFactory
+
+    settings.DEBUG = False
+    client.force_login(UserFactory())
+    html = client.get("/studies/no-such-study/").content.decode()
+    assert "Your studies" in html and "Researcher log in" not in html
