@@ -61,3 +61,12 @@ def test_a_client_without_gzip_gets_the_plain_bytes_and_css_is_compressed_too(co
     css = _serve(staticfiles_storage.url("study/emostudy.css"), HTTP_ACCEPT_ENCODING="gzip")
     assert css["Content-Encoding"] == "gzip"
     assert gzip.decompress(b"".join(css.streaming_content)) == (ROOT / "static/study/emostudy.css").read_bytes()
+
+
+def test_before_any_collectstatic_pages_render_with_plain_static_urls(settings, tmp_path):
+    """Scripts and benchmarks that turn DEBUG off without collecting get plain URLs, never a 500."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    settings.STATIC_ROOT = tmp_path / "empty"
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "study.staticfiles.HashedStaticFilesStorage"}}
+    assert staticfiles_storage.url("study/emostudy.css") == "/static/study/emostudy.css"
