@@ -90,6 +90,8 @@ class StudyCreateForm(forms.ModelForm):
         self.fields["instructions_text"].required = False
         self.fields["consent_text"].help_text = "Leave empty for the default text in the study's language."
         self.fields["instructions_text"].help_text = "Leave empty for the default text in the study's language."
+        for name in self.ADAPTIVE_ONLY:  # study_form.js shows them only while "Adaptive" is chosen
+            self.fields[name].widget.attrs["data-allocation-only"] = Study.Allocation.ADAPTIVE
 
     def clean_language(self) -> str:
         return self.cleaned_data.get("language") or "en"
@@ -116,8 +118,15 @@ class StudyCreateForm(forms.ModelForm):
     ADAPTIVE_DEFAULTS = {"allocation": Study.Allocation.FIXED, "min_votes_per_image": 3, "max_votes_per_image": 30,
                          "stability_threshold": 0.02}
 
+    ADAPTIVE_ONLY = ("min_votes_per_image", "max_votes_per_image", "stability_threshold")
+
     def clean(self):
         data = super().clean()
+        if data.get("allocation") in (None, "", Study.Allocation.FIXED) and "allocation" not in self.errors:
+            # Fixed allocation ignores the adaptive settings (a browser without JavaScript still sends them).
+            for name in self.ADAPTIVE_ONLY:
+                self.errors.pop(name, None)
+                data[name] = self.ADAPTIVE_DEFAULTS[name]
         for name, default in self.ADAPTIVE_DEFAULTS.items():  # optional: older clients and scripts omit them
             if data.get(name) in (None, "") and name not in self.errors:
                 data[name] = default

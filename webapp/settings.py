@@ -9,19 +9,27 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from webapp.secret_key import persisted_secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
 
+# `make run` (manage.py run_embedded) serves with DEBUG off: it sets DEBUG=false, SECRET_KEY_FILE, ALLOWED_HOSTS
+# and SECURE_COOKIES=false for its server and worker unless they are set (webapp.embedded). DEBUG=true turns
+# Django's debug pages back on for developers.
 DEBUG = env.bool("DEBUG", default=True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
-SECRET_KEY = env("SECRET_KEY", default=_DEV_SECRET)
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY and env("SECRET_KEY_FILE", default=""):
+    SECRET_KEY = persisted_secret_key(Path(env("SECRET_KEY_FILE")))  # generated once, kept out of git (var/)
+SECRET_KEY = SECRET_KEY or _DEV_SECRET
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 if not DEBUG and (SECRET_KEY == _DEV_SECRET or not ALLOWED_HOSTS):
-    raise ImproperlyConfigured("With DEBUG off, set SECRET_KEY and ALLOWED_HOSTS in the environment.")
+    raise ImproperlyConfigured("With DEBUG off, set SECRET_KEY (or SECRET_KEY_FILE) and ALLOWED_HOSTS in the environment.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -112,7 +120,7 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        "BACKEND": "study.staticfiles.HashedStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },

@@ -47,6 +47,7 @@ from study.services.participants import (
 )
 from study.services.votes import MAX_RESPONSE_MS, vote_record, vote_submit
 from study.views.images import stimulus_file_response
+from study.views.landing import DEMO_SLUG
 from webapp.auth import client_ip
 
 PARAM_PREFIX = "p_"  # consent-form hidden inputs carrying the URL parameters
@@ -423,6 +424,9 @@ def participant_done(request: HttpRequest, study: Study, participant: Participan
     return render(request, "study/participant/done.html", {
         "study": study, "participant": participant, "outcome": outcome, "completion_code": code,
         "completion_url": study_completion_url(study, code),
+        # the demo study (taken from the home page) offers a way on; real studies only send participants back
+        "is_demo": study.slug == DEMO_SLUG and not study_completion_url(study, code),
+        "live_demo_url": reverse("study:demo"), "home_url": reverse("study:landing"),
     })
 
 

@@ -89,3 +89,9 @@ def test_s3_media_is_chosen_by_settings_alone():
     assert storage["OPTIONS"]["bucket_name"] == "emostudy-media"
     assert storage["OPTIONS"]["endpoint_url"] == "https://minio.internal:9000"
     assert storage["OPTIONS"]["default_acl"] is None
+
+
+def test_the_web_image_collects_static_with_the_debug_off_storage():
+    """Collected with DEBUG on, the image would lack the manifest (hashed names) and gzip copies it serves from."""
+    stage = _stage("web")
+    assert re.search(r"DEBUG=false [^\n]*\\\n\s*python manage.py collectstatic --noinput", stage)

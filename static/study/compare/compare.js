@@ -33,7 +33,11 @@
     Plotly.newPlot("confusion", [{type: "heatmap", z: cm.matrix, x: cm.labels, y: cm.labels, colorscale: [[0, "#f5f7fb"], [1, "#2457c5"]],
       hovertemplate: "human %{y} → model %{x}: %{z}<extra></extra>"}], {
       title: {text: "Human majority × " + cm.model + " top-1", font: {size: 13}},
-      margin: {l: 80, r: 10, t: 35, b: 70}, xaxis: {title: {text: "model"}}, yaxis: {title: {text: "humans"}, autorange: "reversed"}
+      // automargin makes room for the longest label ("Happiness"; Plotly turns them upright on phones);
+      // standoff keeps each axis title clear of its tick labels instead of at a fixed distance they run into.
+      margin: {l: 10, r: 10, t: 35, b: 10},
+      xaxis: {title: {text: "model", standoff: 12}, automargin: true},
+      yaxis: {title: {text: "humans", standoff: 12}, automargin: true, autorange: "reversed"}
     }, config);
   }
 })();

@@ -2,6 +2,8 @@
 
     python manage.py run_embedded --host 127.0.0.1 --port 8000 --seed-demo     (what `make run` ends with)
 
+Unless the environment says otherwise, both serve with DEBUG off (webapp.embedded: a generated secret key in
+var/secret_key, local host names, static files collected into var/staticfiles); DEBUG=true turns it back on.
 The worker runs the same task code as production, on the broker the settings choose: Redis when REDIS_URL
 is set, otherwise kombu's filesystem transport under var/celery. Ctrl-C (or SIGTERM) stops both.
 With --seed-demo (as `make run` does) it runs seed_demo in the background while the site already serves.
@@ -9,6 +11,7 @@ Then it queues the first-run bootstrap (study.services.first_run): the worker bu
 var/models/demo.pt is missing, registers it with its λ export, and queues the demo study's predictions,
 while the site already serves; this command prints the progress, the models page shows it.
 """
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from study.errors import DomainError
+from webapp.embedded import debug_is_on, embedded_environment
 
 
 class Command(BaseCommand):
@@ -40,13 +44,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         base = f"http://{opts['host']}:{opts['port']}"
+        env = embedded_environment(os.environ, opts["host"], settings.VAR_DIR)
+        debug = debug_is_on(env)
+        if not debug:
+            self._collect_static(env)
         worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "gpu,default",
                                    "--concurrency", str(max(1, opts["worker_processes"])), "--loglevel", "WARNING",
                                    "-n", "embedded@%h",
                                    "--beat", "--schedule", str(Path(settings.VAR_DIR) / "celery" / "beat-schedule")],
-                                  cwd=settings.BASE_DIR)
+                                  cwd=settings.BASE_DIR, env=env)
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{opts['host']}:{opts['port']}",
-                                "--noreload"], cwd=settings.BASE_DIR)
+                                "--noreload"], cwd=settings.BASE_DIR, env=env)
         children = [worker, web]
 
         def stop(*_):
@@ -64,7 +72,9 @@ class Command(BaseCommand):
             f"  researcher pages : {base}/studies/\n"
             f"  models and jobs  : {base}/models/\n"
             f"  admin            : {base}/admin/\n"
-            "Press Ctrl-C to stop.\n"))
+            + ("DEBUG is on (Django's debug pages and tracebacks).\n" if debug else
+               "DEBUG is off; start with DEBUG=true for Django's debug pages.\n")
+            + "Press Ctrl-C to stop.\n"))
         self._resume_unfinished_jobs()
         seed = {"count": opts["demo_count"]} if opts["seed_demo"] else None
         threading.Thread(target=self._background, args=(base, seed, not opts["no_demo_model"]), daemon=True).start()
@@ -82,6 +92,15 @@ class Command(BaseCommand):
                     child.kill()
         if web.returncode not in (0, None, -signal.SIGTERM, -signal.SIGINT) and web.returncode:
             raise CommandError(f"the web server exited with code {web.returncode}")
+
+    def _collect_static(self, env: dict) -> None:
+        """With DEBUG off WhiteNoise serves only var/staticfiles: collect it (hashed names, a gzip copy of each)."""
+        self.stdout.write("collecting static files (hashed names, gzip-compressed copies) into "
+                          f"{settings.STATIC_ROOT} ...")
+        done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                              cwd=settings.BASE_DIR, env=env)
+        if done.returncode:
+            raise CommandError(f"collectstatic failed (exit {done.returncode}); DEBUG=true serves without it")
 
     def _resume_unfinished_jobs(self) -> None:
         """The filesystem broker never redelivers: queue again jobs a previous run left unfinished."""
