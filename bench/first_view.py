@@ -27,6 +27,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default="/studies/demo/participants/")
     parser.add_argument("--profile", action="store_true", help="print the top 30 functions of the first view")
+    parser.add_argument("--import-at-start", action="store_true",
+                        help="import crowd-kit before the clock starts, as gunicorn's master and make run's web "
+                             "server do at start (study.analysis.aggregation.import_crowd_kit)")
     args = parser.parse_args()
 
     import django
@@ -39,6 +42,10 @@ def main() -> None:
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - import the URL configuration, as the servers do at start
+    if args.import_at_start:
+        from study.analysis.aggregation import import_crowd_kit
+
+        import_crowd_kit()
     client = Client()
     client.force_login(get_user_model().objects.get(username="admin"))
     profiler = cProfile.Profile()

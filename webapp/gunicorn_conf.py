@@ -32,3 +32,12 @@ max_requests_jitter = _int("WEB_MAX_REQUESTS_JITTER", 500)
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """With the app preloaded, also import crowd-kit in the master: every forked worker then has it, and the
+    first participants page or crowd-model comparison does not pay seconds of imports."""
+    if preload_app:
+        from study.analysis.aggregation import import_crowd_kit
+
+        import_crowd_kit()

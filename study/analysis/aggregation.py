@@ -11,9 +11,8 @@ label index in [0, K). Every method returns (N, K) rows that sum to 1, NaN rows 
             (every voter disagreed, common with a few votes) or the kept labels cover no more than half of
             the votes, the raw shares are returned: sharpening a face nobody agrees on would invent a consensus.
             FER+ instead discards such faces as "unknown"; a study cannot drop its own images.
-- dawid_skene, glad, mace  crowd-kit's models (Dawid-Skene re-implemented here in numpy): each models voters'
-            reliability and returns the posterior of a single *true label* per image. Their rows are near
-            one-hot: they answer "which label is right"
+- dawid_skene, glad, mace  from crowd-kit: each models voters' reliability and returns the posterior of a
+            single *true label* per image. Their rows are near one-hot: they answer "which label is right"
             (useful against spammers), not "what do people perceive", so compare them with models' top-1,
             not with the shares.
 
@@ -110,6 +109,16 @@ def _frame(votes: Votes):
     return pd.DataFrame({"task": votes.task, "worker": votes.worker, "label": votes.label})
 
 
+def import_crowd_kit() -> None:
+    """Import crowd-kit (and pandas, scikit-learn, nltk behind it) now. It costs seconds of CPU, which the first
+    participants page or crowd-model comparison would otherwise pay: server processes call this at start
+    (gunicorn's master before it forks, `make run`'s web server in a background thread)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import crowdkit.aggregation  # noqa: F401
+        import pandas  # noqa: F401
+
+
 def _model_probas(method: str, votes: Votes, seed: int):
     """Fit a crowd-kit model. Imported here: crowd-kit takes seconds to import (scikit-learn, nltk), and
     only these methods need it. GLAD and MACE iterate scipy optimisers, so their iterations are capped
@@ -154,8 +163,6 @@ def aggregate(method: str, votes: Votes, seed: int = 0) -> np.ndarray:
         return ferplus(counts)
     if len(votes.task) == 0:
         return np.full(counts.shape, np.nan)
-    if method == "dawid_skene":
-        return dawid_skene(votes).probas
     return _probas_to_array(_model_probas(method, votes, seed).probas_, votes)
 
 
@@ -178,79 +185,20 @@ def leave_one_out_agreement(votes: Votes) -> dict:
     return {_key(name): (float(sums[i] / used[i]) if used[i] else None) for i, name in enumerate(names)}
 
 
-_DS_EPS = 1e-10
-
-
-@dataclass(frozen=True)
-class DawidSkeneFit:
-    """probas (N, K) per image (NaN rows without votes), prior (K,), errors (W, K said, K true) per worker of
-    `workers`; labels nobody chose have prior 0 and no error mass."""
-
-    probas: np.ndarray
-    prior: np.ndarray
-    errors: np.ndarray
-    workers: np.ndarray
-
-
-def dawid_skene(votes: Votes, n_iter: int = 100, tol: float = 1e-5) -> DawidSkeneFit:
-    """Dawid-Skene EM in numpy, step for step what crowd-kit's DawidSkene(n_iter=100) computes (majority-vote
-    start, errors clipped at 1e-10, stop when the evidence lower bound per vote gains less than `tol`;
-    tests/study/analysis check the two agree). Written here because importing crowd-kit (pandas, scikit-learn,
-    nltk) cost the participants page seconds on its first view."""
-    tasks, t = np.unique(votes.task, return_inverse=True)
-    workers, w = np.unique(votes.worker, return_inverse=True)
-    labels, said = np.unique(votes.label, return_inverse=True)
-    n_t, n_w, n_l = len(tasks), len(workers), len(labels)
-    pair = w * n_l + said  # (worker, said) of each vote
-    present = np.bincount(pair, minlength=n_w * n_l).reshape(n_w, n_l) > 0
-    counts = np.zeros((n_t, n_l))
-    np.add.at(counts, (t, said), 1.0)
-    probas = counts / counts.sum(1, keepdims=True)
-
-    def m_step(probas):
-        errors = np.stack([np.bincount(pair, weights=probas[t, k], minlength=n_w * n_l) for k in range(n_l)], -1)
-        errors = np.where(present[..., None], np.maximum(errors.reshape(n_w, n_l, n_l), _DS_EPS), 0.0)
-        return errors / errors.sum(1, keepdims=True)
-
-    def log_errors(errors):
-        with np.errstate(divide="ignore"):
-            return np.log(errors[w, said])  # (V, K true); only present pairs are looked up, so never log(0)
-
-    prior, errors = probas.mean(0), m_step(probas)
-    loss = -np.inf
-    for _ in range(n_iter):
-        log_likelihood = np.log(np.maximum(prior, _DS_EPS)) + np.stack(
-            [np.bincount(t, weights=column, minlength=n_t) for column in log_errors(errors).T], -1)
-        scaled = np.exp(log_likelihood - log_likelihood.max(1, keepdims=True))
-        probas = scaled / scaled.sum(1, keepdims=True)
-        prior, errors = probas.mean(0), m_step(probas)
-        prior = np.maximum(prior, _DS_EPS)
-        clipped = np.maximum(probas, _DS_EPS)
-        bound = (probas[t] * (log_errors(errors) + np.log(prior))).sum() - (np.log(clipped) * clipped).sum()
-        new_loss = bound / len(t)
-        if new_loss - loss < tol:
-            break
-        loss = new_loss
-    k = votes.n_labels
-    full_probas = np.full((votes.n_tasks, k), np.nan)
-    full_probas[np.ix_(tasks, labels)] = probas
-    full_probas[tasks] = np.nan_to_num(full_probas[tasks])
-    full_prior = np.zeros(k)
-    full_prior[labels] = prior
-    full_errors = np.zeros((n_w, k, k))
-    full_errors[np.ix_(np.arange(n_w), labels, labels)] = errors
-    return DawidSkeneFit(full_probas, full_prior, full_errors, workers)
-
-
 def dawid_skene_quality(votes: Votes) -> dict:
     """worker -> {"confusion": (K, K) P(says column | true row) as lists, "skill": expected accuracy}."""
     if len(votes.task) == 0:
         return {}
-    fit = dawid_skene(votes)
+    model = _model_probas("dawid_skene", votes, 0)
+    k = votes.n_labels
+    prior = model.priors_.reindex(range(k), fill_value=0.0).to_numpy(dtype=np.float64)
+    errors = model.errors_
     out = {}
-    for worker, errors in zip(fit.workers, fit.errors, strict=True):
-        confusion = errors.T  # rows true label, columns what the worker says
-        out[_key(worker)] = {"confusion": confusion.tolist(), "skill": float(fit.prior @ np.diag(confusion))}
+    for worker in np.unique(votes.worker):
+        table = errors.loc[worker].reindex(index=range(k), columns=range(k), fill_value=0.0)
+        confusion = table.to_numpy(dtype=np.float64).T  # rows true label, columns what the worker says
+        out[_key(worker)] = {
+            "confusion": confusion.tolist(), "skill": float(prior @ np.diag(confusion))}
     return out
 
 

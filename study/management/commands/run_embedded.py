@@ -54,7 +54,7 @@ class Command(BaseCommand):
                                    "--beat", "--schedule", str(Path(settings.VAR_DIR) / "celery" / "beat-schedule")],
                                   cwd=settings.BASE_DIR, env=env)
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{opts['host']}:{opts['port']}",
-                                "--noreload"], cwd=settings.BASE_DIR, env=env)
+                                "--noreload"], cwd=settings.BASE_DIR, env={**env, "WEB_IMPORT_CROWD_KIT_AT_START": "1"})
         children = [worker, web]
 
         def stop(*_):
