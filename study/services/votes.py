@@ -111,14 +111,16 @@ def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -
 # cookies, with everything the vote needs in the same row: participant and study state, the label set's answers,
 # the image's gold answer, the participant's progress and the next two images to show (the current one excluded).
 # On PostgreSQL the assignment row is locked (VOTE_LOOKUP_LOCK): concurrent submits of one vote wait for each
-# other. {tokens} is a list of %s placeholders, one per cookie token.
+# other. The second one then sees this row as answered but the subqueries still read the statement's snapshot,
+# so they leave this assignment out: answered = the others' count + 1, the same for a new vote and a repeat.
+# {tokens} is a list of %s placeholders, one per cookie token.
 VOTE_LOOKUP_SQL = """
 SELECT a.id, a.answered_at IS NOT NULL,
        p.id, p.study_id, p.token, p.public_id, p.is_test, p.excluded, p.finished_at IS NOT NULL,
        s.status, s.finish_when_paused, ls.labels, ls.non_emotion_labels,
        st.id, st.is_gold, st.ground_truth,
        (SELECT COUNT(*) FROM study_assignment o WHERE o.participant_id = a.participant_id),
-       (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = a.participant_id),
+       (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = a.participant_id AND o.id <> a.id),
        (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
          WHERE o.participant_id = a.participant_id AND o.answered_at IS NULL AND o.id <> a.id
          ORDER BY o.position LIMIT 1),
@@ -166,20 +168,20 @@ class _VoteLookup:
     is_gold: bool
     ground_truth: str
     n_total: int
-    n_answered: int
+    n_answered_others: int  # the participant's other answered assignments
     upcoming: tuple[uuid.UUID, ...]
 
     @classmethod
     def from_row(cls, row: tuple) -> "_VoteLookup":
         (assignment_id, answered, participant_id, study_id, token, public_id, is_test, excluded, finished, status,
-         finish_when_paused, labels, non_emotion_labels, stimulus_id, is_gold, ground_truth, n_total, n_answered,
+         finish_when_paused, labels, non_emotion_labels, stimulus_id, is_gold, ground_truth, n_total, n_answered_others,
          upcoming_0, upcoming_1) = row
         return cls(assignment_id=assignment_id, answered=bool(answered), participant_id=participant_id,
                    study_id=study_id, token=token, participant_public_id=db_uuid(public_id), is_test=bool(is_test),
                    excluded=bool(excluded), finished=bool(finished), study_status=status,
                    finish_when_paused=bool(finish_when_paused), answers=[*db_json(labels), *db_json(non_emotion_labels)],
                    stimulus_id=stimulus_id, is_gold=bool(is_gold), ground_truth=ground_truth, n_total=n_total,
-                   n_answered=n_answered,
+                   n_answered_others=n_answered_others,
                    upcoming=tuple(db_uuid(key) for key in (upcoming_0, upcoming_1) if key is not None))
 
 
@@ -252,14 +254,13 @@ def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str
             if first is None:
                 return None
             vote_id, label, response_ms, created_at = first
-            answered = found.n_answered
         else:
             if not participant_may_continue(is_test=found.is_test, study_status=found.study_status,
                                             finish_when_paused=found.finish_when_paused):
                 return None  # vote_record raises StudyNotOpen with the study's message
             created_at = timezone.now()
             vote_id = _vote_insert(cursor, found, label=label, response_ms=response_ms, now=created_at)
-            answered = found.n_answered + 1
+        answered = found.n_answered_others + 1
         excluded = found.excluded
         if found.n_total > 0 and answered >= found.n_total and not found.finished:
             excluded = participant_finish(participant=Participant(pk=found.participant_id)).excluded
