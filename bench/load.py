@@ -183,6 +183,23 @@ def server_cpu_seconds(server: Server) -> float:
     return total
 
 
+def database_cpu_seconds(data_dir: str) -> float:
+    """CPU used so far by a PostgreSQL cluster (the postmaster, its live backends and those that exited), or 0 when
+    no data directory was given (--pg-data-dir): the database's share of a call, on a machine it shares."""
+    if not data_dir:
+        return 0.0
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    total = process_cpu_seconds(postmaster)
+    out = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout
+    for pid in out.split():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def join(port: int, slug: str, query: str = "") -> tuple[str, str]:
     """Entry, consent and Start as a new participant -> (the Cookie header to send, the CSRF token)."""
     _, page, headers = request(port, "GET", f"/s/{slug}/{query}")
@@ -315,6 +332,9 @@ def main() -> None:
                              "use a private cluster, never one that other people share")
     parser.add_argument("--saturation-threads", type=int, default=16)
     parser.add_argument("--saturation-seconds", type=float, default=8, help="0 skips the saturation phase")
+    parser.add_argument("--pg-data-dir", default="",
+                        help="data directory of the PostgreSQL cluster of --database-url (a private one on this machine): "
+                             "the saturation phases then also report the database's CPU per call")
     parser.add_argument("--saturation-joined", type=int, default=10,
                         help="participants per saturating client joined before the vote-only window (20 votes each); "
                              "0 skips that variant")
@@ -436,15 +456,17 @@ def saturation(args, env: dict, server: Server, port: int, slug: str) -> None:
     for name, make_call in (
             ("/healthz/", lambda i, acknowledged: lambda: request(port, "GET", "/healthz/")[0] == 200),
             ("vote cycle", lambda i, acknowledged: _saturating_voter(port, slug + "-sat", 10_000 + i, acknowledged))):
-        server_cpu, load = server_cpu_seconds(server), os.getloadavg()[0]
+        server_cpu, db_cpu, load = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir), os.getloadavg()[0]
         phase = saturate(args.saturation_threads, args.saturation_seconds, make_call, args.client_processes)
         phase["server_cpu_ms"] = (server_cpu_seconds(server) - server_cpu) * 1000 / max(phase["count"], 1)
+        phase["db_cpu_ms"] = (database_cpu_seconds(args.pg_data_dir) - db_cpu) * 1000 / max(phase["count"], 1)
         phase["client_cpu_ms"] = phase["client_cpu"] * 1000 / max(phase["count"], 1)
         phase["load"] = load
         phases[name] = phase
         print(f"saturation {name:10}: {phase['rate']:6.1f}/s with {args.saturation_threads} clients in "
-              f"{args.client_processes} processes; server CPU {phase['server_cpu_ms']:.2f} ms, client CPU "
-              f"{phase['client_cpu_ms']:.2f} ms per call; load average {load:.1f}")
+              f"{args.client_processes} processes; server CPU {phase['server_cpu_ms']:.2f} ms, "
+              + (f"database CPU {phase['db_cpu_ms']:.2f} ms, " if args.pg_data_dir else "")
+              + f"client CPU {phase['client_cpu_ms']:.2f} ms per call; load average {load:.1f}")
     const, votes = phases["/healthz/"], phases["vote cycle"]
     print(f"ratio vote cycles / /healthz/ requests: throughput {votes['rate'] / const['rate']:.3f}, "
           f"server CPU per call {votes['server_cpu_ms'] / max(const['server_cpu_ms'], 1e-9):.1f}x")
@@ -467,15 +489,16 @@ def votes_only(args, env: dict, server: Server, port: int, slug: str, const: dic
     print(f"joins before the vote-only window: {len(joined)} participants (entry, consent, Start, trial state) in "
           f"{elapsed:.1f} s ({len(joined) / elapsed:.1f}/s with {threads} clients), server CPU {join_cpu_ms:.1f} ms "
           f"per join; load average {load:.1f}")
-    server_cpu, load = server_cpu_seconds(server), os.getloadavg()[0]
+    server_cpu, db_cpu, load = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir), os.getloadavg()[0]
     exhausted = multiprocessing.get_context("fork").Value("i", 0)
     phase = saturate(threads, args.saturation_seconds,
                      lambda i, acknowledged: _joined_voter(port, slug, joined[i::threads], acknowledged, exhausted),
                      args.client_processes)
     server_ms = (server_cpu_seconds(server) - server_cpu) * 1000 / max(phase["count"], 1)
+    db_ms = (database_cpu_seconds(args.pg_data_dir) - db_cpu) * 1000 / max(phase["count"], 1)
     print(f"saturation vote only : {phase['rate']:6.1f}/s with {threads} clients in {args.client_processes} processes; "
-          f"server CPU {server_ms:.2f} ms, client CPU {phase['client_cpu'] * 1000 / max(phase['count'], 1):.2f} ms "
-          f"per vote; load average {load:.1f}"
+          f"server CPU {server_ms:.2f} ms, " + (f"database CPU {db_ms:.2f} ms, " if args.pg_data_dir else "")
+          + f"client CPU {phase['client_cpu'] * 1000 / max(phase['count'], 1):.2f} ms per vote; load average {load:.1f}"
           + (f"; WARNING: {exhausted.value} clients ran out of participants, raise --saturation-joined"
              if exhausted.value else ""))
     print(f"ratio votes / /healthz/ requests (vote path alone): throughput {phase['rate'] / const['rate']:.3f}, "
