@@ -3,7 +3,6 @@
 Sections: participant progress · stimulus load (the quota balance) · human vote distributions.
 Human distributions leave out excluded participants and gold (attention) items by default.
 """
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,13 +10,13 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study.analysis.allocation import AllocationPolicy, allocation_order
 from study.models import Assignment, Participant, Stimulus, Study, Vote
+from study.rawsql import db_json, db_uuid, hot_cursor
 from study.selectors.votes import counted_votes
 
 # --- participant progress -------------------------------------------------------------------------
@@ -128,7 +127,7 @@ def participant_trial_snapshot(*, slug: str, cookies) -> TrialSnapshot | None:
     tokens = list(participant_cookie_tokens(cookies).items())[:20]
     if not tokens:
         return None
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(TRIAL_STATE_SQL.format(tokens=", ".join(["%s"] * len(tokens))),
                        [slug, *(token for _, token in tokens)])
         rows = cursor.fetchall()
@@ -143,16 +142,6 @@ def participant_trial_snapshot(*, slug: str, cookies) -> TrialSnapshot | None:
         upcoming=tuple(db_uuid(key) for key in (upcoming_0, upcoming_1) if key is not None),
         labels=db_json(label_order) or db_json(labels), is_test=bool(is_test), study_status=status,
         finish_when_paused=bool(finish_when_paused))
-
-
-def db_uuid(value) -> uuid.UUID:
-    """A UUID column as a raw cursor reads it: uuid.UUID on PostgreSQL, 32 hex digits on SQLite."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
-
-
-def db_json(value):
-    """A JSON column as a raw cursor reads it: text on both backends (Django registers no jsonb loader), parsed."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def participant_progress(*, participant: Participant) -> ParticipantProgress:

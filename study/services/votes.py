@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from study.errors import InvalidResponseTime, UnknownLabel
 from study.models import Assignment, Participant, Stimulus, Vote
-from study.selectors.participants import db_json, db_uuid, participant_cookie_tokens
+from study.rawsql import db_json, db_uuid, hot_cursor
+from study.selectors.participants import participant_cookie_tokens
 from study.services.assignments import assignment_lock_for_vote
 from study.services.participants import (
     participant_finish,
@@ -241,7 +242,7 @@ def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str
     tokens = list(participant_cookie_tokens(cookies).items())[:20]
     if not tokens:
         return None
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), hot_cursor() as cursor:
         found = _vote_lookup(cursor, slug=slug, tokens=[token for _, token in tokens],
                              stimulus_public_id=stimulus_public_id)
         if found is None or (found.study_id, found.token) not in tokens:  # the cookie must be the study's own

@@ -223,7 +223,7 @@ def test_two_threads_submitting_the_same_vote_store_one_row():
                 start.wait(timeout=10)
                 receipts.append(vote_submit(slug=study.slug, cookies=cookies, stimulus_public_id=key, label=label,
                                             response_ms=500))
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 errors.append(exc)
             finally:
                 connection.close()
@@ -239,3 +239,25 @@ def test_two_threads_submitting_the_same_vote_store_one_row():
     assert Vote.objects.filter(participant=participant).count() == 6
     participant.refresh_from_db()
     assert participant.finished_at is not None
+
+
+@pytest.mark.integration
+def test_postgresql_plans_the_hot_statements_once_per_connection(client, started, settings):
+    """The vote's lookup and writes and the trial state run as prepared statements (study/rawsql.py), unless the
+    setting turns them off (a connection pooler that cannot keep them)."""
+    require_postgres()
+    study, participant, sequence = started
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM pg_prepared_statements")  # Django's own cursors never prepare
+            return cursor.fetchone()[0]
+
+    settings.RAW_SQL_PREPARED_STATEMENTS = False
+    _vote(client, study, sequence[0])
+    assert prepared() == 0
+    settings.RAW_SQL_PREPARED_STATEMENTS = True
+    _vote(client, study, sequence[1])
+    client.get(f"/api/s/{study.slug}/trial/")
+    assert prepared() == 4  # the lookup, the insert, the answered update, the trial state
+    assert Vote.objects.filter(participant=participant).count() == 2
