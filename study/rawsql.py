@@ -1,10 +1,11 @@
 """Raw SQL on the participants' hot paths (the vote, the JSON trial state): the cursor and the column readers.
 
-Why prepared statements: measured on the reference machine (bench/RESULTS.md, "The vote path in raw SQL"),
-PostgreSQL spent ≈ 1.6-1.8 ms of CPU planning the vote's lookup on every vote and ≈ 0.2 ms executing it once
-prepared; the database's CPU per vote was as large as the web's. Django leaves psycopg's prepared statements off
-by default (a PgBouncer in transaction mode before 1.21 cannot keep them), so they are used only here and can be
-turned off with the setting RAW_SQL_PREPARED_STATEMENTS (env RAW_SQL_PREPARED_STATEMENTS=false).
+Why prepared statements: measured on the reference machine (bench/prepared_lookup.py; bench/RESULTS.md, "The vote
+path in raw SQL"), PostgreSQL spent ≈ 1.6 ms of CPU planning and running the vote's lookup on every vote and
+≈ 0.2 ms running it prepared; the database's CPU per vote fell from ≈ 3.4 ms to ≈ 1.4-1.9 ms. Django leaves
+psycopg's prepared statements off by default (a PgBouncer in transaction mode before 1.21 cannot keep them), so
+they are used only here and can be turned off with the setting RAW_SQL_PREPARED_STATEMENTS (env
+RAW_SQL_PREPARED_STATEMENTS=false).
 """
 import functools
 import json
