@@ -10,11 +10,13 @@ is bounded by --duration; the participants are threads spread over --client-proc
 process of 200 threads would itself be the bottleneck). Then the database is checked: every acknowledged vote
 stored (0 lost), no (participant, image) twice (0 duplicated), images balanced (votes + held places differ by
 at most one). Then a saturation phase (no think time, --saturation-threads clients) measures the throughput of
-vote cycles against that of /healthz/, and the server's CPU per call of each (read from /proc: a ratio that
-the other work on a shared machine hardly moves). Faults: kill-worker (kill -9 one gunicorn worker),
-restart-web (kill -9 the whole server, start a new one), stop-redis (stopped for --fault-for seconds, then
-started again) / freeze-redis (SIGSTOP for --fault-for seconds): a private redis-server is the broker,
-restart-postgres (runs --pg-restart-command). A participant who meets an error retries the same vote after
+vote cycles (a vote, and every 20 votes a new participant) against that of /healthz/, and the server's CPU per call
+of each (read from /proc: a ratio that the other work on a shared machine hardly moves); then the vote path alone
+(participants joined before the timed window, the joins reported apart as the join cost).
+Faults: kill-worker (kill -9 one gunicorn worker), restart-web (kill -9 the whole server, start a new one),
+stop-redis (stopped for --fault-for seconds, then started again) / freeze-redis (SIGSTOP for --fault-for seconds):
+a private redis-server is the broker, restart-postgres (runs --pg-restart-command). A participant who meets an
+error retries the same vote after
 0.5 s (votes are idempotent).
 """
 from __future__ import annotations
@@ -181,6 +183,23 @@ def server_cpu_seconds(server: Server) -> float:
     return total
 
 
+def database_cpu_seconds(data_dir: str) -> float:
+    """CPU used so far by a PostgreSQL cluster (the postmaster, its live backends and those that exited), or 0 when
+    no data directory was given (--pg-data-dir): the database's share of a call, on a machine it shares."""
+    if not data_dir:
+        return 0.0
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    total = process_cpu_seconds(postmaster)
+    out = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout
+    for pid in out.split():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def join(port: int, slug: str, query: str = "") -> tuple[str, str]:
     """Entry, consent and Start as a new participant -> (the Cookie header to send, the CSRF token)."""
     _, page, headers = request(port, "GET", f"/s/{slug}/{query}")
@@ -313,6 +332,12 @@ def main() -> None:
                              "use a private cluster, never one that other people share")
     parser.add_argument("--saturation-threads", type=int, default=16)
     parser.add_argument("--saturation-seconds", type=float, default=8, help="0 skips the saturation phase")
+    parser.add_argument("--pg-data-dir", default="",
+                        help="data directory of the PostgreSQL cluster of --database-url (a private one on this machine): "
+                             "the saturation phases then also report the database's CPU per call")
+    parser.add_argument("--saturation-joined", type=int, default=10,
+                        help="participants per saturating client joined before the vote-only window (20 votes each); "
+                             "0 skips that variant")
     parser.add_argument("--client-processes", type=int, default=4,
                         help="simulated participants and saturating clients are spread over this many processes")
     args = parser.parse_args()
@@ -431,19 +456,107 @@ def saturation(args, env: dict, server: Server, port: int, slug: str) -> None:
     for name, make_call in (
             ("/healthz/", lambda i, acknowledged: lambda: request(port, "GET", "/healthz/")[0] == 200),
             ("vote cycle", lambda i, acknowledged: _saturating_voter(port, slug + "-sat", 10_000 + i, acknowledged))):
-        server_cpu, load = server_cpu_seconds(server), os.getloadavg()[0]
+        server_cpu, db_cpu, load = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir), os.getloadavg()[0]
         phase = saturate(args.saturation_threads, args.saturation_seconds, make_call, args.client_processes)
         phase["server_cpu_ms"] = (server_cpu_seconds(server) - server_cpu) * 1000 / max(phase["count"], 1)
+        phase["db_cpu_ms"] = (database_cpu_seconds(args.pg_data_dir) - db_cpu) * 1000 / max(phase["count"], 1)
         phase["client_cpu_ms"] = phase["client_cpu"] * 1000 / max(phase["count"], 1)
         phase["load"] = load
         phases[name] = phase
         print(f"saturation {name:10}: {phase['rate']:6.1f}/s with {args.saturation_threads} clients in "
-              f"{args.client_processes} processes; server CPU {phase['server_cpu_ms']:.2f} ms, client CPU "
-              f"{phase['client_cpu_ms']:.2f} ms per call; load average {load:.1f}")
+              f"{args.client_processes} processes; server CPU {phase['server_cpu_ms']:.2f} ms, "
+              + (f"database CPU {phase['db_cpu_ms']:.2f} ms, " if args.pg_data_dir else "")
+              + f"client CPU {phase['client_cpu_ms']:.2f} ms per call; load average {load:.1f}")
     const, votes = phases["/healthz/"], phases["vote cycle"]
     print(f"ratio vote cycles / /healthz/ requests: throughput {votes['rate'] / const['rate']:.3f}, "
           f"server CPU per call {votes['server_cpu_ms'] / max(const['server_cpu_ms'], 1e-9):.1f}x")
     print(check_database(env, slug + "-sat", votes["acknowledged"]))
+    if args.saturation_joined > 0:
+        votes_only(args, env, server, port, slug + "-votes", const)
+
+
+def votes_only(args, env: dict, server: Server, port: int, slug: str, const: dict) -> None:
+    """The vote path alone (what issue 13's goal reads on): --saturation-joined participants per client join first
+    (entry, consent, Start and the trial state; timed and reported as the join cost), then the same clients send
+    only votes, each answer naming the next image, for --saturation-seconds."""
+    threads = args.saturation_threads
+    subprocess.run([sys.executable, "bench/_load_setup.py", slug, str(args.images), str(threads * args.saturation_joined)],
+                   cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    server_cpu, load, started = server_cpu_seconds(server), os.getloadavg()[0], time.monotonic()
+    joined = join_many(port, slug, threads * args.saturation_joined, threads, args.client_processes)
+    elapsed = time.monotonic() - started
+    join_cpu_ms = (server_cpu_seconds(server) - server_cpu) * 1000 / max(len(joined), 1)
+    print(f"joins before the vote-only window: {len(joined)} participants (entry, consent, Start, trial state) in "
+          f"{elapsed:.1f} s ({len(joined) / elapsed:.1f}/s with {threads} clients), server CPU {join_cpu_ms:.1f} ms "
+          f"per join; load average {load:.1f}")
+    server_cpu, db_cpu, load = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir), os.getloadavg()[0]
+    exhausted = multiprocessing.get_context("fork").Value("i", 0)
+    phase = saturate(threads, args.saturation_seconds,
+                     lambda i, acknowledged: _joined_voter(port, slug, joined[i::threads], acknowledged, exhausted),
+                     args.client_processes)
+    server_ms = (server_cpu_seconds(server) - server_cpu) * 1000 / max(phase["count"], 1)
+    db_ms = (database_cpu_seconds(args.pg_data_dir) - db_cpu) * 1000 / max(phase["count"], 1)
+    print(f"saturation vote only : {phase['rate']:6.1f}/s with {threads} clients in {args.client_processes} processes; "
+          f"server CPU {server_ms:.2f} ms, " + (f"database CPU {db_ms:.2f} ms, " if args.pg_data_dir else "")
+          + f"client CPU {phase['client_cpu'] * 1000 / max(phase['count'], 1):.2f} ms per vote; load average {load:.1f}"
+          + (f"; WARNING: {exhausted.value} clients ran out of participants, raise --saturation-joined"
+             if exhausted.value else ""))
+    print(f"ratio votes / /healthz/ requests (vote path alone): throughput {phase['rate'] / const['rate']:.3f}, "
+          f"server CPU per call {server_ms / max(const['server_cpu_ms'], 1e-9):.1f}x")
+    print(check_database(env, slug, phase["acknowledged"]))
+
+
+def join_many(port: int, slug: str, count: int, threads: int, processes: int) -> list[dict]:
+    """`count` new participants, joined by `threads` clients over `processes` processes: each one's cookies, CSRF
+    token and first image (from the JSON trial state)."""
+    def one_process(k: int) -> list[dict]:
+        done, lock = [], threading.Lock()
+
+        def loop(i):
+            for _ in range(i, count, threads):
+                cookies, csrf = join(port, slug)
+                status, body, _ = request(port, "GET", f"/api/s/{slug}/trial/", headers={"Cookie": cookies})
+                current = json.loads(body).get("current") if status == 200 else None
+                if current:
+                    with lock:
+                        done.append({"cookies": cookies, "csrf": csrf, "current": current})
+
+        mine = [threading.Thread(target=loop, args=(i,)) for i in range(k, threads, processes)]
+        for thread in mine:
+            thread.start()
+        for thread in mine:
+            thread.join()
+        return done
+
+    return [joined for result in in_processes(processes, one_process) for joined in result]
+
+
+def _joined_voter(port: int, slug: str, participants: list[dict], acknowledged: set, exhausted):
+    """One client without think time that only votes, for participants who joined before the window."""
+    queue, state = [dict(p) for p in participants], {"exhausted": False}
+
+    def call() -> bool:
+        while queue and not queue[0]["current"]:
+            queue.pop(0)  # finished: the next participant
+        if not queue:  # out of participants: idle until the window ends (the warning tells)
+            if not state["exhausted"]:
+                state["exhausted"] = True
+                with exhausted.get_lock():
+                    exhausted.value += 1
+            time.sleep(0.2)
+            return False
+        who = queue[0]
+        status, body, _ = request(port, "POST", f"/api/s/{slug}/votes/",
+                                  {"stimulus": who["current"]["stimulus"], "label": "Fear", "response_ms": 500},
+                                  headers={"Cookie": who["cookies"], "X-CSRFToken": who["csrf"]})
+        if status != 201:
+            return False
+        answer = json.loads(body)
+        acknowledged.add((answer["participant"], who["current"]["stimulus"]))
+        who["current"] = (answer.get("trial") or {}).get("current")
+        return True
+
+    return call
 
 
 def check_database(env: dict, slug: str, acknowledged: set) -> str:

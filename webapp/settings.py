@@ -81,6 +81,9 @@ TEMPLATES = [
     },
 ]
 
+# The participants' vote and trial state run as prepared statements on PostgreSQL (study/rawsql.py); turn them off
+# behind a connection pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
+RAW_SQL_PREPARED_STATEMENTS = env.bool("RAW_SQL_PREPARED_STATEMENTS", default=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'emostudy.sqlite3'}")}
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -92,6 +95,11 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECK", True)  # a restarted PostgreSQL costs no request an error
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=15))
+    if RAW_SQL_PREPARED_STATEMENTS:
+        # psycopg prepares nothing while prepare_threshold is None (Django's default). A threshold never reached
+        # prepares only the statements that ask (study/rawsql.py's cursor); Django's own cursors bind on the client
+        # side and never prepare.
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

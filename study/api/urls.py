@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import obtain_auth_token
 
+from study.api import participant
 from study.api import views as apis
 
 urlpatterns = [
@@ -18,8 +19,10 @@ urlpatterns = [
     path("studies/<slug:slug>/votes/", apis.VoteListApi.as_view(), name="api-vote-list"),
     path("studies/<slug:slug>/predictions/", apis.PredictionListApi.as_view(), name="api-prediction-list"),
     path("studies/<slug:slug>/metrics/", apis.MetricsSummaryApi.as_view(), name="api-metrics"),
-    path("s/<slug:slug>/trial/", apis.ParticipantTrialApi.as_view(), name="api-participant-trial"),
-    path("s/<slug:slug>/votes/", apis.ParticipantVoteCreateApi.as_view(), name="api-participant-vote"),
+    # plain Django views on the hot path, documented as (and falling back to) the DRF classes ParticipantTrialApi
+    # and ParticipantVoteCreateApi
+    path("s/<slug:slug>/trial/", participant.participant_trial, name="api-participant-trial"),
+    path("s/<slug:slug>/votes/", participant.participant_vote, name="api-participant-vote"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="study:api-schema"), name="api-docs"),
 ]

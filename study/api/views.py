@@ -153,14 +153,16 @@ NO_PARTICIPANT = {"detail": "open the study link and give consent first"}
 
 
 class ParticipantTrialApi(APIView):
-    """The trial page's state as JSON: progress, the image to show now and the next one to preload."""
+    """The trial page's state as JSON: progress, the image to show now and the next one to preload. Served by
+    study.api.participant.participant_trial, which hands this class what it does not answer itself."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(tags=["participants"], responses={200: TrialOutputSerializer})
     def get(self, request, slug: str):
-        """Two queries, as the trial page: the participant with study and label set, then the sequence."""
+        """The general path (study.api.participant.participant_trial answers the common case in one raw statement):
+        two queries, as the trial page: the participant with study and label set, then the sequence."""
         from study.services.participants import participant_require_can_continue
 
         participant = participant_for_page(slug=slug, cookies=request.COOKIES)
@@ -188,7 +190,8 @@ class ParticipantTrialApi(APIView):
 
 @method_decorator(csrf_protect, name="dispatch")
 class ParticipantVoteCreateApi(APIView):
-    """The trial page's vote, as JSON: the participant is the one whose cookie the browser sends."""
+    """The trial page's vote, as JSON: the participant is the one whose cookie the browser sends. Served by
+    study.api.participant.participant_vote, which hands this class what it does not answer itself."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -200,18 +203,12 @@ class ParticipantVoteCreateApi(APIView):
 
     @extend_schema(tags=["participants"], request=InputSerializer, responses={201: VoteCreatedOutputSerializer})
     def post(self, request, slug: str):
-        from study.services.votes import vote_record, vote_submit
+        """The general path, through the ORM: study.api.participant.participant_vote answers the common case in raw
+        SQL and sends here what it does not (bad input, no participant, an image not assigned, a study not open)."""
+        from study.services.votes import vote_record
 
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:  # the hot path: one locked lookup (which also finds the next images), then the writes (<= 6 queries)
-            outcome = vote_submit(slug=slug, cookies=request.COOKIES, stimulus_public_id=data.validated_data["stimulus"],
-                                  label=data.validated_data["label"], response_ms=data.validated_data["response_ms"],
-                                  with_upcoming=True)
-        except DomainError as error:
-            raise DomainProblem(error) from None
-        if outcome is not None:
-            return _vote_created(slug, outcome.vote, outcome.answered, outcome.total, outcome.upcoming)
         study = get_object_or_404(Study.objects.select_related("label_set"), slug=slug)
         participant = _participant(request, study)
         if participant is None:

@@ -3,6 +3,7 @@
 Sections: participant progress · stimulus load (the quota balance) · human vote distributions.
 Human distributions leave out excluded participants and gold (attention) items by default.
 """
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from study.analysis.allocation import AllocationPolicy, allocation_order
 from study.models import Assignment, Participant, Stimulus, Study, Vote
+from study.rawsql import db_json, db_uuid, hot_cursor
 from study.selectors.votes import counted_votes
 
 # --- participant progress -------------------------------------------------------------------------
@@ -85,6 +87,61 @@ def participant_trial_state(*, participant: Participant) -> tuple[ParticipantPro
     sequence = participant_sequence(participant=participant)
     progress = ParticipantProgress(answered=sum(1 for a in sequence if a.answered_at), total=len(sequence))
     return progress, [a for a in sequence if a.answered_at is None][:2]
+
+
+# Why raw: profiled (bench/RESULTS.md, "Vote path under load and faults"), the JSON trial state cost ≈ 8.5 ms of CPU
+# per request through the ORM on the reference machine (two queries built, compiled and loaded into model
+# instances) for what PostgreSQL answers in well under 1 ms. One statement: the browser's participant of the study
+# (by slug and the participant cookies' tokens; {tokens} is one %s per token), the study's state, the label set,
+# the progress counts and the next two unanswered images.
+TRIAL_STATE_SQL = """
+SELECT p.study_id, p.token, p.is_test, p.label_order, s.status, s.finish_when_paused, ls.labels,
+       (SELECT COUNT(*) FROM study_assignment o WHERE o.participant_id = p.id),
+       (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = p.id),
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = p.id AND o.answered_at IS NULL ORDER BY o.position LIMIT 1),
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = p.id AND o.answered_at IS NULL ORDER BY o.position LIMIT 1 OFFSET 1)
+  FROM study_participant p
+  JOIN study_study s ON s.id = p.study_id
+  JOIN study_labelset ls ON ls.id = s.label_set_id
+ WHERE s.slug = %s AND p.token IN ({tokens})"""
+
+
+@dataclass(frozen=True)
+class TrialSnapshot:
+    """Where the browser's participant of a study stands: what the JSON trial state shows, and what decides
+    whether they may go on (participant_may_continue)."""
+
+    progress: ParticipantProgress
+    upcoming: tuple[uuid.UUID, ...]  # the image to show now and the one to preload
+    labels: list[str]  # the buttons, in this participant's order
+    is_test: bool
+    study_status: str
+    finish_when_paused: bool
+
+
+def participant_trial_snapshot(*, slug: str, cookies) -> TrialSnapshot | None:
+    """The trial state of the browser's participant of the study `slug` in one raw statement; None when the browser
+    has no participant there (or the study does not exist)."""
+    tokens = list(participant_cookie_tokens(cookies).items())[:20]
+    if not tokens:
+        return None
+    with hot_cursor() as cursor:
+        cursor.execute(TRIAL_STATE_SQL.format(tokens=", ".join(["%s"] * len(tokens))),
+                       [slug, *(token for _, token in tokens)])
+        rows = cursor.fetchall()
+    if len(rows) != 1:
+        return None
+    (study_id, token, is_test, label_order, status, finish_when_paused, labels, total, answered,
+     upcoming_0, upcoming_1) = rows[0]
+    if (study_id, token) not in tokens:  # the cookie must be the study's own
+        return None
+    return TrialSnapshot(
+        progress=ParticipantProgress(answered=answered, total=total),
+        upcoming=tuple(db_uuid(key) for key in (upcoming_0, upcoming_1) if key is not None),
+        labels=db_json(label_order) or db_json(labels), is_test=bool(is_test), study_status=status,
+        finish_when_paused=bool(finish_when_paused))
 
 
 def participant_progress(*, participant: Participant) -> ParticipantProgress:

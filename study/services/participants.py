@@ -44,11 +44,14 @@ def participant_require_can_continue(participant: Participant, study: Study | No
     finish (study.finish_when_paused). Test participants (a researcher's preview): always.
     """
     study = study or participant.study
-    if participant.is_test:
-        return
-    if study.status == Study.Status.PAUSED and study.finish_when_paused:
-        return
-    study_require_live(study)
+    if not participant_may_continue(is_test=participant.is_test, study_status=study.status,
+                                    finish_when_paused=study.finish_when_paused):
+        study_require_live(study)
+
+
+def participant_may_continue(*, is_test: bool, study_status: str, finish_when_paused: bool) -> bool:
+    """The rule of participant_require_can_continue on plain values (the raw-SQL vote path reads them so)."""
+    return is_test or study_status == Study.Status.LIVE or (study_status == Study.Status.PAUSED and finish_when_paused)
 
 
 def participant_url_parameter_names(study: Study) -> list[str]:

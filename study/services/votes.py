@@ -3,30 +3,45 @@
 Double clicks, the back button and retried requests all end up here with a vote that may already
 exist; the first vote always wins and is returned unchanged. The assignment row lock serialises
 concurrent submits of the same vote, and the unique constraint (participant, stimulus) backs it up.
+
+Two paths with the same guarantees: vote_submit, the hot path of every participant's vote, in raw SQL (a few
+statements, no ORM); vote_record, the general path through the ORM, which the views take when vote_submit finds
+nothing to vote on, and which explains why (no participant, an image not assigned, a study not open).
 """
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db import transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from study.errors import InvalidResponseTime, UnknownLabel
 from study.models import Assignment, Participant, Stimulus, Vote
+from study.rawsql import db_json, db_uuid, hot_cursor
 from study.selectors.participants import participant_cookie_tokens
 from study.services.assignments import assignment_lock_for_vote
-from study.services.participants import participant_finish, participant_require_can_continue
+from study.services.participants import (
+    participant_finish,
+    participant_may_continue,
+    participant_require_can_continue,
+)
 
 MAX_RESPONSE_MS = 3_600_000
 
 
 def vote_clean_label(*, participant: Participant, label: str) -> str:
     """The study's spelling of `label` (matched case-insensitively); UnknownLabel otherwise."""
-    labels = participant.study.label_set.answers
-    by_key = {name.casefold(): name for name in labels}
+    return vote_label_in(participant.study.label_set.answers, label)
+
+
+def vote_label_in(answers: list[str], label: str) -> str:
+    """The spelling in `answers` (a label set's answers) of `label`, matched case-insensitively; UnknownLabel
+    otherwise."""
+    by_key = {name.casefold(): name for name in answers}
     canonical = by_key.get(str(label).strip().casefold())
     if canonical is None:
-        raise UnknownLabel(f"Unknown emotion {str(label)[:64]!r}; choose one of: {', '.join(labels)}.")
+        raise UnknownLabel(f"Unknown emotion {str(label)[:64]!r}; choose one of: {', '.join(answers)}.")
     return canonical
 
 
@@ -49,7 +64,6 @@ class VoteOutcome:
     participant: Participant
     answered: int
     total: int
-    upcoming: tuple[uuid.UUID, ...] = ()  # the next unanswered images (current, next), when the caller asked
 
     @property
     def finished(self) -> bool:
@@ -57,9 +71,8 @@ class VoteOutcome:
 
 
 def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -> VoteOutcome:
-    """The vote itself, given the participant's assignment already row-locked (with participant, study,
-    label set and stimulus loaded). Two statements for a regular vote (insert, mark answered) when the locking
-    query also counted the participant's progress, three otherwise; one more for a gold item."""
+    """The vote itself through the ORM (the general path), given the participant's assignment already row-locked
+    (with participant, study, label set and stimulus loaded)."""
     participant, stimulus = assignment.participant, assignment.stimulus
     label = vote_clean_label(participant=participant, label=label)
     response_ms = vote_clean_response_ms(response_ms)
@@ -79,13 +92,9 @@ def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -
             Participant.objects.filter(pk=participant.pk).update(
                 gold_answered=F("gold_answered") + 1, gold_correct=F("gold_correct") + correct
             )
-    if hasattr(assignment, "n_total"):  # counted by the locking query (the fast path): no extra round trip
-        newly = int(assignment.answered_at is None)
-        counts = {"total": assignment.n_total, "answered": assignment.n_answered + newly}
-    else:
-        counts = Assignment.objects.filter(participant=participant).aggregate(
-            total=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
-        )
+    counts = Assignment.objects.filter(participant=participant).aggregate(
+        total=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
+    )
     outcome = VoteOutcome(vote=vote, participant=participant, answered=counts["answered"], total=counts["total"])
     if outcome.finished and participant.finished_at is None:
         participant = participant_finish(participant=participant)  # once per participant: scoring, exclusion
@@ -93,54 +102,174 @@ def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -
     return outcome
 
 
-def _count_of_participant(**conditions) -> Coalesce:
-    """How many of the same participant's assignments (matching `conditions`), as a correlated subquery."""
-    counted = (Assignment.objects.filter(participant=OuterRef("participant"), **conditions).order_by()
-               .values("participant").annotate(n=Count("pk")).values("n"))
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+# --- the hot path: raw SQL ----------------------------------------------------------------------------
+# Why raw: profiled under load (bench/RESULTS.md, "Vote path under load and faults"), the ORM spent ≈ 14 ms of
+# CPU per JSON vote building, compiling and loading these statements on the reference machine (≈ 5 ms for the
+# locking lookup alone) while PostgreSQL answered each in 0.1-0.3 ms; now ≈ 3 ms for the whole request. The statements
+# are plain SQL that SQLite and PostgreSQL both run (tests/study/api/test_participant_fast_path.py runs them on
+# both); on PostgreSQL they run prepared (study/rawsql.py: planning the lookup cost more than executing it).
+
+# The participant's assignment of the image, found by the study's slug, the image and the browser's participant
+# cookies, with everything the vote needs in the same row: participant and study state, the label set's answers,
+# the image's gold answer, the participant's progress and the next two images to show (the current one excluded).
+# On PostgreSQL the assignment row is locked (VOTE_LOOKUP_LOCK): concurrent submits of one vote wait for each
+# other. The second one then sees this row as answered but the subqueries still read the statement's snapshot,
+# so they leave this assignment out: answered = the others' count + 1, the same for a new vote and a repeat.
+# {tokens} is a list of %s placeholders, one per cookie token.
+VOTE_LOOKUP_SQL = """
+SELECT a.id, a.answered_at IS NOT NULL,
+       p.id, p.study_id, p.token, p.public_id, p.is_test, p.excluded, p.finished_at IS NOT NULL,
+       s.status, s.finish_when_paused, ls.labels, ls.non_emotion_labels,
+       st.id, st.is_gold, st.ground_truth,
+       (SELECT COUNT(*) FROM study_assignment o WHERE o.participant_id = a.participant_id),
+       (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = a.participant_id AND o.id <> a.id),
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = a.participant_id AND o.answered_at IS NULL AND o.id <> a.id
+         ORDER BY o.position LIMIT 1),
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = a.participant_id AND o.answered_at IS NULL AND o.id <> a.id
+         ORDER BY o.position LIMIT 1 OFFSET 1)
+  FROM study_assignment a
+  JOIN study_participant p ON p.id = a.participant_id
+  JOIN study_study s ON s.id = p.study_id
+  JOIN study_labelset ls ON ls.id = s.label_set_id
+  JOIN study_stimulus st ON st.id = a.stimulus_id
+ WHERE s.slug = %s AND st.public_id = %s AND p.token IN ({tokens})"""
+VOTE_LOOKUP_LOCK = " FOR UPDATE OF a"  # PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
+
+# The vote itself (the assignment lock makes a plain insert safe; the unique constraint still backs it up).
+VOTE_INSERT_SQL = """
+INSERT INTO study_vote (participant_id, stimulus_id, label, response_ms, created_at)
+VALUES (%s, %s, %s, %s, %s) RETURNING id"""
+
+# The assignment answered: progress, the quota's held places and adaptive allocation read answered_at.
+ASSIGNMENT_ANSWERED_SQL = "UPDATE study_assignment SET answered_at = %s WHERE id = %s"
+
+# A gold (attention) item answered: the counters participant_finish scores.
+GOLD_ANSWERED_SQL = """
+UPDATE study_participant SET gold_answered = gold_answered + 1, gold_correct = gold_correct + %s WHERE id = %s"""
 
 
-def _upcoming_image(position: int) -> Subquery:
-    """The public id of the participant's `position`-th (0-based) unanswered image after this one, as a subquery."""
-    unanswered = (Assignment.objects.filter(participant=OuterRef("participant"), answered_at__isnull=True)
-                  .exclude(pk=OuterRef("pk")).order_by("position").values("stimulus__public_id"))
-    return Subquery(unanswered[position:position + 1])
+@dataclass(frozen=True)
+class _VoteLookup:
+    """One row of VOTE_LOOKUP_SQL."""
+
+    assignment_id: int
+    answered: bool
+    participant_id: int
+    study_id: int
+    token: str
+    participant_public_id: uuid.UUID
+    is_test: bool
+    excluded: bool
+    finished: bool
+    study_status: str
+    finish_when_paused: bool
+    answers: list[str]
+    stimulus_id: int
+    is_gold: bool
+    ground_truth: str
+    n_total: int
+    n_answered_others: int  # the participant's other answered assignments
+    upcoming: tuple[uuid.UUID, ...]
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "_VoteLookup":
+        (assignment_id, answered, participant_id, study_id, token, public_id, is_test, excluded, finished, status,
+         finish_when_paused, labels, non_emotion_labels, stimulus_id, is_gold, ground_truth, n_total, n_answered_others,
+         upcoming_0, upcoming_1) = row
+        return cls(assignment_id=assignment_id, answered=bool(answered), participant_id=participant_id,
+                   study_id=study_id, token=token, participant_public_id=db_uuid(public_id), is_test=bool(is_test),
+                   excluded=bool(excluded), finished=bool(finished), study_status=status,
+                   finish_when_paused=bool(finish_when_paused), answers=[*db_json(labels), *db_json(non_emotion_labels)],
+                   stimulus_id=stimulus_id, is_gold=bool(is_gold), ground_truth=ground_truth, n_total=n_total,
+                   n_answered_others=n_answered_others,
+                   upcoming=tuple(db_uuid(key) for key in (upcoming_0, upcoming_1) if key is not None))
+
+
+@dataclass(frozen=True)
+class VoteReceipt:
+    """A recorded (or repeated) vote, as the participant's answer shows it, and where they stand afterwards."""
+
+    vote_id: int
+    participant: uuid.UUID  # public ids
+    stimulus: uuid.UUID
+    label: str
+    response_ms: int
+    created_at: datetime
+    participant_excluded: bool
+    participant_is_test: bool
+    answered: int
+    total: int
+    upcoming: tuple[uuid.UUID, ...]  # the next unanswered images (current, next)
+
+    @property
+    def finished(self) -> bool:
+        return self.total > 0 and self.answered >= self.total
+
+
+def _vote_lookup(cursor, *, slug: str, tokens: list[str], stimulus_public_id: uuid.UUID) -> _VoteLookup | None:
+    sql = VOTE_LOOKUP_SQL.format(tokens=", ".join(["%s"] * len(tokens)))
+    if connection.features.has_select_for_update:
+        sql += VOTE_LOOKUP_LOCK
+    key = Stimulus._meta.get_field("public_id").get_db_prep_value(stimulus_public_id, connection)
+    cursor.execute(sql, [slug, key, *tokens])
+    rows = cursor.fetchall()
+    return _VoteLookup.from_row(rows[0]) if len(rows) == 1 else None
+
+
+def _vote_insert(cursor, found: _VoteLookup, *, label: str, response_ms: int, now: datetime) -> int:
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    cursor.execute(VOTE_INSERT_SQL, [found.participant_id, found.stimulus_id, label, response_ms, stamp])
+    vote_id = cursor.fetchone()[0]
+    cursor.execute(ASSIGNMENT_ANSWERED_SQL, [stamp, found.assignment_id])
+    if found.is_gold and found.ground_truth:
+        correct = int(label.casefold() == found.ground_truth.strip().casefold())
+        cursor.execute(GOLD_ANSWERED_SQL, [correct, found.participant_id])
+    return vote_id
 
 
 def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str,
-                response_ms: object, with_upcoming: bool = False) -> VoteOutcome | None:
-    """The vote path of a browser, in as few round trips as possible: BEGIN, one locking lookup, INSERT,
-    UPDATE, COMMIT (5; a gold item adds one, the last vote of a participant adds the finish).
+                response_ms: object) -> VoteReceipt | None:
+    """The vote path of a browser or a JSON client in as few round trips as possible: one locking lookup, INSERT,
+    UPDATE (a gold item adds one), and the commit; the last vote of a participant adds the finish (the ORM's
+    participant_finish: scoring, exclusion). Same guarantees as vote_record: idempotent (a repeat returns the first
+    vote unchanged), labels matched case-insensitively, the study's open/paused rules, previews always accepted.
 
-    One query finds and locks the assignment together with its participant (from the study's cookie), the
-    study, its label set, the image and the participant's progress counts. Returns None when they do not
-    match (unknown study, no participant, an image that is not this participant's): the caller then takes
-    the general path, which explains why. with_upcoming: the same query also finds the next two images to show
-    (outcome.upcoming), so a JSON client needs no second request for its next trial.
-    Raises the same domain errors as vote_record.
+    Returns None when something does not match (unknown study, no participant, an image that is not this
+    participant's, a study the participant may not go on with): nothing is written and the caller takes the
+    general path (vote_record), which explains why. Raises UnknownLabel / InvalidResponseTime for bad input.
     """
-    tokens = participant_cookie_tokens(cookies)
+    tokens = list(participant_cookie_tokens(cookies).items())[:20]
     if not tokens:
         return None
-    with transaction.atomic():
-        lookup = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("participant__study__label_set", "stimulus")
-            .annotate(n_total=_count_of_participant(), n_answered=_count_of_participant(answered_at__isnull=False))
-            .filter(participant__token__in=list(tokens.values())[:20], participant__study__slug=slug,
-                    stimulus__public_id=stimulus_public_id)
-        )
-        if with_upcoming:
-            lookup = lookup.annotate(upcoming_0=_upcoming_image(0), upcoming_1=_upcoming_image(1))
-        found = lookup.order_by()[:1]  # at most one row matches: no ORDER BY (the default ordering joins and sorts)
-        assignment = found[0] if found else None
-        if assignment is None or tokens.get(assignment.participant.study_id) != assignment.participant.token:
+    with transaction.atomic(), hot_cursor() as cursor:
+        found = _vote_lookup(cursor, slug=slug, tokens=[token for _, token in tokens],
+                             stimulus_public_id=stimulus_public_id)
+        if found is None or (found.study_id, found.token) not in tokens:  # the cookie must be the study's own
             return None
-        outcome = _record_locked(assignment=assignment, label=label, response_ms=response_ms)
-    if with_upcoming:
-        upcoming = tuple(key for key in (assignment.upcoming_0, assignment.upcoming_1) if key is not None)
-        outcome = replace(outcome, upcoming=upcoming)
-    return outcome
+        label = vote_label_in(found.answers, label)
+        response_ms = vote_clean_response_ms(response_ms)
+        if found.answered:  # a repeat (double click, back button, retry): the first vote wins
+            first = (Vote.objects.filter(participant_id=found.participant_id, stimulus_id=found.stimulus_id)
+                     .values_list("pk", "label", "response_ms", "created_at").first())
+            if first is None:
+                return None
+            vote_id, label, response_ms, created_at = first
+        else:
+            if not participant_may_continue(is_test=found.is_test, study_status=found.study_status,
+                                            finish_when_paused=found.finish_when_paused):
+                return None  # vote_record raises StudyNotOpen with the study's message
+            created_at = timezone.now()
+            vote_id = _vote_insert(cursor, found, label=label, response_ms=response_ms, now=created_at)
+        answered = found.n_answered_others + 1
+        excluded = found.excluded
+        if found.n_total > 0 and answered >= found.n_total and not found.finished:
+            excluded = participant_finish(participant=Participant(pk=found.participant_id)).excluded
+    return VoteReceipt(vote_id=vote_id, participant=found.participant_public_id, stimulus=stimulus_public_id,
+                       label=label, response_ms=response_ms, created_at=created_at, participant_excluded=excluded,
+                       participant_is_test=found.is_test, answered=answered, total=found.n_total,
+                       upcoming=found.upcoming)
 
 
 @transaction.atomic

@@ -28,7 +28,7 @@ def _database_down(*args, **kwargs):
 def test_a_vote_while_the_database_restarts_is_a_503_json_to_retry(client, started, monkeypatch):
     study, stimulus = started
     body = json.dumps({"stimulus": str(stimulus.public_id), "label": "Fear", "response_ms": 700})
-    monkeypatch.setattr("study.services.votes.vote_submit", _database_down)
+    monkeypatch.setattr("study.api.participant.vote_submit", _database_down)  # the raw-SQL vote
     response = client.post(f"/api/s/{study.slug}/votes/", body, content_type="application/json")
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["code"] == "database_unavailable"
