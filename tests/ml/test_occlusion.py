@@ -84,5 +84,38 @@ def test_evaluate_occlusion_splits_accuracy_and_scores_attention():
     assert out["patch_occluded"][:, 0].tolist() == [True, False, False, False]
     assert out["patch_occluded"][:, 3].tolist() == [False, False, True, False]
     assert 0.0 <= out["attention_auroc_all_faces"] <= 1.0
+    assert "attention_auroc_within_position" in out
     plain = evaluate_occlusion(build_model("resnet18_small", 2), _Faces(), torch.device("cpu"), image_size=16)
     assert "attention" not in plain and 0.0 <= plain["acc_occluded"] <= 1.0
+
+
+def test_within_position_auroc_compares_each_region_only_with_itself():
+    from ml.occlusion import within_position_auroc
+
+    # position 0 is always low (an uninformative forehead), position 1 drops only when covered
+    weights = np.array([[0.1, 0.9], [0.1, 0.8], [0.1, 0.2], [0.1, 0.3]])
+    flags = np.array([[False, False], [False, False], [False, True], [False, True]])
+    assert within_position_auroc(weights, flags, min_count=1) == pytest.approx(1.0)
+    # pooled over positions the forehead looks as suspect as the covered mouths
+    assert auroc(1 - weights, flags) < 0.8
+    assert np.isnan(within_position_auroc(weights, flags, min_count=3))
+
+
+def test_results_csv_of_an_older_version_gets_todays_header(tmp_path):
+    import csv
+
+    from ml.occlusion import RESULT_COLUMNS, _append, _read, write_attention_csv
+
+    path = tmp_path / "results.csv"
+    path.write_text("method,seed,test_acc,acc_occluded\nce,0,0.5,0.4\n")
+    _append(path, {"method": "uapl", "seed": 0, "test_acc": 0.6, "acc_occluded": 0.5,
+                   "attention_auroc_within_position": 0.9})
+    rows = _read(path)
+    assert list(rows[0]) == RESULT_COLUMNS
+    assert [(r["method"], r["acc_occluded"], r["attention_auroc_within_position"]) for r in rows] == [
+        ("ce", "0.4", ""), ("uapl", "0.5", "0.9")]
+    write_attention_csv(tmp_path / "attention.csv", _Faces(), np.full((4, 2), 0.25), np.zeros((4, 2), bool))
+    with (tmp_path / "attention.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and rows[0] == {"index": "0", "label": "0", "face_occluded": "1", "patch": "0",
+                                          "weight": "0.25000", "occluded": "0"}
