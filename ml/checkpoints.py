@@ -124,7 +124,8 @@ def build_model_from_checkpoint(ckpt: dict) -> nn.Module:
         grid = train_args.get("uapl_grid") if uapl else None
         patches = (train_args.get("uapl_patches") or "pool") if uapl else None
         model = build_model(ckpt["arch"], len(ckpt.get("classes") or []),
-                            **({"grid": int(grid)} if grid else {}), **({"patches": patches} if patches else {}))
+                            **({"grid": int(grid)} if grid else {}), **({"patches": patches} if patches else {}),
+                            global_feature=bool(uapl and train_args.get("uapl_global_feature")))
     except ValueError as exc:
         raise CheckpointError(f"cannot rebuild arch {ckpt['arch']!r}: {exc}") from None
     try:

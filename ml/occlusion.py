@@ -109,10 +109,9 @@ def evaluate_occlusion(model, dataset, device, *, image_size: int, min_fraction:
         for batch in loader:
             x = batch["image"].to(device)
             if has_attention:
-                patches = model.patch_features(x)
-                w = model.attention(patches)
-                logits = model.classifier(model.fuse(patches, w))
-                weights.append(w.float().cpu().numpy())
+                out = model.forward_patches(x)
+                logits = out["logits"]
+                weights.append(out["attention"].float().cpu().numpy())
             else:
                 _, logits = model(x)
             preds.append(logits.argmax(1).cpu().numpy())

@@ -105,6 +105,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="UAPL: attention pulled towards each patch's support for the assisted label (absolute), "
                         "that support over the image's best patch's (relative), or over the batch's mean support "
                         "at the same patch position, capped at 1 (position)")
+    m.add_argument("--uapl-global-feature", action=argparse.BooleanOptionalAction, default=False,
+                   help="UAPL: the image feature is the whole face's feature plus the attention-weighted mean of the "
+                        "patches (default: the weighted mean alone)")
     m.add_argument("--uapl-patch-weight", type=float, default=1.0,
                    help="UAPL task guidance: weight of the per-patch soft CE against the assisted label")
     m.add_argument("--uapl-attention-weight", type=float, default=1.0,
@@ -350,7 +353,8 @@ def setup(args) -> Run:
     arch = ("uapl_" if args.method == "uapl" else "") + args.arch
     try:
         model = build_model(arch, num_classes, pretrained=args.pretrained,
-                            **({"grid": args.uapl_grid, "patches": args.uapl_patches}
+                            **({"grid": args.uapl_grid, "patches": args.uapl_patches,
+                                 "global_feature": args.uapl_global_feature}
                                if args.method == "uapl" else {})).to(device)
     except ValueError as exc:
         raise TrainingInputError(str(exc)) from None

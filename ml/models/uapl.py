@@ -72,7 +72,7 @@ class UAPLNet(ExpressionNet):
     """
 
     def __init__(self, backbone: Backbone, num_classes: int, grid: int = DEFAULT_GRID,
-                 patches: str = DEFAULT_PATCHES):
+                 patches: str = DEFAULT_PATCHES, global_feature: bool = False):
         super().__init__(backbone, num_classes)
         if grid < 1:
             raise ValueError(f"grid must be at least 1, got {grid}")
@@ -82,22 +82,34 @@ class UAPLNet(ExpressionNet):
             _stride_one_last_stage(backbone)
         self.grid = grid
         self.patch_mode = patches
+        self.global_feature = bool(global_feature)
         self.attention = PatchAttention(self.feature_dim)
 
     def patch_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, grid*grid, D), patches in row-major order (top-left first)."""
-        if self.patch_mode == "pool":
-            fmap = self.backbone.forward_map(x)
-            return F.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
-        return self._cropped_patch_features(x)
+        return self._patches_and_global(x)[0]
 
-    def _cropped_patch_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Crop the map after `self.patch_mode` into grid x grid regions; the later stages see one region each."""
+    def _patches_and_global(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Patch features (B, P, D) and, with global_feature, the whole face's GAP feature (B, D)."""
         bb = self.backbone
+        if self.patch_mode == "pool":
+            fmap = bb.forward_map(x)
+            patches = F.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
+            return patches, (fmap.mean(dim=(2, 3)) if self.global_feature else None)
         fmap = bb.stem(x)
         stages = [bb.layer1, bb.layer2, bb.layer3, bb.layer4]
         if self.patch_mode == "layer1":
             fmap = stages.pop(0)(fmap)
+        whole = None
+        if self.global_feature:  # the uncropped map through the same later stages: the whole face's feature
+            whole = fmap
+            for stage in stages:
+                whole = stage(whole)
+            whole = whole.mean(dim=(2, 3))
+        return self._cropped(fmap, stages), whole
+
+    def _cropped(self, fmap: torch.Tensor, stages: list) -> torch.Tensor:
+        """Crop `fmap` into grid x grid regions; the later `stages` see one region each."""
         b, c, h, w = fmap.shape
         side = max(1, round(h / self.grid)), max(1, round(w / self.grid))  # region size in map cells
         if (h, w) != (side[0] * self.grid, side[1] * self.grid):
@@ -120,16 +132,20 @@ class UAPLNet(ExpressionNet):
         return (weights.unsqueeze(-1) * patches).sum(1) / weights.sum(1, keepdim=True).clamp_min(1e-6)
 
     def forward_patches(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Everything the task guidance loss needs: features, logits, patches, patch_logits, attention."""
-        patches = self.patch_features(x)
+        """Everything the task guidance loss needs: features, logits, patches, patch_logits, attention.
+
+        features = the attention-weighted mean of the patches, plus (global_feature) the whole face's feature.
+        """
+        patches, whole = self._patches_and_global(x)
         weights = self.attention(patches)
         features = self.fuse(patches, weights)
+        if whole is not None:
+            features = features + whole
         return {"features": features, "logits": self.classifier(features), "patches": patches,
                 "patch_logits": self.classifier(patches), "attention": weights}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        patches = self.patch_features(x)
-        return self.fuse(patches, self.attention(patches))
+        return self.forward_patches(x)["features"]
 
     def patch_boxes(self, image_size: int) -> list[tuple[float, float, float, float]]:
         """The image region (x0, y0, x1, y1) in pixels that each patch summarises, row-major."""

@@ -178,3 +178,19 @@ def test_position_target_compares_a_patch_with_the_same_region_in_the_other_imag
     # image-relative targets would rank the hidden mouth like the forehead instead
     relative = attention_targets(probs, target, "relative")
     assert relative[2, 1] == relative[2, 0] and relative[0, 0] < 1
+
+
+def test_global_feature_adds_the_whole_faces_feature_to_the_weighted_patches():
+    torch.manual_seed(0)
+    model = build_model("uapl_resnet18_small", 5, grid=3, patches="stem", global_feature=True).eval()
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        out = model.forward_patches(x)
+        whole = model.backbone.forward_map(x).mean(dim=(2, 3))  # crop modes keep the backbone's strides
+    assert torch.allclose(out["features"], whole + model.fuse(out["patches"], out["attention"]), atol=1e-5)
+    assert torch.allclose(model(x)[1], model.classifier(out["features"]), atol=1e-5)
+    from ml.checkpoints import build_model_from_checkpoint
+
+    ckpt = {"arch": "uapl_resnet18_small", "classes": list("abcde"), "model": model.state_dict(),
+            "args": {"uapl_patches": "stem", "uapl_global_feature": True}}
+    assert build_model_from_checkpoint(ckpt).global_feature is True
