@@ -119,3 +119,19 @@ def test_results_csv_of_an_older_version_gets_todays_header(tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 8 and rows[0] == {"index": "0", "label": "0", "face_occluded": "1", "patch": "0",
                                           "weight": "0.25000", "occluded": "0"}
+
+
+def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewrites_it(tmp_path):
+    from ml.occlusion import RESULT_COLUMNS, _append, main, parse_args
+
+    accuracy = {"ce": (0.40, 0.42), "uldl": (0.38, 0.41), "uapl": (0.30, 0.31), "uapl_global": (0.45, 0.44)}
+    for method, values in accuracy.items():
+        for seed, acc in enumerate(values):
+            _append(tmp_path / "results.csv", {k: "" for k in RESULT_COLUMNS} | {
+                "method": method, "seed": seed, "test_acc": acc, "acc_occluded": acc, "acc_clean": acc,
+                "attention_auroc_occluded_faces": 0.8 if method.startswith("uapl") else ""})
+    main(parse_args(["--out", str(tmp_path), "--report-only"]))
+    table = (tmp_path / "table.md").read_text()
+    assert "| uapl_global − uldl | +5.00 [" in table and "| uapl − ce | -10.50 [" in table
+    assert "| uldl − ce |" in table and "| uapl_global − ce | +3.50 [" in table
+    assert "| uapl | 30.50 ± 0.50 |" in table
