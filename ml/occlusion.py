@@ -1,7 +1,8 @@
 """Occlusion experiment: UAPL vs ULDL vs CE on synthetic faces with random occluders, and patch attention.
 
-    python -m ml.occlusion --out runs/occlusion --methods ce uldl uapl --seeds 3 \\
-        --synthetic-occlusion-rate 0.5 --arch resnet18_small --image-size 48 --epochs 16 --lr-steps 12
+    python -m ml.occlusion --out runs/occlusion --methods ce uldl uapl --seeds 5 --synthetic-occlusion-rate 0.5 \\
+        --synthetic-n 1000 --arch resnet18_small --image-size 48 --batch-size 16 --epochs 25 --lr-steps 20 \\
+        --va-csv PSEUDO_VA.csv   # UAPL flags (--uapl-patches, --uapl-attention-target, ...) go to ml.train
 
 Trains every (method, seed) with ml.train on faces where each face has an occluder (sunglasses, mask or a
 hand; ml.data.synthetic) with probability --synthetic-occlusion-rate, then on the test faces (same rate
