@@ -117,10 +117,15 @@ def build_model_from_checkpoint(ckpt: dict) -> nn.Module:
     from ml.models import build_model
 
     try:
-        # UAPL's patch grid has no weights of its own, so it comes from the training arguments (default 3).
-        grid = (ckpt.get("args") or {}).get("uapl_grid") if str(ckpt["arch"]).startswith("uapl_") else None
+        # UAPL's patch grid and patch mode have no weights of their own, so they come from the training
+        # arguments (defaults: 3, and "pool" for checkpoints written before the mode existed).
+        uapl = str(ckpt["arch"]).startswith("uapl_")
+        train_args = ckpt.get("args") or {}
+        grid = train_args.get("uapl_grid") if uapl else None
+        patches = (train_args.get("uapl_patches") or "pool") if uapl else None
         model = build_model(ckpt["arch"], len(ckpt.get("classes") or []),
-                            **({"grid": int(grid)} if grid else {}))
+                            **({"grid": int(grid)} if grid else {}), **({"patches": patches} if patches else {}),
+                            global_feature=bool(uapl and train_args.get("uapl_global_feature")))
     except ValueError as exc:
         raise CheckpointError(f"cannot rebuild arch {ckpt['arch']!r}: {exc}") from None
     try:

@@ -1,7 +1,8 @@
 """Occlusion experiment: UAPL vs ULDL vs CE on synthetic faces with random occluders, and patch attention.
 
-    python -m ml.occlusion --out runs/occlusion --methods ce uldl uapl --seeds 3 \\
-        --synthetic-occlusion-rate 0.5 --arch resnet18_small --image-size 48 --epochs 16 --lr-steps 12
+    python -m ml.occlusion --out runs/occlusion --methods ce uldl uapl --seeds 5 --synthetic-occlusion-rate 0.5 \\
+        --synthetic-n 1000 --arch resnet18_small --image-size 48 --batch-size 16 --epochs 25 --lr-steps 20 \\
+        --va-csv PSEUDO_VA.csv   # UAPL flags (--uapl-patches, --uapl-attention-target, ...) go to ml.train
 
 Trains every (method, seed) with ml.train on faces where each face has an occluder (sunglasses, mask or a
 hand; ml.data.synthetic) with probability --synthetic-occlusion-rate, then on the test faces (same rate
@@ -9,12 +10,15 @@ unless --synthetic-test-occlusion-rate) reports accuracy on occluded and on clea
 scores how well low patch attention flags occluded patches: a patch counts as occluded when at least
 --occluded-fraction of its image region lies inside the generator's occluder box; AUROC of (1 - weight)
 over the patches of occluded test faces, and over the patches of all test faces (where a fixed
-"always distrust the mouth" prior would be penalised by the clean faces). Every other flag goes to ml.train.
+"always distrust the mouth" prior would be penalised by the clean faces), and within each patch position
+(does a region's weight drop when that region is covered; mean over positions). The occluder boxes are
+only used here, never in training. Every other flag goes to ml.train.
 
 Writes results.csv (one row per run), table.md (mean +- standard error, paired UAPL - ULDL and
 UAPL - CE differences with 95% CIs), accuracy.png, attention.png (occluded test faces with their patch
-weights) and runs/<method>_seed<seed>/ (metrics.csv, lambdas.csv, run.json, curves.png). Runs already
-in results.csv are skipped.
+weights) and runs/<method>_seed<seed>/ (metrics.csv, lambdas.csv, run.json, curves.png; for UAPL
+attention.csv, every test patch's weight and occlusion flag). Runs already in results.csv are skipped;
+--report-only rewrites table.md from results.csv.
 """
 from __future__ import annotations
 
@@ -28,11 +32,12 @@ import numpy as np
 
 from ml.cli import fail, parse_with_train_argv
 
-__all__ = ["patch_occlusion", "auroc", "evaluate_occlusion", "get_args_parser", "parse_args", "main"]
+__all__ = ["patch_occlusion", "auroc", "within_position_auroc", "evaluate_occlusion", "write_attention_csv",
+           "get_args_parser", "parse_args", "main"]
 
 RESULT_COLUMNS = ["method", "seed", "test_acc", "acc_occluded", "acc_clean", "n_occluded", "n_clean",
                   "attention_auroc_occluded_faces", "attention_auroc_all_faces", "mean_attention_occluded",
-                  "mean_attention_visible", "epochs", "seconds", "run"]
+                  "mean_attention_visible", "epochs", "seconds", "run", "attention_auroc_within_position"]
 OWNED_TRAIN_OPTIONS = ("method", "seed", "out", "resume", "noise")
 
 
@@ -66,6 +71,30 @@ def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def within_position_auroc(weights: np.ndarray, flags: np.ndarray, *, min_count: int = 5) -> float:
+    """Mean over patch positions of the AUROC of (1 - weight) for "this position is occluded" across images.
+
+    Does the weight of a region drop when that region is covered? Unlike the pooled AUROC it does not mix
+    positions, so a region that is always uninformative (a forehead) is only compared with itself.
+    Positions with fewer than `min_count` occluded or visible images are left out; NaN if none is left.
+    """
+    weights, flags = np.asarray(weights, dtype=np.float64), np.asarray(flags, dtype=bool)
+    values = [auroc(1 - weights[:, p], flags[:, p]) for p in range(flags.shape[1])
+              if min(flags[:, p].sum(), (~flags[:, p]).sum()) >= min_count]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def write_attention_csv(path: Path, dataset, weights: np.ndarray, flags: np.ndarray) -> None:
+    """One row per (test image, patch): label, whether the face has an occluder, patch weight, patch occluded."""
+    has = np.asarray(dataset.occluder_boxes)[:, 0] >= 0
+    with Path(path).open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "label", "face_occluded", "patch", "weight", "occluded"])
+        for i in range(len(weights)):
+            for p in range(weights.shape[1]):
+                writer.writerow([i, int(dataset.labels[i]), int(has[i]), p, f"{weights[i, p]:.5f}", int(flags[i, p])])
+
+
 def evaluate_occlusion(model, dataset, device, *, image_size: int, min_fraction: float = 0.3,
                        batch_size: int = 64) -> dict:
     """Accuracy on occluded/clean test faces; for a UAPLNet also patch attention vs occluder boxes."""
@@ -81,10 +110,9 @@ def evaluate_occlusion(model, dataset, device, *, image_size: int, min_fraction:
         for batch in loader:
             x = batch["image"].to(device)
             if has_attention:
-                patches = model.patch_features(x)
-                w = model.attention(patches)
-                logits = model.classifier(model.fuse(patches, w))
-                weights.append(w.float().cpu().numpy())
+                out = model.forward_patches(x)
+                logits = out["logits"]
+                weights.append(out["attention"].float().cpu().numpy())
             else:
                 _, logits = model(x)
             preds.append(logits.argmax(1).cpu().numpy())
@@ -100,6 +128,7 @@ def evaluate_occlusion(model, dataset, device, *, image_size: int, min_fraction:
         out.update(attention=w, patch_occluded=flags,
                    attention_auroc_occluded_faces=auroc(1 - w[occluded], flags[occluded]),
                    attention_auroc_all_faces=auroc(1 - w, flags),
+                   attention_auroc_within_position=within_position_auroc(w, flags),
                    mean_attention_occluded=float(w[flags].mean()) if flags.any() else float("nan"),
                    mean_attention_visible=float(w[~flags].mean()) if (~flags).any() else float("nan"))
     return out
@@ -144,6 +173,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--occluded-fraction", type=float, default=0.3,
                    help="a patch is occluded when this fraction of its area is inside the occluder box")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--report-only", action="store_true", help="only rewrite table.md from results.csv")
     return p
 
 
@@ -157,6 +187,22 @@ def _read(path: Path) -> list[dict]:
         return []
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def _append(path: Path, row: dict) -> None:
+    """Append one row; a results.csv from an older version (fewer columns) is rewritten with today's header."""
+    rows = _read(path)
+    if rows and list(rows[0]) != RESULT_COLUMNS:
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, restval="", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    new = not path.is_file()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, restval="", extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def _num(v) -> float:
@@ -184,7 +230,8 @@ def write_table(out: Path, rows: list[dict]) -> str:
              "Test accuracy (%) after the last epoch, mean ± standard error over seeds; occluded / clean = test "
              "faces with / without an occluder. Attention AUROC: 1 − patch weight flagging occluded patches.", "",
              "| method | all test faces | occluded faces | clean faces | attention AUROC (occluded faces) | "
-             "attention AUROC (all faces) | seeds |", "|---|---|---|---|---|---|---|"]
+             "attention AUROC (all faces) | attention AUROC (within position) | seeds |",
+             "|---|---|---|---|---|---|---|---|"]
 
     def cell(values, scale=100.0, digits=2):
         m, se, n = _mean_se(values)
@@ -195,15 +242,17 @@ def write_table(out: Path, rows: list[dict]) -> str:
     bars = {}
     for method in methods:
         rs = [r for r in rows if r["method"] == method]
-        col = {k: [_num(r[k]) for r in rs] for k in RESULT_COLUMNS if k in rs[0]}
+        col = {k: [_num(r.get(k)) for r in rs] for k in RESULT_COLUMNS}
         lines.append(f"| {method} | {cell(col['test_acc'])} | {cell(col['acc_occluded'])} | "
                      f"{cell(col['acc_clean'])} | {cell(col['attention_auroc_occluded_faces'], 1, 3)} | "
-                     f"{cell(col['attention_auroc_all_faces'], 1, 3)} | {len(rs)} |")
+                     f"{cell(col['attention_auroc_all_faces'], 1, 3)} | "
+                     f"{cell(col['attention_auroc_within_position'], 1, 3)} | {len(rs)} |")
         m, se, n = _mean_se(col["acc_occluded"])
         if n:
             bars[method] = (100 * m, 100 * se if not math.isnan(se) else float("nan"))
     by = {(r["method"], int(float(r["seed"]))): _num(r["acc_occluded"]) for r in rows}
-    pairs = [("uapl", "uldl"), ("uapl", "ce"), ("uldl", "ce")]
+    # every UAPL variant (method names starting with "uapl", e.g. a merged "uapl_global") against both baselines
+    pairs = [(m, b) for m in methods if m.startswith("uapl") for b in ("uldl", "ce")] + [("uldl", "ce")]
     diff_lines = []
     for a, b in pairs:
         d = np.array([by[(a, s)] - by[(b, s)] for (m, s) in by if m == a and (b, s) in by])
@@ -238,6 +287,12 @@ def main(args: argparse.Namespace) -> list[dict]:
     from ml.train import METHODS, TrainingInputError, fit, setup
     from ml.train import get_args_parser as train_parser
 
+    if args.report_only:
+        rows = _read(Path(args.out) / "results.csv")
+        if not rows:
+            fail(f"no results.csv with rows in {args.out}")
+        print(write_table(Path(args.out), rows))
+        return rows
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
@@ -276,13 +331,10 @@ def main(args: argparse.Namespace) -> list[dict]:
             row.update(method=method, seed=seed, epochs=metrics.get("epoch"), seconds=metrics.get("seconds"),
                        run=str(Path(run_args.out).relative_to(out)))
             row = {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            new = not results.is_file()
-            with results.open("a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
+            _append(results, row)
             run_dir = Path(run_args.out)
+            if "attention" in ev:
+                write_attention_csv(run_dir / "attention.csv", run.data.test, ev["attention"], ev["patch_occluded"])
             (run_dir / "run.json").write_text(json.dumps(plain(vars(run_args)), indent=2) + "\n")
             for name in ("last.pt", "best.pt"):
                 (run_dir / name).unlink(missing_ok=True)

@@ -98,6 +98,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     m.add_argument("--lambda-momentum", type=float, default=0.0,
                    help="lazy momentum of the lam SGD (0 RAF-DB config, 0.9 AffectNet config; ref §5)")
     m.add_argument("--uapl-grid", type=int, default=3, help="UAPL: regional patches per side of the feature map")
+    m.add_argument("--uapl-patches", default="stem", choices=("pool", "stem", "layer1"),
+                   help="UAPL: how patches are cut: pool = pool the stride-1 last stage's map; stem/layer1 = crop "
+                        "the map after that stage and run the later stages on each region alone (local patches)")
+    m.add_argument("--uapl-attention-target", default="position", choices=("absolute", "relative", "position"),
+                   help="UAPL: attention pulled towards each patch's support for the assisted label (absolute), "
+                        "that support over the image's best patch's (relative), or over the batch's mean support "
+                        "at the same patch position, capped at 1 (position)")
+    m.add_argument("--uapl-global-feature", action=argparse.BooleanOptionalAction, default=False,
+                   help="UAPL: the image feature is the whole face's feature plus the attention-weighted mean of the "
+                        "patches (default: the weighted mean alone)")
     m.add_argument("--uapl-patch-weight", type=float, default=1.0,
                    help="UAPL task guidance: weight of the per-patch soft CE against the assisted label")
     m.add_argument("--uapl-attention-weight", type=float, default=1.0,
@@ -343,7 +353,9 @@ def setup(args) -> Run:
     arch = ("uapl_" if args.method == "uapl" else "") + args.arch
     try:
         model = build_model(arch, num_classes, pretrained=args.pretrained,
-                            **({"grid": args.uapl_grid} if args.method == "uapl" else {})).to(device)
+                            **({"grid": args.uapl_grid, "patches": args.uapl_patches,
+                                 "global_feature": args.uapl_global_feature}
+                               if args.method == "uapl" else {})).to(device)
     except ValueError as exc:
         raise TrainingInputError(str(exc)) from None
     if getattr(args, "init_checkpoint", None):
@@ -506,7 +518,8 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
 
             guidance = task_guidance_loss(patch_out["patch_logits"], patch_out["attention"], out["target"],
                                           patch_weight=run.args.uapl_patch_weight,
-                                          attention_weight=run.args.uapl_attention_weight)
+                                          attention_weight=run.args.uapl_attention_weight,
+                                          attention_target=run.args.uapl_attention_target)
             loss = loss + guidance["loss"]
     _backward_and_step(run, loss, [run.optimizer, run.lambda_optimizer])
     objective.update_centres(out["centre_rows"])

@@ -65,8 +65,9 @@ def parse_arch(arch: str) -> tuple[str, str]:
 
 
 def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | None = None,
-                grid: int | None = None) -> nn.Module:
-    """A fresh network for `arch`; num_classes is ignored for "va_" regressors, grid is UAPL's patch grid."""
+                grid: int | None = None, patches: str | None = None, global_feature: bool = False) -> nn.Module:
+    """A fresh network for `arch`; num_classes is ignored for "va_" regressors; grid and patches are UAPL's
+    patch grid, patch mode (ml.models.uapl.PATCH_MODES) and whether the whole face's feature joins the patches."""
     named = architectures().get(arch)
     if named is not None:
         if num_classes < 2:
@@ -79,5 +80,6 @@ def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | Non
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
     if kind == "uapl":
-        return UAPLNet(backbone, num_classes, **({} if grid is None else {"grid": grid}))
+        return UAPLNet(backbone, num_classes, **({} if grid is None else {"grid": grid}),
+                       **({} if patches is None else {"patches": patches}), global_feature=global_feature)
     return ExpressionNet(backbone, num_classes)

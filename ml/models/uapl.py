@@ -5,8 +5,10 @@ open are made here and listed in ml/README.md ("UAPL: what the abstract leaves o
 
 1. label topology from a related task: the ULDL target d_i (given label mixed with the predictions of the
    image's valence-arousal neighbours, ml.ldl) is the "assisted label" of the image and of every patch;
-2. regional patches: the backbone's last stage runs with stride 1 (a 2x finer map), and the map is
-   average-pooled into a `grid` x `grid` lattice of regional patch features (B, P, D);
+2. regional patches: either the map after an early stage (stem or layer1) is cropped into a `grid` x `grid`
+   lattice and the later stages run on each region on its own (so a patch's feature sees only its region),
+   or (patches="pool", the first version) the last stage runs with stride 1 and its map is average-pooled
+   into the lattice; either way (B, P, D) regional patch features;
 3. patch attention: a shared MLP + sigmoid gives every patch a weight in (0, 1); the image feature is the
    attention-weighted mean of the patches, so low weights remove a region (an occluder) from the feature;
 4. task guidance loss (ml.models.uapl.task_guidance_loss): each patch also predicts the expression with
@@ -23,9 +25,23 @@ from torch.nn import functional as F
 from ml.models.backbones import Backbone
 from ml.models.uldl import ExpressionNet
 
-__all__ = ["PatchAttention", "UAPLNet", "task_guidance_loss", "DEFAULT_GRID"]
+__all__ = ["PatchAttention", "UAPLNet", "task_guidance_loss", "attention_targets", "DEFAULT_GRID",
+           "PATCH_MODES", "ATTENTION_TARGETS", "DEFAULT_PATCHES", "DEFAULT_ATTENTION_TARGET"]
 
 DEFAULT_GRID = 3
+DEFAULT_PATCHES = "stem"
+DEFAULT_ATTENTION_TARGET = "position"
+# How regional patches are cut from the feature map (README "UAPL: what the abstract leaves open"):
+#   pool: average-pool the last stage's map (run at stride 1) into grid x grid cells. Cheap, but at 40-48 px
+#         every cell of a 3x3 last-stage map sees the whole face, so an occluder changes all patches alike.
+#   stem / layer1: crop the map after that stage into grid x grid regions and run the remaining stages on each
+#         region separately (shared weights): a patch's feature only sees its own region of the map.
+PATCH_MODES = ("pool", "stem", "layer1")
+# What each patch's attention weight is pulled towards (task_guidance_loss):
+#   absolute: the patch's support for the assisted label, sum_c d_c p_pc;
+#   relative: that support divided by the image's best patch's support (the best patch gets 1);
+#   position: that support divided by the batch's mean support at the same patch position, capped at 1.
+ATTENTION_TARGETS = ("absolute", "relative", "position")
 
 
 class PatchAttention(nn.Module):
@@ -55,18 +71,56 @@ class UAPLNet(ExpressionNet):
     forward_patches(x) also returns the patch features, patch logits and attention weights for training.
     """
 
-    def __init__(self, backbone: Backbone, num_classes: int, grid: int = DEFAULT_GRID):
+    def __init__(self, backbone: Backbone, num_classes: int, grid: int = DEFAULT_GRID,
+                 patches: str = DEFAULT_PATCHES, global_feature: bool = False):
         super().__init__(backbone, num_classes)
         if grid < 1:
             raise ValueError(f"grid must be at least 1, got {grid}")
-        _stride_one_last_stage(backbone)
+        if patches not in PATCH_MODES:
+            raise ValueError(f"unknown UAPL patch mode {patches!r}; choose from {', '.join(PATCH_MODES)}")
+        if patches == "pool":
+            _stride_one_last_stage(backbone)
         self.grid = grid
+        self.patch_mode = patches
+        self.global_feature = bool(global_feature)
         self.attention = PatchAttention(self.feature_dim)
 
     def patch_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, grid*grid, D), patches in row-major order (top-left first)."""
-        fmap = self.backbone.forward_map(x)
-        return F.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
+        return self._patches_and_global(x)[0]
+
+    def _patches_and_global(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Patch features (B, P, D) and, with global_feature, the whole face's GAP feature (B, D)."""
+        bb = self.backbone
+        if self.patch_mode == "pool":
+            fmap = bb.forward_map(x)
+            patches = F.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
+            return patches, (fmap.mean(dim=(2, 3)) if self.global_feature else None)
+        fmap = bb.stem(x)
+        stages = [bb.layer1, bb.layer2, bb.layer3, bb.layer4]
+        if self.patch_mode == "layer1":
+            fmap = stages.pop(0)(fmap)
+        whole = None
+        if self.global_feature:  # the uncropped map through the same later stages: the whole face's feature
+            whole = fmap
+            for stage in stages:
+                whole = stage(whole)
+            whole = whole.mean(dim=(2, 3))
+        return self._cropped(fmap, stages), whole
+
+    def _cropped(self, fmap: torch.Tensor, stages: list) -> torch.Tensor:
+        """Crop `fmap` into grid x grid regions; the later `stages` see one region each."""
+        b, c, h, w = fmap.shape
+        side = max(1, round(h / self.grid)), max(1, round(w / self.grid))  # region size in map cells
+        if (h, w) != (side[0] * self.grid, side[1] * self.grid):
+            fmap = F.interpolate(fmap, size=(side[0] * self.grid, side[1] * self.grid), mode="bilinear",
+                                 align_corners=False)
+        # (B, C, g*sh, g*sw) -> (B*g*g, C, sh, sw), regions row-major within each image
+        regions = fmap.view(b, c, self.grid, side[0], self.grid, side[1]).permute(0, 2, 4, 1, 3, 5)
+        out = regions.reshape(b * self.grid * self.grid, c, side[0], side[1])
+        for stage in stages:
+            out = stage(out)
+        return out.mean(dim=(2, 3)).view(b, self.grid * self.grid, -1)
 
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, P) patch weights (row-major, like patch_boxes)."""
@@ -78,16 +132,20 @@ class UAPLNet(ExpressionNet):
         return (weights.unsqueeze(-1) * patches).sum(1) / weights.sum(1, keepdim=True).clamp_min(1e-6)
 
     def forward_patches(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Everything the task guidance loss needs: features, logits, patches, patch_logits, attention."""
-        patches = self.patch_features(x)
+        """Everything the task guidance loss needs: features, logits, patches, patch_logits, attention.
+
+        features = the attention-weighted mean of the patches, plus (global_feature) the whole face's feature.
+        """
+        patches, whole = self._patches_and_global(x)
         weights = self.attention(patches)
         features = self.fuse(patches, weights)
+        if whole is not None:
+            features = features + whole
         return {"features": features, "logits": self.classifier(features), "patches": patches,
                 "patch_logits": self.classifier(patches), "attention": weights}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        patches = self.patch_features(x)
-        return self.fuse(patches, self.attention(patches))
+        return self.forward_patches(x)["features"]
 
     def patch_boxes(self, image_size: int) -> list[tuple[float, float, float, float]]:
         """The image region (x0, y0, x1, y1) in pixels that each patch summarises, row-major."""
@@ -96,15 +154,40 @@ class UAPLNet(ExpressionNet):
                 for c in range(self.grid)]
 
 
+def attention_targets(patch_probs: torch.Tensor, target: torch.Tensor,
+                      kind: str = DEFAULT_ATTENTION_TARGET) -> torch.Tensor:
+    """(B, P, C) patch probabilities, (B, C) assisted label -> (B, P) attention targets in [0, 1], no gradient.
+
+    absolute: s_p = sum_c d_c p_pc, the probability mass patch p alone puts on the assisted label.
+    relative: s_p / max_q s_q, so the image's most supportive patch gets 1 and every other patch the
+        fraction of that support it reaches; an image whose patches all back the label weakly (hard or
+        occluded face, early training) still ranks its regions instead of flattening to ~1/C.
+    position: min(1, s_p / mean over the batch's images of s at the same position p): a region counts as
+        suspect when it backs the label less than that region usually does. A forehead that never says
+        much keeps a target near 1, a mouth hidden by a mask (support ~ chance where mouths usually
+        back the label) gets a low one. Needs several images per batch; with one image it is 1 everywhere.
+    """
+    if kind not in ATTENTION_TARGETS:
+        raise ValueError(f"unknown attention target {kind!r}; choose from {', '.join(ATTENTION_TARGETS)}")
+    support = (patch_probs.detach().float() * target.detach().float().unsqueeze(1)).sum(-1).clamp(0.0, 1.0)
+    if kind == "relative":
+        support = support / support.amax(dim=1, keepdim=True).clamp_min(1e-12)
+    elif kind == "position":
+        support = (support / support.mean(dim=0, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+    return support
+
+
 def task_guidance_loss(patch_logits: torch.Tensor, attention: torch.Tensor, target: torch.Tensor, *,
-                       patch_weight: float = 1.0, attention_weight: float = 1.0) -> dict[str, torch.Tensor]:
+                       patch_weight: float = 1.0, attention_weight: float = 1.0,
+                       attention_target: str = DEFAULT_ATTENTION_TARGET) -> dict[str, torch.Tensor]:
     """The patch part of UAPL's task guidance loss. (B, P, C), (B, P), (B, C) -> dict of scalars.
 
     patch: mean over patches of the soft cross entropy of each patch's prediction against the image's
         assisted label distribution d_i (the ULDL target, detached: lam and the neighbours learn from the
         image-level loss only, as in ULDL).
-    attention: binary cross entropy pulling each patch's weight towards its support for d_i,
-        sum_c d_ic p_pc (detached), i.e. how far that region alone backs the assisted label.
+    attention: binary cross entropy pulling each patch's weight towards its support for d_i
+        (attention_targets, detached: absolute or relative to the image's best patch), i.e. how far that
+        region alone backs the assisted label.
     loss = patch_weight * patch + attention_weight * attention.
     """
     from ml.losses import LOG_EPS
@@ -112,7 +195,7 @@ def task_guidance_loss(patch_logits: torch.Tensor, attention: torch.Tensor, targ
     target = target.detach().float()
     probs = patch_logits.float().softmax(dim=-1)  # (B, P, C)
     patch = -(target.unsqueeze(1) * torch.log(probs + LOG_EPS)).sum(-1).mean()
-    support = (probs.detach() * target.unsqueeze(1)).sum(-1).clamp(0.0, 1.0)  # (B, P)
+    support = attention_targets(probs, target, attention_target)  # (B, P)
     a = attention.float().clamp(1e-6, 1 - 1e-6)  # BCE by hand: F.binary_cross_entropy refuses autocast
     attention_loss = -(support * torch.log(a) + (1 - support) * torch.log(1 - a)).mean()
     return {"loss": patch_weight * patch + attention_weight * attention_loss, "patch": patch.detach(),

@@ -84,5 +84,54 @@ def test_evaluate_occlusion_splits_accuracy_and_scores_attention():
     assert out["patch_occluded"][:, 0].tolist() == [True, False, False, False]
     assert out["patch_occluded"][:, 3].tolist() == [False, False, True, False]
     assert 0.0 <= out["attention_auroc_all_faces"] <= 1.0
+    assert "attention_auroc_within_position" in out
     plain = evaluate_occlusion(build_model("resnet18_small", 2), _Faces(), torch.device("cpu"), image_size=16)
     assert "attention" not in plain and 0.0 <= plain["acc_occluded"] <= 1.0
+
+
+def test_within_position_auroc_compares_each_region_only_with_itself():
+    from ml.occlusion import within_position_auroc
+
+    # position 0 is always low (an uninformative forehead), position 1 drops only when covered
+    weights = np.array([[0.1, 0.9], [0.1, 0.8], [0.1, 0.2], [0.1, 0.3]])
+    flags = np.array([[False, False], [False, False], [False, True], [False, True]])
+    assert within_position_auroc(weights, flags, min_count=1) == pytest.approx(1.0)
+    # pooled over positions the forehead looks as suspect as the covered mouths
+    assert auroc(1 - weights, flags) < 0.8
+    assert np.isnan(within_position_auroc(weights, flags, min_count=3))
+
+
+def test_results_csv_of_an_older_version_gets_todays_header(tmp_path):
+    import csv
+
+    from ml.occlusion import RESULT_COLUMNS, _append, _read, write_attention_csv
+
+    path = tmp_path / "results.csv"
+    path.write_text("method,seed,test_acc,acc_occluded\nce,0,0.5,0.4\n")
+    _append(path, {"method": "uapl", "seed": 0, "test_acc": 0.6, "acc_occluded": 0.5,
+                   "attention_auroc_within_position": 0.9})
+    rows = _read(path)
+    assert list(rows[0]) == RESULT_COLUMNS
+    assert [(r["method"], r["acc_occluded"], r["attention_auroc_within_position"]) for r in rows] == [
+        ("ce", "0.4", ""), ("uapl", "0.5", "0.9")]
+    write_attention_csv(tmp_path / "attention.csv", _Faces(), np.full((4, 2), 0.25), np.zeros((4, 2), bool))
+    with (tmp_path / "attention.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and rows[0] == {"index": "0", "label": "0", "face_occluded": "1", "patch": "0",
+                                          "weight": "0.25000", "occluded": "0"}
+
+
+def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewrites_it(tmp_path):
+    from ml.occlusion import RESULT_COLUMNS, _append, main, parse_args
+
+    accuracy = {"ce": (0.40, 0.42), "uldl": (0.38, 0.41), "uapl": (0.30, 0.31), "uapl_global": (0.45, 0.44)}
+    for method, values in accuracy.items():
+        for seed, acc in enumerate(values):
+            _append(tmp_path / "results.csv", {k: "" for k in RESULT_COLUMNS} | {
+                "method": method, "seed": seed, "test_acc": acc, "acc_occluded": acc, "acc_clean": acc,
+                "attention_auroc_occluded_faces": 0.8 if method.startswith("uapl") else ""})
+    main(parse_args(["--out", str(tmp_path), "--report-only"]))
+    table = (tmp_path / "table.md").read_text()
+    assert "| uapl_global − uldl | +5.00 [" in table and "| uapl − ce | -10.50 [" in table
+    assert "| uldl − ce |" in table and "| uapl_global − ce | +3.50 [" in table
+    assert "| uapl | 30.50 ± 0.50 |" in table
