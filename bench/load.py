@@ -171,16 +171,21 @@ def process_cpu_seconds(pid: int) -> float:
     return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def server_cpu_seconds(server: Server) -> float:
-    """CPU used so far by the gunicorn master and its workers (live ones, and exited ones the master reaped)."""
-    total = process_cpu_seconds(server.process.pid)
-    for pid in server.worker_pids():
+def _own_cpu_seconds(pids) -> float:
+    """User + system CPU of each live process in `pids` (its reaped children are counted by their parent)."""
+    total = 0.0
+    for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
         except FileNotFoundError:
             pass
     return total
+
+
+def server_cpu_seconds(server: Server) -> float:
+    """CPU used so far by the gunicorn master and its workers (live ones, and exited ones the master reaped)."""
+    return process_cpu_seconds(server.process.pid) + _own_cpu_seconds(server.worker_pids())
 
 
 def database_cpu_seconds(data_dir: str) -> float:
@@ -189,15 +194,8 @@ def database_cpu_seconds(data_dir: str) -> float:
     if not data_dir:
         return 0.0
     postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
-    total = process_cpu_seconds(postmaster)
-    out = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout
-    for pid in out.split():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
-        except FileNotFoundError:
-            pass
-    return total
+    backends = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return process_cpu_seconds(postmaster) + _own_cpu_seconds(backends)
 
 
 def join(port: int, slug: str, query: str = "") -> tuple[str, str]:
