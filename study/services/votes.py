@@ -56,6 +56,12 @@ def vote_clean_response_ms(response_ms: object) -> int:
     return value
 
 
+def vote_gold_correct(label: str, ground_truth: str) -> int:
+    """1 when a vote on a gold item gives its known answer (case and surrounding spaces ignored), else 0: the one
+    rule both vote paths count gold_correct by."""
+    return int(label.casefold() == ground_truth.strip().casefold())
+
+
 @dataclass(frozen=True)
 class VoteOutcome:
     """A recorded (or repeated) vote and where its participant stands afterwards."""
@@ -88,7 +94,7 @@ def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -
         vote = Vote.objects.create(participant=participant, stimulus=stimulus, label=label, response_ms=response_ms)
         Assignment.objects.filter(pk=assignment.pk).update(answered_at=vote.created_at)
         if stimulus.is_gold and stimulus.ground_truth:
-            correct = int(label.casefold() == stimulus.ground_truth.strip().casefold())
+            correct = vote_gold_correct(label, stimulus.ground_truth)
             Participant.objects.filter(pk=participant.pk).update(
                 gold_answered=F("gold_answered") + 1, gold_correct=F("gold_correct") + correct
             )
@@ -224,7 +230,7 @@ def _vote_insert(cursor, found: _VoteLookup, *, label: str, response_ms: int, no
     vote_id = cursor.fetchone()[0]
     cursor.execute(ASSIGNMENT_ANSWERED_SQL, [stamp, found.assignment_id])
     if found.is_gold and found.ground_truth:
-        correct = int(label.casefold() == found.ground_truth.strip().casefold())
+        correct = vote_gold_correct(label, found.ground_truth)
         cursor.execute(GOLD_ANSWERED_SQL, [correct, found.participant_id])
     return vote_id
 
