@@ -21,12 +21,11 @@ from study.api.views import ParticipantTrialApi, ParticipantVoteCreateApi
 from study.errors import DomainError
 from study.selectors.participants import participant_trial_snapshot
 from study.services.participants import participant_may_continue
-from study.services.votes import MAX_RESPONSE_MS, VoteReceipt, vote_submit
+from study.services.votes import MAX_LABEL_LENGTH, MAX_RESPONSE_MS, VoteReceipt, vote_submit
 
 _general_trial = ParticipantTrialApi.as_view()
 _general_vote = ParticipantVoteCreateApi.as_view()
 _TIMESTAMP = DateTimeField()  # the DRF serializers' format for created_at (ISO 8601, "Z" for UTC)
-MAX_LABEL_LENGTH = 64
 
 
 def documented_as(api_class):

@@ -40,6 +40,7 @@ from study.selectors.participants import (
     participant_from_cookies,
     participant_trial_state,
 )
+from study.services.votes import MAX_LABEL_LENGTH, MAX_RESPONSE_MS
 
 
 class Pages(PageNumberPagination):
@@ -198,8 +199,8 @@ class ParticipantVoteCreateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         stimulus = serializers.UUIDField()
-        label = serializers.CharField(max_length=64)
-        response_ms = serializers.IntegerField(min_value=0, max_value=3_600_000)
+        label = serializers.CharField(max_length=MAX_LABEL_LENGTH)
+        response_ms = serializers.IntegerField(min_value=0, max_value=MAX_RESPONSE_MS)
 
     @extend_schema(tags=["participants"], request=InputSerializer, responses={201: VoteCreatedOutputSerializer})
     def post(self, request, slug: str):

@@ -28,6 +28,7 @@ from study.services.participants import (
 )
 
 MAX_RESPONSE_MS = 3_600_000
+MAX_LABEL_LENGTH = 64  # characters of a submitted label (the API's input limit)
 
 
 def vote_clean_label(*, participant: Participant, label: str) -> str:
