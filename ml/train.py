@@ -108,6 +108,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     m.add_argument("--uapl-global-feature", action=argparse.BooleanOptionalAction, default=False,
                    help="UAPL: the image feature is the whole face's feature plus the attention-weighted mean of the "
                         "patches (default: the weighted mean alone)")
+    m.add_argument("--uapl-whole-face-branch", action=argparse.BooleanOptionalAction, default=False,
+                   help="UAPL: a whole-face network (ULDL's) beside the patches; the image's logits are its logits "
+                        "plus the weighted patches' logits, and its own logits also learn the ULDL target")
     m.add_argument("--uapl-patch-weight", type=float, default=1.0,
                    help="UAPL task guidance: weight of the per-patch soft CE against the assisted label")
     m.add_argument("--uapl-attention-weight", type=float, default=1.0,
@@ -354,7 +357,8 @@ def setup(args) -> Run:
     try:
         model = build_model(arch, num_classes, pretrained=args.pretrained,
                             **({"grid": args.uapl_grid, "patches": args.uapl_patches,
-                                 "global_feature": args.uapl_global_feature}
+                                 "global_feature": args.uapl_global_feature,
+                                 "whole_face_branch": args.uapl_whole_face_branch}
                                if args.method == "uapl" else {})).to(device)
     except ValueError as exc:
         raise TrainingInputError(str(exc)) from None
@@ -521,6 +525,8 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
                                           attention_weight=run.args.uapl_attention_weight,
                                           attention_target=run.args.uapl_attention_target)
             loss = loss + guidance["loss"]
+            if "whole_logits" in patch_out:  # the whole-face branch also learns the target alone, as ULDL
+                loss = loss + soft_cross_entropy(patch_out["whole_logits"].float(), out["target"].detach())
     _backward_and_step(run, loss, [run.optimizer, run.lambda_optimizer])
     objective.update_centres(out["centre_rows"])
     if run.bank is not None:

@@ -15,6 +15,13 @@ open are made here and listed in ml/README.md ("UAPL: what the abstract leaves o
    the shared classifier against d_i, and each attention weight is pulled towards how much its patch
    alone supports d_i (its probability mass on d_i). An occluded patch cannot support the label, so its
    weight drops: the attention learns to perceive occluded regions without occluder annotations.
+
+With whole_face_branch (the third version), the patches do not replace the whole face: a second network of
+the same backbone (exactly ULDL's ExpressionNet) sees the uncropped face, and the image's logits are its
+logits plus the patch classifier's logits of the attention-weighted patch mean (late fusion, as in
+global-local occlusion FER networks). Local patches alone learn far more slowly than a whole face (ml/RESULTS.md,
+occlusion section); adding the whole face's feature to the patches' (global_feature) made the attention useless.
+Kept apart, the whole-face branch learns like ULDL and the patch branch adds evidence weighted by what is visible.
 """
 from __future__ import annotations
 
@@ -72,8 +79,11 @@ class UAPLNet(ExpressionNet):
     """
 
     def __init__(self, backbone: Backbone, num_classes: int, grid: int = DEFAULT_GRID,
-                 patches: str = DEFAULT_PATCHES, global_feature: bool = False):
+                 patches: str = DEFAULT_PATCHES, global_feature: bool = False,
+                 whole_face: ExpressionNet | None = None):
         super().__init__(backbone, num_classes)
+        if global_feature and whole_face is not None:
+            raise ValueError("global_feature and a whole-face branch are two alternatives; choose one")
         if grid < 1:
             raise ValueError(f"grid must be at least 1, got {grid}")
         if patches not in PATCH_MODES:
@@ -84,6 +94,7 @@ class UAPLNet(ExpressionNet):
         self.patch_mode = patches
         self.global_feature = bool(global_feature)
         self.attention = PatchAttention(self.feature_dim)
+        self.whole_face = whole_face  # the whole-face branch (its own backbone and classifier), or None
 
     def patch_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, grid*grid, D), patches in row-major order (top-left first)."""
@@ -134,15 +145,27 @@ class UAPLNet(ExpressionNet):
     def forward_patches(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything the task guidance loss needs: features, logits, patches, patch_logits, attention.
 
-        features = the attention-weighted mean of the patches, plus (global_feature) the whole face's feature.
+        features = the attention-weighted mean of the patches, plus (global_feature) the whole face's feature;
+        logits = the classifier's logits of it. With the whole-face branch: features = that branch's feature
+        (what ULDL's centre loss and neighbours use), logits = its logits + the patch classifier's logits of the
+        weighted patch mean, and whole_logits = the branch's logits alone (for its own guidance loss).
         """
         patches, whole = self._patches_and_global(x)
         weights = self.attention(patches)
         features = self.fuse(patches, weights)
         if whole is not None:
             features = features + whole
-        return {"features": features, "logits": self.classifier(features), "patches": patches,
-                "patch_logits": self.classifier(patches), "attention": weights}
+        out = {"features": features, "logits": self.classifier(features), "patches": patches,
+               "patch_logits": self.classifier(patches), "attention": weights}
+        if self.whole_face is not None:
+            whole_features, whole_logits = self.whole_face(x)
+            out.update(features=whole_features, logits=whole_logits + out["logits"], whole_logits=whole_logits)
+        return out
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> ((B, D) features, (B, C) logits), as forward_patches computes them."""
+        out = self.forward_patches(x)
+        return out["features"], out["logits"]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_patches(x)["features"]

@@ -194,3 +194,43 @@ def test_global_feature_adds_the_whole_faces_feature_to_the_weighted_patches():
     ckpt = {"arch": "uapl_resnet18_small", "classes": list("abcde"), "model": model.state_dict(),
             "args": {"uapl_patches": "stem", "uapl_global_feature": True}}
     assert build_model_from_checkpoint(ckpt).global_feature is True
+
+
+def test_whole_face_branch_adds_a_uldl_network_beside_the_patches():
+    torch.manual_seed(0)
+    model = build_model("uapl_resnet18_small", 5, grid=3, patches="stem", whole_face_branch=True).eval()
+    assert model.whole_face.backbone is not model.backbone  # its own weights, not the patches'
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        out = model.forward_patches(x)
+        whole_features, whole_logits = model.whole_face(x)
+        patch_logits = model.classifier(model.fuse(out["patches"], out["attention"]))
+        features, logits = model(x)
+    assert torch.allclose(out["whole_logits"], whole_logits)
+    assert torch.allclose(out["logits"], whole_logits + patch_logits, atol=1e-5)
+    assert torch.allclose(features, whole_features) and torch.allclose(logits, out["logits"])
+    assert out["features"].shape == (2, model.feature_dim)  # ULDL's centre loss and neighbours see this feature
+    from ml.checkpoints import build_model_from_checkpoint
+
+    ckpt = {"arch": "uapl_resnet18_small", "classes": list("abcde"), "model": model.state_dict(),
+            "args": {"uapl_patches": "stem", "uapl_whole_face_branch": True}}
+    rebuilt = build_model_from_checkpoint(ckpt).eval()
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x)[1], logits, atol=1e-5)
+    with pytest.raises(ValueError, match="choose one"):
+        build_model("uapl_resnet18_small", 5, global_feature=True, whole_face_branch=True)
+
+
+def test_uapl_trains_with_the_whole_face_branch(tmp_path):
+    from ml.checkpoints import build_model_from_checkpoint, load_checkpoint
+    from ml.train import TrainingInputError, default_args, train
+
+    common = dict(method="uapl", arch="resnet18_small", epochs=1, batch_size=8, image_size=32, workers=0,
+                  limit_batches=1, lr_steps=[1], progress=False, dataset="synthetic", synthetic_n=24,
+                  synthetic_test_n=8, curves=False, threads=1, synthetic_occlusion_rate=0.5, uapl_patches="stem")
+    train(default_args(**common, out=str(tmp_path / "run"), uapl_whole_face_branch=True))
+    model = build_model_from_checkpoint(load_checkpoint(tmp_path / "run" / "last.pt"))
+    assert model.whole_face is not None
+    with pytest.raises(TrainingInputError, match="choose one"):
+        train(default_args(**common, out=str(tmp_path / "both"), uapl_whole_face_branch=True,
+                           uapl_global_feature=True))
