@@ -126,7 +126,8 @@ def build_model_from_checkpoint(ckpt: dict) -> nn.Module:
         model = build_model(ckpt["arch"], len(ckpt.get("classes") or []),
                             **({"grid": int(grid)} if grid else {}), **({"patches": patches} if patches else {}),
                             global_feature=bool(uapl and train_args.get("uapl_global_feature")),
-                            whole_face_branch=bool(uapl and train_args.get("uapl_whole_face_branch")))
+                            whole_face_branch=bool(uapl and train_args.get("uapl_whole_face_branch")),
+                            uniform_attention=bool(uapl and train_args.get("uapl_uniform_attention")))
     except ValueError as exc:
         raise CheckpointError(f"cannot rebuild arch {ckpt['arch']!r}: {exc}") from None
     try:

@@ -37,7 +37,8 @@ __all__ = ["patch_occlusion", "auroc", "within_position_auroc", "evaluate_occlus
 
 RESULT_COLUMNS = ["method", "seed", "test_acc", "acc_occluded", "acc_clean", "n_occluded", "n_clean",
                   "attention_auroc_occluded_faces", "attention_auroc_all_faces", "mean_attention_occluded",
-                  "mean_attention_visible", "epochs", "seconds", "run", "attention_auroc_within_position"]
+                  "mean_attention_visible", "epochs", "seconds", "run", "attention_auroc_within_position",
+                  "acc_occluded_whole_face_branch", "acc_occluded_patch_branch"]
 OWNED_TRAIN_OPTIONS = ("method", "seed", "out", "resume", "noise")
 
 
@@ -104,7 +105,7 @@ def evaluate_occlusion(model, dataset, device, *, image_size: int, min_fraction:
     occluded = boxes[:, 0] >= 0
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     has_attention = hasattr(model, "attention_weights")
-    preds, weights = [], []
+    preds, weights, branch_preds = [], [], {"whole_face": [], "patch": []}
     model.eval()
     with torch.inference_mode():
         for batch in loader:
@@ -113,14 +114,21 @@ def evaluate_occlusion(model, dataset, device, *, image_size: int, min_fraction:
                 out = model.forward_patches(x)
                 logits = out["logits"]
                 weights.append(out["attention"].float().cpu().numpy())
+                if "whole_logits" in out:  # each branch alone: what does the other one add?
+                    branch_preds["whole_face"].append(out["whole_logits"].argmax(1).cpu().numpy())
+                    branch_preds["patch"].append((logits - out["whole_logits"]).argmax(1).cpu().numpy())
             else:
                 _, logits = model(x)
             preds.append(logits.argmax(1).cpu().numpy())
     pred = np.concatenate(preds)
-    correct = pred == np.asarray(dataset.labels)
+    labels = np.asarray(dataset.labels)
+    correct = pred == labels
     out = {"test_acc": float(correct.mean()), "acc_occluded": float(correct[occluded].mean()) if occluded.any()
            else float("nan"), "acc_clean": float(correct[~occluded].mean()) if (~occluded).any() else float("nan"),
            "n_occluded": int(occluded.sum()), "n_clean": int((~occluded).sum())}
+    for branch, parts in branch_preds.items():
+        if parts and occluded.any():
+            out[f"acc_occluded_{branch}_branch"] = float((np.concatenate(parts) == labels)[occluded].mean())
     if has_attention:
         w = np.concatenate(weights)
         scale = image_size / float(getattr(dataset, "face_size", image_size))
@@ -268,6 +276,18 @@ def write_table(out: Path, rows: list[dict]) -> str:
     if diff_lines:
         lines += ["", "**paired differences on occluded test faces (points), mean [95% CI]**", "",
                   "| pair | difference | seeds ahead |", "|---|---|---|", *diff_lines]
+    branch_lines = []
+    for method in methods:  # UAPL with a whole-face branch: accuracy of each branch alone on occluded faces
+        rs = [r for r in rows if r["method"] == method and r.get("acc_occluded_whole_face_branch")]
+        if rs:
+            col = {k: [_num(r.get(k)) for r in rs] for k in RESULT_COLUMNS}
+            branch_lines.append(f"| {method} | {cell(col['acc_occluded'])} | "
+                                f"{cell(col['acc_occluded_whole_face_branch'])} | "
+                                f"{cell(col['acc_occluded_patch_branch'])} | {len(rs)} |")
+    if branch_lines:
+        lines += ["", "**occluded test faces, each branch alone (UAPL with a whole-face branch)**", "",
+                  "| method | both (the model's prediction) | whole-face branch alone | patch branch alone | seeds |",
+                  "|---|---|---|---|---|", *branch_lines]
     if bar_plot(bars, out / "accuracy.png", ylabel="accuracy on occluded test faces (%)",
                 title="Occluded test faces"):
         lines += ["", "![accuracy on occluded test faces](accuracy.png)"]

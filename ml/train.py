@@ -111,6 +111,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     m.add_argument("--uapl-whole-face-branch", action=argparse.BooleanOptionalAction, default=False,
                    help="UAPL: a whole-face network (ULDL's) beside the patches; the image's logits are its logits "
                         "plus the weighted patches' logits, and its own logits also learn the ULDL target")
+    m.add_argument("--uapl-uniform-attention", action=argparse.BooleanOptionalAction, default=False,
+                   help="UAPL ablation: every patch weighs 1 (the attention and its loss are off), to measure what "
+                        "the attention adds")
     m.add_argument("--uapl-patch-weight", type=float, default=1.0,
                    help="UAPL task guidance: weight of the per-patch soft CE against the assisted label")
     m.add_argument("--uapl-attention-weight", type=float, default=1.0,
@@ -358,7 +361,8 @@ def setup(args) -> Run:
         model = build_model(arch, num_classes, pretrained=args.pretrained,
                             **({"grid": args.uapl_grid, "patches": args.uapl_patches,
                                  "global_feature": args.uapl_global_feature,
-                                 "whole_face_branch": args.uapl_whole_face_branch}
+                                 "whole_face_branch": args.uapl_whole_face_branch,
+                                 "uniform_attention": args.uapl_uniform_attention}
                                if args.method == "uapl" else {})).to(device)
     except ValueError as exc:
         raise TrainingInputError(str(exc)) from None
@@ -522,7 +526,8 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
 
             guidance = task_guidance_loss(patch_out["patch_logits"], patch_out["attention"], out["target"],
                                           patch_weight=run.args.uapl_patch_weight,
-                                          attention_weight=run.args.uapl_attention_weight,
+                                          attention_weight=(0.0 if run.args.uapl_uniform_attention
+                                                            else run.args.uapl_attention_weight),
                                           attention_target=run.args.uapl_attention_target)
             loss = loss + guidance["loss"]
             if "whole_logits" in patch_out:  # the whole-face branch also learns the target alone, as ULDL

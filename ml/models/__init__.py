@@ -66,10 +66,11 @@ def parse_arch(arch: str) -> tuple[str, str]:
 
 def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | None = None,
                 grid: int | None = None, patches: str | None = None, global_feature: bool = False,
-                whole_face_branch: bool = False) -> nn.Module:
+                whole_face_branch: bool = False, uniform_attention: bool = False) -> nn.Module:
     """A fresh network for `arch`; num_classes is ignored for "va_" regressors; grid and patches are UAPL's
     patch grid, patch mode (ml.models.uapl.PATCH_MODES), whether the whole face's feature joins the patches,
-    and whether a whole-face network of the same backbone runs beside the patches (ml.models.uapl)."""
+    whether a whole-face network of the same backbone runs beside the patches, and (an ablation) whether every
+    patch weighs 1 instead of its attention (ml.models.uapl)."""
     named = architectures().get(arch)
     if named is not None:
         if num_classes < 2:
@@ -86,5 +87,5 @@ def build_model(arch: str, num_classes: int = 0, *, pretrained: str | Path | Non
                       if whole_face_branch else None)
         return UAPLNet(backbone, num_classes, **({} if grid is None else {"grid": grid}),
                        **({} if patches is None else {"patches": patches}), global_feature=global_feature,
-                       whole_face=whole_face)
+                       whole_face=whole_face, uniform_attention=uniform_attention)
     return ExpressionNet(backbone, num_classes)

@@ -80,7 +80,7 @@ class UAPLNet(ExpressionNet):
 
     def __init__(self, backbone: Backbone, num_classes: int, grid: int = DEFAULT_GRID,
                  patches: str = DEFAULT_PATCHES, global_feature: bool = False,
-                 whole_face: ExpressionNet | None = None):
+                 whole_face: ExpressionNet | None = None, uniform_attention: bool = False):
         super().__init__(backbone, num_classes)
         if global_feature and whole_face is not None:
             raise ValueError("global_feature and a whole-face branch are two alternatives; choose one")
@@ -95,6 +95,7 @@ class UAPLNet(ExpressionNet):
         self.global_feature = bool(global_feature)
         self.attention = PatchAttention(self.feature_dim)
         self.whole_face = whole_face  # the whole-face branch (its own backbone and classifier), or None
+        self.uniform_attention = bool(uniform_attention)  # ablation: every patch weighs 1, the MLP is unused
 
     def patch_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, grid*grid, D), patches in row-major order (top-left first)."""
@@ -135,7 +136,7 @@ class UAPLNet(ExpressionNet):
 
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, P) patch weights (row-major, like patch_boxes)."""
-        return self.attention(self.patch_features(x))
+        return self.forward_patches(x)["attention"]
 
     @staticmethod
     def fuse(patches: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -151,7 +152,7 @@ class UAPLNet(ExpressionNet):
         weighted patch mean, and whole_logits = the branch's logits alone (for its own guidance loss).
         """
         patches, whole = self._patches_and_global(x)
-        weights = self.attention(patches)
+        weights = patches.new_ones(patches.shape[:2]) if self.uniform_attention else self.attention(patches)
         features = self.fuse(patches, weights)
         if whole is not None:
             features = features + whole

@@ -85,8 +85,38 @@ def test_evaluate_occlusion_splits_accuracy_and_scores_attention():
     assert out["patch_occluded"][:, 3].tolist() == [False, False, True, False]
     assert 0.0 <= out["attention_auroc_all_faces"] <= 1.0
     assert "attention_auroc_within_position" in out
+    assert "acc_occluded_whole_face_branch" not in out  # no whole-face branch, no per-branch accuracy
     plain = evaluate_occlusion(build_model("resnet18_small", 2), _Faces(), torch.device("cpu"), image_size=16)
     assert "attention" not in plain and 0.0 <= plain["acc_occluded"] <= 1.0
+
+
+def test_evaluate_occlusion_scores_each_branch_of_a_two_branch_uapl_alone():
+    from ml.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("uapl_resnet18_small", 2, grid=2, patches="stem", whole_face_branch=True).eval()
+    faces = _Faces()
+    with torch.no_grad():  # make the patch branch decide: its logits dwarf the whole face's
+        model.classifier.weight.mul_(1e3)
+    out = evaluate_occlusion(model, faces, torch.device("cpu"), image_size=16)
+    assert out["acc_occluded_patch_branch"] == out["acc_occluded"]
+    with torch.no_grad():  # and now the whole-face branch
+        model.classifier.weight.mul_(1e-9)
+        model.classifier.bias.zero_()
+    out = evaluate_occlusion(model, faces, torch.device("cpu"), image_size=16)
+    assert out["acc_occluded_whole_face_branch"] == out["acc_occluded"]
+    assert {"acc_occluded_whole_face_branch", "acc_occluded_patch_branch"} <= set(out)
+
+
+def test_uniform_attention_ablation_weighs_every_patch_one():
+    from ml.models import build_model
+
+    model = build_model("uapl_resnet18_small", 3, grid=3, patches="stem", uniform_attention=True).eval()
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        out = model.forward_patches(x)
+    assert torch.equal(out["attention"], torch.ones(2, 9))
+    assert torch.allclose(out["features"], out["patches"].mean(1), atol=1e-6)
 
 
 def test_within_position_auroc_compares_each_region_only_with_itself():
@@ -135,3 +165,4 @@ def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewr
     assert "| uapl_global − uldl | +5.00 [" in table and "| uapl − ce | -10.50 [" in table
     assert "| uldl − ce |" in table and "| uapl_global − ce | +3.50 [" in table
     assert "| uapl | 30.50 ± 0.50 |" in table
+    assert "each branch alone" not in table  # no run with a whole-face branch

@@ -230,7 +230,12 @@ def test_uapl_trains_with_the_whole_face_branch(tmp_path):
                   synthetic_test_n=8, curves=False, threads=1, synthetic_occlusion_rate=0.5, uapl_patches="stem")
     train(default_args(**common, out=str(tmp_path / "run"), uapl_whole_face_branch=True))
     model = build_model_from_checkpoint(load_checkpoint(tmp_path / "run" / "last.pt"))
-    assert model.whole_face is not None
+    assert model.whole_face is not None and not model.uniform_attention
+    # the ablation that measures the attention: the same model with every patch weighing 1
+    train(default_args(**common, out=str(tmp_path / "uniform"), uapl_whole_face_branch=True,
+                       uapl_uniform_attention=True))
+    model = build_model_from_checkpoint(load_checkpoint(tmp_path / "uniform" / "last.pt"))
+    assert model.whole_face is not None and model.uniform_attention
     with pytest.raises(TrainingInputError, match="choose one"):
         train(default_args(**common, out=str(tmp_path / "both"), uapl_whole_face_branch=True,
                            uapl_global_feature=True))
