@@ -259,8 +259,11 @@ def write_table(out: Path, rows: list[dict]) -> str:
         if n:
             bars[method] = (100 * m, 100 * se if not math.isnan(se) else float("nan"))
     by = {(r["method"], int(float(r["seed"]))): _num(r["acc_occluded"]) for r in rows}
-    # every UAPL variant (method names starting with "uapl", e.g. a merged "uapl_global") against both baselines
+    # every UAPL variant (method names starting with "uapl", e.g. a merged "uapl_global") against both baselines,
+    # and a variant against its "<variant>_uniform" ablation (every patch weighing 1): what the attention adds
     pairs = [(m, b) for m in methods if m.startswith("uapl") for b in ("uldl", "ce")] + [("uldl", "ce")]
+    pairs += [(m.removesuffix("_uniform"), m) for m in methods if m.endswith("_uniform")
+              and m.removesuffix("_uniform") in methods]
     diff_lines = []
     for a, b in pairs:
         d = np.array([by[(a, s)] - by[(b, s)] for (m, s) in by if m == a and (b, s) in by])

@@ -154,7 +154,8 @@ def test_results_csv_of_an_older_version_gets_todays_header(tmp_path):
 def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewrites_it(tmp_path):
     from ml.occlusion import RESULT_COLUMNS, _append, main, parse_args
 
-    accuracy = {"ce": (0.40, 0.42), "uldl": (0.38, 0.41), "uapl": (0.30, 0.31), "uapl_global": (0.45, 0.44)}
+    accuracy = {"ce": (0.40, 0.42), "uldl": (0.38, 0.41), "uapl": (0.30, 0.31), "uapl_global": (0.45, 0.44),
+                "uapl_global_uniform": (0.40, 0.42)}
     for method, values in accuracy.items():
         for seed, acc in enumerate(values):
             _append(tmp_path / "results.csv", {k: "" for k in RESULT_COLUMNS} | {
@@ -165,4 +166,5 @@ def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewr
     assert "| uapl_global − uldl | +5.00 [" in table and "| uapl − ce | -10.50 [" in table
     assert "| uldl − ce |" in table and "| uapl_global − ce | +3.50 [" in table
     assert "| uapl | 30.50 ± 0.50 |" in table
+    assert "| uapl_global − uapl_global_uniform | +3.50 [" in table  # what the attention adds
     assert "each branch alone" not in table  # no run with a whole-face branch
