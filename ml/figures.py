@@ -115,5 +115,7 @@ def bar_plot(values: dict[str, tuple[float, float]], path: str | Path, *, ylabel
         ax.axhline(reference, color="tab:red", ls="--", lw=1)
     ax.set(ylabel=ylabel, title=title)
     ax.grid(alpha=0.3, axis="y")
+    if max(len(n) for n in names) > 10:  # long names side by side would overlap: slant them
+        plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
     return _save(fig, plt, path)

@@ -104,13 +104,14 @@ def evaluate_occlusion(model, dataset, device, *, image_size: int, min_fraction:
     boxes = np.asarray(dataset.occluder_boxes)
     occluded = boxes[:, 0] >= 0
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    has_attention = hasattr(model, "attention_weights")
+    has_patches = hasattr(model, "forward_patches")
+    has_attention = has_patches and not getattr(model, "uniform_attention", False)  # the ablation has none to score
     preds, weights, branch_preds = [], [], {"whole_face": [], "patch": []}
     model.eval()
     with torch.inference_mode():
         for batch in loader:
             x = batch["image"].to(device)
-            if has_attention:
+            if has_patches:
                 out = model.forward_patches(x)
                 logits = out["logits"]
                 weights.append(out["attention"].float().cpu().numpy())

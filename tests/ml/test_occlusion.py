@@ -117,6 +117,8 @@ def test_uniform_attention_ablation_weighs_every_patch_one():
         out = model.forward_patches(x)
     assert torch.equal(out["attention"], torch.ones(2, 9))
     assert torch.allclose(out["features"], out["patches"].mean(1), atol=1e-6)
+    scored = evaluate_occlusion(model, _Faces(), torch.device("cpu"), image_size=16)
+    assert "attention_auroc_occluded_faces" not in scored  # constant weights: nothing to score
 
 
 def test_within_position_auroc_compares_each_region_only_with_itself():
