@@ -29,6 +29,7 @@ from ml.checkpoints import DEFAULT_NORMALIZATION, CheckpointError, load_checkpoi
 from ml.ldl import LazySGD, NeighbourBank, ULDLObjective, knn_in_va, lambda_auroc
 from ml.losses import onehot_targets, smoothed_targets, soft_cross_entropy
 from ml.models import BACKBONES, build_model
+from ml.models.uapl import ATTENTION_TARGETS, DEFAULT_ATTENTION_TARGET, DEFAULT_PATCHES, PATCH_MODES
 from ml.predictor import resolve_device
 
 __all__ = ["TrainingInputError", "get_args_parser", "default_args", "train", "main", "METHODS"]
@@ -98,10 +99,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     m.add_argument("--lambda-momentum", type=float, default=0.0,
                    help="lazy momentum of the lam SGD (0 RAF-DB config, 0.9 AffectNet config; ref §5)")
     m.add_argument("--uapl-grid", type=int, default=3, help="UAPL: regional patches per side of the feature map")
-    m.add_argument("--uapl-patches", default="stem", choices=("pool", "stem", "layer1"),
+    m.add_argument("--uapl-patches", default=DEFAULT_PATCHES, choices=PATCH_MODES,
                    help="UAPL: how patches are cut: pool = pool the stride-1 last stage's map; stem/layer1 = crop "
                         "the map after that stage and run the later stages on each region alone (local patches)")
-    m.add_argument("--uapl-attention-target", default="position", choices=("absolute", "relative", "position"),
+    m.add_argument("--uapl-attention-target", default=DEFAULT_ATTENTION_TARGET, choices=ATTENTION_TARGETS,
                    help="UAPL: attention pulled towards each patch's support for the assisted label (absolute), "
                         "that support over the image's best patch's (relative), or over the batch's mean support "
                         "at the same patch position, capped at 1 (position)")

@@ -135,8 +135,12 @@ class UAPLNet(ExpressionNet):
         return out.mean(dim=(2, 3)).view(b, self.grid * self.grid, -1)
 
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, P) patch weights (row-major, like patch_boxes)."""
-        return self.forward_patches(x)["attention"]
+        """(B, 3, H, W) -> (B, P) patch weights (row-major, like patch_boxes); the whole-face branch does not run."""
+        return self._weights(self.patch_features(x))
+
+    def _weights(self, patches: torch.Tensor) -> torch.Tensor:
+        """(B, P, D) -> (B, P): the attention's weights, or 1 everywhere in the uniform-attention ablation."""
+        return patches.new_ones(patches.shape[:2]) if self.uniform_attention else self.attention(patches)
 
     @staticmethod
     def fuse(patches: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -152,7 +156,7 @@ class UAPLNet(ExpressionNet):
         weighted patch mean, and whole_logits = the branch's logits alone (for its own guidance loss).
         """
         patches, whole = self._patches_and_global(x)
-        weights = patches.new_ones(patches.shape[:2]) if self.uniform_attention else self.attention(patches)
+        weights = self._weights(patches)
         features = self.fuse(patches, weights)
         if whole is not None:
             features = features + whole
