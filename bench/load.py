@@ -13,6 +13,9 @@ at most one). Then a saturation phase (no think time, --saturation-threads clien
 vote cycles (a vote, and every 20 votes a new participant) against that of /healthz/, and the server's CPU per call
 of each (read from /proc: a ratio that the other work on a shared machine hardly moves); then the vote path alone
 (participants joined before the timed window, the joins reported apart as the join cost).
+--server-cpus 0 gives gunicorn a core of its own (the clients, redis and, with --pg-data-dir, PostgreSQL run on the
+others): on a machine of few cores the clients otherwise take CPU from the server they measure, as they would not
+in a deployment where participants and the database are elsewhere.
 Faults: kill-worker (kill -9 one gunicorn worker), restart-web (kill -9 the whole server, start a new one),
 stop-redis (stopped for --fault-for seconds, then started again) / freeze-redis (SIGSTOP for --fault-for seconds):
 a private redis-server is the broker, restart-postgres (runs --pg-restart-command). A participant who meets an
@@ -53,14 +56,15 @@ def free_port() -> int:
 class Server:
     """gunicorn (webapp/gunicorn_conf.py) as a child process, restartable."""
 
-    def __init__(self, env: dict, port: int):
-        self.env, self.port, self.process = env, port, None
+    def __init__(self, env: dict, port: int, cpus: set[int] | None = None):
+        self.env, self.port, self.cpus, self.process = env, port, cpus, None
 
     def start(self) -> None:
+        pin = (lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None  # the workers inherit it
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("gunicorn")), "-c", "webapp/gunicorn_conf.py", "webapp.wsgi"],
             cwd=ROOT, env={**self.env, "WEB_BIND": f"127.0.0.1:{self.port}", "WEB_ACCESS_LOG": ""},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=pin)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -188,13 +192,28 @@ def server_cpu_seconds(server: Server) -> float:
     return process_cpu_seconds(server.process.pid) + _own_cpu_seconds(server.worker_pids())
 
 
+def postgres_pids(data_dir: str) -> list[int]:
+    """The postmaster of a cluster on this machine and its live children (backends and auxiliary processes)."""
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+def pin_cpus(pids: list[int], cpus: set[int]) -> None:
+    """Restrict processes to `cpus` (children forked later, e.g. new database backends, inherit it)."""
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, cpus)
+        except ProcessLookupError:
+            pass
+
+
 def database_cpu_seconds(data_dir: str) -> float:
     """CPU used so far by a PostgreSQL cluster (the postmaster, its live backends and those that exited), or 0 when
     no data directory was given (--pg-data-dir): the database's share of a call, on a machine it shares."""
     if not data_dir:
         return 0.0
-    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
-    backends = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    postmaster, *backends = postgres_pids(data_dir)
     return process_cpu_seconds(postmaster) + _own_cpu_seconds(backends)
 
 
@@ -340,12 +359,27 @@ def main() -> None:
                              "0 skips that variant")
     parser.add_argument("--client-processes", type=int, default=4,
                         help="simulated participants and saturating clients are spread over this many processes")
+    parser.add_argument("--server-cpus", default="",
+                        help="CPUs for gunicorn alone, e.g. 0: this harness, its clients, redis and (with --pg-data-dir) "
+                             "the database are pinned to the others. The web host's own cores, as in a deployment "
+                             "where participants and the database are not on the web server's machine")
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
         sys.exit("--database-url postgres://... is required (the real stack)")
     if args.fault == "restart-postgres" and not args.pg_restart_command:
         sys.exit("--fault restart-postgres needs --pg-restart-command (for a private cluster)")
 
+    everything = os.sched_getaffinity(0)
+    args.server_cpus = {int(cpu) for cpu in args.server_cpus.split(",") if cpu.strip()} or None
+    if args.server_cpus:
+        others = everything - args.server_cpus
+        if not args.server_cpus <= everything or not others:
+            sys.exit(f"--server-cpus must name some, not all, of this machine's CPUs {sorted(everything)}")
+        os.sched_setaffinity(0, others)  # before any thread or child: the clients and redis inherit it
+        if args.pg_data_dir:
+            pin_cpus(postgres_pids(args.pg_data_dir), others)
+        print(f"CPUs: gunicorn on {sorted(args.server_cpus)}; clients, redis"
+              + (", PostgreSQL" if args.pg_data_dir else "") + f" on {sorted(others)}")
     workdir = Path(tempfile.mkdtemp(prefix="emostudy-load-"))
     redis_port = free_port()
     redis = RedisServer(redis_port, workdir)
@@ -358,6 +392,8 @@ def main() -> None:
     finally:
         redis.kill()
         shutil.rmtree(workdir, ignore_errors=True)  # the run's media and redis folder
+        if args.server_cpus and args.pg_data_dir:
+            pin_cpus(postgres_pids(args.pg_data_dir), everything)  # the cluster as it was
 
 
 def run(args, env: dict, redis: RedisServer, workdir: Path) -> None:
@@ -367,7 +403,7 @@ def run(args, env: dict, redis: RedisServer, workdir: Path) -> None:
                             str(args.participants)], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     print(setup.stdout.strip())
     port = free_port()
-    server = Server(env, port)
+    server = Server(env, port, args.server_cpus)
     server.start()
     try:
         measure(args, env, redis, server, port, slug)

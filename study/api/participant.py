@@ -10,11 +10,12 @@ study/api/views.py, which explain it in DRF's error format and stay the document
 carries its DRF class as `cls`, as APIView.as_view() does, so drf-spectacular lists it under that class's schema.
 CSRF: these views are not exempt, so Django's CsrfViewMiddleware checks the vote as DRF's csrf_protect did.
 """
+import functools
 import json
 import uuid
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from rest_framework.fields import DateTimeField
 
 from study.api.views import ParticipantTrialApi, ParticipantVoteCreateApi
@@ -100,7 +101,18 @@ def vote_created_json(slug: str, receipt: VoteReceipt) -> dict:
 
 
 def _trial(slug: str, answered: int, total: int, upcoming: tuple[uuid.UUID, ...]) -> dict:
-    images = [{"stimulus": str(key), "image_url": reverse("study:participant-image", args=[slug, key])}
-              for key in upcoming]
+    head, tail = _image_url_around_key(get_script_prefix(), slug)
+    images = [{"stimulus": str(key), "image_url": f"{head}{key}{tail}"} for key in upcoming]
     return {"answered": answered, "total": total, "done": total > 0 and answered >= total,
             "current": images[0] if images else None, "next": images[1] if len(images) > 1 else None}
+
+
+_ANY_KEY = uuid.UUID(int=0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_url_around_key(script_prefix: str, slug: str) -> tuple[str, str]:
+    """What comes before and after an image's key in its participant URL: reverse() once per study (and script
+    prefix, which reverse() reads), not twice per vote (≈ 0.1 ms of CPU each)."""
+    head, tail = reverse("study:participant-image", args=[slug, _ANY_KEY]).split(str(_ANY_KEY))
+    return head, tail

@@ -165,16 +165,25 @@ def participant_finish(*, participant: Participant) -> Participant:
         raise InvalidInput("This participant still has trials to answer.")
     participant.finished_at = timezone.now()
     if participant.gold_answered:
-        participant.gold_score = participant.gold_correct / participant.gold_answered
-        threshold = participant.study.gold_pass_threshold
-        if participant.gold_score < threshold and not participant.is_test:
-            participant.excluded = True
-            participant.exclusion_reason = (
-                f"Attention checks: {participant.gold_correct} of {participant.gold_answered} correct "
-                f"({participant.gold_score:.0%}), below the study's {threshold:.0%}."
-            )
+        participant.gold_score, reason = participant_gold_verdict(
+            gold_correct=participant.gold_correct, gold_answered=participant.gold_answered,
+            threshold=participant.study.gold_pass_threshold, is_test=participant.is_test)
+        if reason:
+            participant.excluded, participant.exclusion_reason = True, reason
     participant.save(update_fields=["finished_at", "gold_score", "excluded", "exclusion_reason"])
     return participant
+
+
+def participant_gold_verdict(*, gold_correct: int, gold_answered: int, threshold: float,
+                             is_test: bool) -> tuple[float, str]:
+    """A finishing participant's gold score (gold_answered > 0) and, when it is below the study's threshold, why
+    they are excluded ("" when they are kept; a researcher's preview is always kept). The one rule of both finishes:
+    participant_finish and the vote's hot path (study.services.votes.vote_submit)."""
+    score = gold_correct / gold_answered
+    if score >= threshold or is_test:
+        return score, ""
+    return score, (f"Attention checks: {gold_correct} of {gold_answered} correct ({score:.0%}), "
+                   f"below the study's {threshold:.0%}.")
 
 
 FINISHED, SCREENED_OUT, NO_CONSENT = "finished", "screened_out", "no_consent"

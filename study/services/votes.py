@@ -23,6 +23,7 @@ from study.selectors.participants import participant_cookie_tokens
 from study.services.assignments import assignment_lock_for_vote
 from study.services.participants import (
     participant_finish,
+    participant_gold_verdict,
     participant_may_continue,
     participant_require_can_continue,
 )
@@ -126,7 +127,7 @@ def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -
 VOTE_LOOKUP_SQL = """
 SELECT a.id, a.answered_at IS NOT NULL,
        p.id, p.study_id, p.token, p.public_id, p.is_test, p.excluded, p.finished_at IS NOT NULL,
-       s.status, s.finish_when_paused, ls.labels, ls.non_emotion_labels,
+       s.status, s.finish_when_paused, s.gold_pass_threshold, ls.labels, ls.non_emotion_labels,
        st.id, st.is_gold, st.ground_truth,
        (SELECT COUNT(*) FROM study_assignment o WHERE o.participant_id = a.participant_id),
        (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = a.participant_id AND o.id <> a.id),
@@ -152,9 +153,24 @@ VALUES (%s, %s, %s, %s, %s) RETURNING id"""
 # The assignment answered: progress, the quota's held places and adaptive allocation read answered_at.
 ASSIGNMENT_ANSWERED_SQL = "UPDATE study_assignment SET answered_at = %s WHERE id = %s"
 
+# Both in one statement on PostgreSQL (a data-modifying WITH, which SQLite lacks): one round trip less per vote.
+VOTE_INSERT_ANSWERED_SQL = """
+WITH answered AS (UPDATE study_assignment SET answered_at = %s WHERE id = %s)
+INSERT INTO study_vote (participant_id, stimulus_id, label, response_ms, created_at)
+VALUES (%s, %s, %s, %s, %s) RETURNING id"""
+
 # A gold (attention) item answered: the counters participant_finish scores.
 GOLD_ANSWERED_SQL = """
 UPDATE study_participant SET gold_answered = gold_answered + 1, gold_correct = gold_correct + %s WHERE id = %s"""
+
+# The participant's last vote finishes them, as participant_finish does through the ORM (≈ 6 statements and a
+# savepoint, once every 20 or so votes): finished once, then, with gold items answered, scored and maybe excluded.
+PARTICIPANT_FINISH_SQL = """
+UPDATE study_participant SET finished_at = %s WHERE id = %s AND finished_at IS NULL
+RETURNING gold_answered, gold_correct, excluded"""
+PARTICIPANT_GOLD_SCORED_SQL = "UPDATE study_participant SET gold_score = %s WHERE id = %s"
+PARTICIPANT_GOLD_EXCLUDED_SQL = """
+UPDATE study_participant SET gold_score = %s, excluded = TRUE, exclusion_reason = %s WHERE id = %s"""
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,7 @@ class _VoteLookup:
     finished: bool
     study_status: str
     finish_when_paused: bool
+    gold_pass_threshold: float
     answers: list[str]
     stimulus_id: int
     is_gold: bool
@@ -183,12 +200,13 @@ class _VoteLookup:
     @classmethod
     def from_row(cls, row: tuple) -> "_VoteLookup":
         (assignment_id, answered, participant_id, study_id, token, public_id, is_test, excluded, finished, status,
-         finish_when_paused, labels, non_emotion_labels, stimulus_id, is_gold, ground_truth, n_total, n_answered_others,
-         upcoming_0, upcoming_1) = row
+         finish_when_paused, gold_pass_threshold, labels, non_emotion_labels, stimulus_id, is_gold, ground_truth,
+         n_total, n_answered_others, upcoming_0, upcoming_1) = row
         return cls(assignment_id=assignment_id, answered=bool(answered), participant_id=participant_id,
                    study_id=study_id, token=token, participant_public_id=db_uuid(public_id), is_test=bool(is_test),
                    excluded=bool(excluded), finished=bool(finished), study_status=status,
-                   finish_when_paused=bool(finish_when_paused), answers=[*db_json(labels), *db_json(non_emotion_labels)],
+                   finish_when_paused=bool(finish_when_paused), gold_pass_threshold=gold_pass_threshold,
+                   answers=[*db_json(labels), *db_json(non_emotion_labels)],
                    stimulus_id=stimulus_id, is_gold=bool(is_gold), ground_truth=ground_truth, n_total=n_total,
                    n_answered_others=n_answered_others,
                    upcoming=tuple(db_uuid(key) for key in (upcoming_0, upcoming_1) if key is not None))
@@ -227,21 +245,44 @@ def _vote_lookup(cursor, *, slug: str, tokens: list[str], stimulus_public_id: uu
 
 def _vote_insert(cursor, found: _VoteLookup, *, label: str, response_ms: int, now: datetime) -> int:
     stamp = connection.ops.adapt_datetimefield_value(now)
-    cursor.execute(VOTE_INSERT_SQL, [found.participant_id, found.stimulus_id, label, response_ms, stamp])
-    vote_id = cursor.fetchone()[0]
-    cursor.execute(ASSIGNMENT_ANSWERED_SQL, [stamp, found.assignment_id])
+    vote = [found.participant_id, found.stimulus_id, label, response_ms, stamp]
+    if connection.vendor == "postgresql":
+        cursor.execute(VOTE_INSERT_ANSWERED_SQL, [stamp, found.assignment_id, *vote])
+        vote_id = cursor.fetchone()[0]
+    else:
+        cursor.execute(VOTE_INSERT_SQL, vote)
+        vote_id = cursor.fetchone()[0]
+        cursor.execute(ASSIGNMENT_ANSWERED_SQL, [stamp, found.assignment_id])
     if found.is_gold and found.ground_truth:
         correct = vote_gold_correct(label, found.ground_truth)
         cursor.execute(GOLD_ANSWERED_SQL, [correct, found.participant_id])
     return vote_id
 
 
+def _participant_finish(cursor, found: _VoteLookup, *, now: datetime) -> bool:
+    """participant_finish in raw SQL for the last vote's transaction: whether the participant is now excluded."""
+    cursor.execute(PARTICIPANT_FINISH_SQL, [connection.ops.adapt_datetimefield_value(now), found.participant_id])
+    row = cursor.fetchone()
+    if row is None:  # finished already (a concurrent last vote)
+        return found.excluded
+    gold_answered, gold_correct, excluded = row
+    if gold_answered:
+        score, reason = participant_gold_verdict(gold_correct=gold_correct, gold_answered=gold_answered,
+                                                 threshold=found.gold_pass_threshold, is_test=found.is_test)
+        if reason:
+            cursor.execute(PARTICIPANT_GOLD_EXCLUDED_SQL, [score, reason, found.participant_id])
+            return True
+        cursor.execute(PARTICIPANT_GOLD_SCORED_SQL, [score, found.participant_id])
+    return bool(excluded)
+
+
 def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str,
                 response_ms: object) -> VoteReceipt | None:
     """The vote path of a browser or a JSON client in as few round trips as possible: one locking lookup, INSERT,
-    UPDATE (a gold item adds one), and the commit; the last vote of a participant adds the finish (the ORM's
-    participant_finish: scoring, exclusion). Same guarantees as vote_record: idempotent (a repeat returns the first
-    vote unchanged), labels matched case-insensitively, the study's open/paused rules, previews always accepted.
+    UPDATE (a gold item adds one), and the commit; the last vote of a participant adds the finish (what the ORM's
+    participant_finish does: scoring, exclusion; one UPDATE, two with gold items). Same guarantees as vote_record:
+    idempotent (a repeat returns the first vote unchanged), labels matched case-insensitively, the study's
+    open/paused rules, previews always accepted.
 
     Returns None when something does not match (unknown study, no participant, an image that is not this
     participant's, a study the participant may not go on with): nothing is written and the caller takes the
@@ -272,7 +313,7 @@ def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str
         answered = found.n_answered_others + 1
         excluded = found.excluded
         if found.n_total > 0 and answered >= found.n_total and not found.finished:
-            excluded = participant_finish(participant=Participant(pk=found.participant_id)).excluded
+            excluded = _participant_finish(cursor, found, now=timezone.now())
     return VoteReceipt(vote_id=vote_id, participant=found.participant_public_id, stimulus=stimulus_public_id,
                        label=label, response_ms=response_ms, created_at=created_at, participant_excluded=excluded,
                        participant_is_test=found.is_test, answered=answered, total=found.n_total,
