@@ -1,7 +1,7 @@
 """A database that cannot answer for a moment (a restart, a failover, a dropped connection) costs the request a
 503 with Retry-After, not a 500: the browser or script tries again, and a vote, being idempotent, is then
 recorded once. Nothing was written: the failed transaction was rolled back. The next request reconnects
-(CONN_HEALTH_CHECK)."""
+(CONN_HEALTH_CHECKS)."""
 import logging
 
 from django.db import InterfaceError, OperationalError

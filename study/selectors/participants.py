@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from study.analysis.allocation import AllocationPolicy, allocation_order
 from study.models import Assignment, Participant, Stimulus, Study, Vote
-from study.rawsql import db_json, db_uuid, hot_cursor
+from study.rawsql import db_json, db_uuid, hot_cursor, on_kept_connection
 from study.selectors.votes import counted_votes
 
 # --- participant progress -------------------------------------------------------------------------
@@ -127,10 +127,13 @@ def participant_trial_snapshot(*, slug: str, cookies) -> TrialSnapshot | None:
     tokens = list(participant_cookie_tokens(cookies).items())[:20]
     if not tokens:
         return None
-    with hot_cursor() as cursor:
-        cursor.execute(TRIAL_STATE_SQL.format(tokens=", ".join(["%s"] * len(tokens))),
-                       [slug, *(token for _, token in tokens)])
-        rows = cursor.fetchall()
+    def read() -> list[tuple]:
+        with hot_cursor() as cursor:
+            cursor.execute(TRIAL_STATE_SQL.format(tokens=", ".join(["%s"] * len(tokens))),
+                           [slug, *(token for _, token in tokens)])
+            return cursor.fetchall()
+
+    rows = on_kept_connection(read)
     if len(rows) != 1:
         return None
     (study_id, token, is_test, label_order, status, finish_when_paused, labels, total, answered,

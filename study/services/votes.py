@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from study.errors import InvalidResponseTime, UnknownLabel
 from study.models import Assignment, Participant, Stimulus, Vote
-from study.rawsql import db_json, db_uuid, hot_cursor
+from study.rawsql import db_json, db_uuid, hot_cursor, on_kept_connection
 from study.selectors.participants import participant_cookie_tokens
 from study.services.assignments import assignment_lock_for_vote
 from study.services.participants import (
@@ -291,6 +291,13 @@ def vote_submit(*, slug: str, cookies, stimulus_public_id: uuid.UUID, label: str
     tokens = list(participant_cookie_tokens(cookies).items())[:20]
     if not tokens:
         return None
+    return on_kept_connection(lambda: _vote_submit(slug=slug, tokens=tokens, stimulus_public_id=stimulus_public_id,
+                                                   label=label, response_ms=response_ms))
+
+
+def _vote_submit(*, slug: str, tokens: list[tuple[int, str]], stimulus_public_id: uuid.UUID, label: str,
+                 response_ms: object) -> VoteReceipt | None:
+    """vote_submit's transaction, for the participant cookies' (study id, token) pairs `tokens`."""
     with transaction.atomic(), hot_cursor() as cursor:
         found = _vote_lookup(cursor, slug=slug, tokens=[token for _, token in tokens],
                              stimulus_public_id=stimulus_public_id)
