@@ -201,8 +201,10 @@ class Participant(models.Model):
 class Assignment(models.Model):
     """One image served to one participant, at one position of their sequence."""
 
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments")
-    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="assignments")
+    # No index of their own: the unique constraints lead with participant, the (stimulus, answered_at) index with
+    # stimulus. Each vote updates answered_at, which rewrites every index entry of the row (not a HOT update).
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     position = models.PositiveIntegerField()
     served_at = models.DateTimeField(auto_now_add=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -220,8 +222,9 @@ class Assignment(models.Model):
 
 
 class Vote(models.Model):
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="votes")
-    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="votes")
+    # No index of their own: the unique constraint leads with participant, the (stimulus, label) index with stimulus.
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="votes", db_index=False)
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.CASCADE, related_name="votes", db_index=False)
     label = models.CharField(max_length=64)
     response_ms = models.PositiveIntegerField(help_text="Milliseconds from the image being shown to the choice.")
     created_at = models.DateTimeField(auto_now_add=True)
