@@ -354,7 +354,7 @@ def main() -> None:
     parser.add_argument("--pg-data-dir", default="",
                         help="data directory of the PostgreSQL cluster of --database-url (a private one on this machine): "
                              "the saturation phases then also report the database's CPU per call")
-    parser.add_argument("--saturation-joined", type=int, default=10,
+    parser.add_argument("--saturation-joined", type=int, default=25,
                         help="participants per saturating client joined before the vote-only window (20 votes each); "
                              "0 skips that variant")
     parser.add_argument("--client-processes", type=int, default=4,
