@@ -501,7 +501,7 @@ def saturation(args, env: dict, server: Server, port: int, slug: str) -> None:
                    cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     phases = {}
     for name, make_call in (
-            ("/healthz/", lambda i, acknowledged: lambda: request(port, "GET", "/healthz/")[0] == 200),
+            ("/healthz/", _constant_caller(port)),
             ("vote cycle", lambda i, acknowledged: _saturating_voter(port, slug + "-sat", 10_000 + i, acknowledged))):
         server_cpu, db_cpu, load = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir), os.getloadavg()[0]
         phase = saturate(args.saturation_threads, args.saturation_seconds, make_call, args.client_processes)
@@ -553,8 +553,7 @@ def votes_only(args, env: dict, server: Server, port: int, slug: str, const: dic
     print(check_database(env, slug, phase["acknowledged"]))
     # The constant view's rate drifts between phases on a shared machine (705-1072/s in one series): measured
     # again right after the votes, the ratio against both phases' mean is the one the drift biases least.
-    again = saturate(threads, args.saturation_seconds,
-                     lambda i, acknowledged: lambda: request(port, "GET", "/healthz/")[0] == 200, args.client_processes)
+    again = saturate(threads, args.saturation_seconds, _constant_caller(port), args.client_processes)
     mean_rate = (const["rate"] + again["rate"]) / 2
     print(f"saturation /healthz/ again right after: {again['rate']:6.1f}/s; ratio votes / mean /healthz/ rate of the "
           f"two phases (vote path alone): throughput {phase['rate'] / mean_rate:.3f}")
@@ -583,6 +582,11 @@ def join_many(port: int, slug: str, count: int, threads: int, processes: int) ->
         return done
 
     return [joined for result in in_processes(processes, one_process) for joined in result]
+
+
+def _constant_caller(port: int):
+    """For saturate(): each client calls the constant view (/healthz/) as fast as it can."""
+    return lambda i, acknowledged: lambda: request(port, "GET", "/healthz/")[0] == 200
 
 
 def _joined_voter(port: int, slug: str, participants: list[dict], acknowledged: set, exhausted):

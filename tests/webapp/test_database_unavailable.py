@@ -57,21 +57,15 @@ def test_other_errors_are_not_disguised(client, started, monkeypatch):
         client.get(f"/s/{study.slug}/trial/")
 
 
-def _joined(client):
-    """A participant of a live study with two trials, on PostgreSQL with the production's health checks."""
+def _require_health_checks():
+    """PostgreSQL with the production's health checks, and the connection the participant's join kept."""
     from django.db import connection
 
     from tests.services import require_postgres
 
     require_postgres()
-    study = StudyFactory(status="live", images_per_participant=2, gold_rate=0)
-    StimulusFactory.create_batch(3, study=study)
-    client.post(f"/s/{study.slug}/consent/", {"consent": "agree"})
-    client.post(f"/s/{study.slug}/start/")
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] and connection.health_check_enabled
     assert connection.connection is not None
-    sequence = Assignment.objects.filter(participant__study=study).select_related("stimulus").order_by("position")
-    return study, list(sequence)
 
 
 def _kill_kept_connection():
@@ -82,16 +76,16 @@ def _kill_kept_connection():
         other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
 
 
-def _vote(client, study, assignment):
+def _vote(client, study, stimulus):
     return client.post(f"/api/s/{study.slug}/votes/", json.dumps(
-        {"stimulus": str(assignment.stimulus.public_id), "label": "Fear", "response_ms": 700}),
+        {"stimulus": str(stimulus.public_id), "label": "Fear", "response_ms": 700}),
         content_type="application/json")
 
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("hot_path", [True, False])
-def test_a_request_on_a_connection_that_died_with_a_database_restart_goes_through(client, hot_path):
+def test_a_request_on_a_connection_that_died_with_a_database_restart_goes_through(client, started, hot_path):
     """The database restarted between two requests: the kept connection is dead. The next request reconnects: the
     vote (the hot path, study.rawsql.on_kept_connection: its first statement fails, it runs again on a new
     connection) and an ORM page (Django's CONN_HEALTH_CHECKS, the production setting: SELECT 1 first); only the
@@ -99,11 +93,12 @@ def test_a_request_on_a_connection_that_died_with_a_database_restart_goes_throug
     setting was misspelt (CONN_HEALTH_CHECK) and production had no check: the trial page answered 503 here."""
     from django.db import close_old_connections, connection
 
-    study, sequence = _joined(client)
+    study, stimulus = started
+    _require_health_checks()
     _kill_kept_connection()
     close_old_connections()  # what the WSGI handler does at each request's start (the test client does not)
     try:
-        response = _vote(client, study, sequence[0]) if hot_path else client.get(f"/s/{study.slug}/trial/")
+        response = _vote(client, study, stimulus) if hot_path else client.get(f"/s/{study.slug}/trial/")
     finally:
         connection.close()  # whatever happened, the test database's teardown gets a live connection
     assert response.status_code == (201 if hot_path else 200), response.content
@@ -112,17 +107,18 @@ def test_a_request_on_a_connection_that_died_with_a_database_restart_goes_throug
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_the_vote_on_a_live_kept_connection_sends_no_health_check(client, monkeypatch):
+def test_the_vote_on_a_live_kept_connection_sends_no_health_check(client, started, monkeypatch):
     """Django's check is a SELECT 1 round trip before each request's first query; the vote's own first statement
     is its check, and a live connection is not checked again."""
     from django.db import close_old_connections, connection
 
-    study, sequence = _joined(client)
+    study, stimulus = started
+    _require_health_checks()
     checks = []
     real_is_usable = connection.is_usable
     monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real_is_usable())
     close_old_connections()
-    assert _vote(client, study, sequence[0]).status_code == 201
+    assert _vote(client, study, stimulus).status_code == 201
     assert checks == []
     close_old_connections()
     assert client.get(f"/s/{study.slug}/trial/").status_code == 200  # an ORM page is checked as before
