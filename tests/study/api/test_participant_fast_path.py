@@ -7,6 +7,7 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from study.api.views import ParticipantTrialApi, ParticipantVoteCreateApi
 from study.models import Assignment, Participant, Vote
@@ -74,13 +75,13 @@ def test_the_trial_state_is_the_drf_views_answer(client, started):
     assert fast.json()["current"]["stimulus"] == str(sequence[1].stimulus.public_id)
 
 
-def test_a_vote_costs_2_statements_on_postgresql_3_on_sqlite_and_the_trial_state_1(client, started,
-                                                                                    django_assert_num_queries):
+def test_a_vote_is_1_statement_on_postgresql_3_on_sqlite_and_the_trial_state_1(client, started,
+                                                                                 django_assert_num_queries):
     study, participant, sequence = started
     regular = next(a for a in sequence if not a.stimulus.is_gold)
-    # SAVEPOINT, lookup, INSERT with the assignment's UPDATE (two statements on SQLite), RELEASE; BEGIN/COMMIT
-    # outside tests
-    with django_assert_num_queries(4 if connection.vendor == "postgresql" else 5):
+    # PostgreSQL: one autocommit statement. SQLite: SAVEPOINT, lookup, INSERT, the assignment's UPDATE, RELEASE
+    # (BEGIN/COMMIT outside tests)
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 5):
         assert _vote(client, study, regular).status_code == 201
     with django_assert_num_queries(1):
         assert client.get(f"/api/s/{study.slug}/trial/").status_code == 200
@@ -293,5 +294,87 @@ def test_postgresql_plans_the_hot_statements_once_per_connection(client, started
     settings.RAW_SQL_PREPARED_STATEMENTS = True
     _vote(client, study, regular[1])
     client.get(f"/api/s/{study.slug}/trial/")
-    assert prepared() == 3  # the lookup, the insert with the answered update, the trial state
+    assert prepared() == 2  # the vote's one statement, the trial state
     assert Vote.objects.filter(participant=participant).count() == 2
+
+
+def _tokens(participant) -> list[tuple[int, str]]:
+    return [(participant.study_id, participant.token)]
+
+
+@pytest.mark.integration
+def test_postgresql_writes_a_plain_vote_in_one_statement_as_the_transaction_would(started):
+    """The one statement's receipt is the transaction's: the transaction, given the same vote again, finds it
+    answered and returns the first vote, with the same progress and the same next images."""
+    require_postgres()
+    from study.services.votes import _vote_in_one_statement, _vote_transaction
+
+    study, participant, sequence = started
+    plain = [a for a in sequence if not a.stimulus.is_gold][:2]
+    for assignment in plain:
+        vote = {"slug": study.slug, "tokens": _tokens(participant), "stimulus_public_id": assignment.stimulus.public_id,
+                "label": "Fear", "response_ms": 812}
+        receipt = _vote_in_one_statement(**vote)
+        assert receipt is not None and receipt == _vote_transaction(**{**vote, "label": "Anger", "response_ms": 5})
+        stored = Vote.objects.get(pk=receipt.vote_id)
+        assert (stored.participant_id, stored.stimulus_id, stored.label, stored.response_ms, stored.created_at) == \
+            (participant.pk, assignment.stimulus_id, "Fear", 812, receipt.created_at)
+        assert Assignment.objects.get(pk=assignment.pk).answered_at == receipt.created_at
+    assert Vote.objects.filter(participant=participant).count() == 2
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["label in another case", "repeat", "gold item", "last vote", "paused",
+                                  "cookie of another study", "bad response time"])
+def test_postgresql_leaves_every_vote_that_is_not_plain_to_the_transaction(client, started, case):
+    """What the one statement must not decide writes nothing there; vote_submit then answers through the
+    transaction as before (the other tests of this file check those answers)."""
+    require_postgres()
+    from study.models import Study
+    from study.services.votes import _vote_in_one_statement
+
+    study, participant, sequence = started
+    regular = [a for a in sequence if not a.stimulus.is_gold]
+    target, label, tokens, response_ms = regular[0], "Fear", _tokens(participant), 700
+    if case == "label in another case":
+        label = "fear"
+    elif case == "repeat":
+        assert _vote(client, study, target).status_code == 201
+    elif case == "gold item":
+        target = next(a for a in sequence if a.stimulus.is_gold)
+    elif case == "last vote":
+        Assignment.objects.filter(participant=participant).exclude(pk=target.pk).update(answered_at=timezone.now())
+    elif case == "paused":
+        Study.objects.filter(pk=study.pk).update(status="paused", finish_when_paused=False)
+    elif case == "cookie of another study":
+        tokens = [(StudyFactory().pk, participant.token)]
+    elif case == "bad response time":
+        response_ms = -1
+    votes_before = Vote.objects.count()
+    answered_before = Assignment.objects.filter(answered_at__isnull=False).count()
+    assert _vote_in_one_statement(slug=study.slug, tokens=tokens, stimulus_public_id=target.stimulus.public_id,
+                                  label=label, response_ms=response_ms) is None
+    assert (Vote.objects.count(), Assignment.objects.filter(answered_at__isnull=False).count()) == \
+        (votes_before, answered_before)
+
+
+@pytest.mark.integration
+def test_postgresql_writes_plain_votes_of_previews_and_of_starters_finishing_a_paused_study(client):
+    """The one statement's copy of participant_may_continue: a preview votes on a draft study, and a starter on a
+    paused study that lets starters finish."""
+    require_postgres()
+    from study.models import Study
+    from study.services.votes import _vote_in_one_statement
+
+    study = StudyFactory(status="live", images_per_participant=3, gold_rate=0)
+    StimulusFactory.create_batch(4, study=study)
+    participant, sequence = _join(client, study)
+    Study.objects.filter(pk=study.pk).update(status="paused", finish_when_paused=True)
+    assert _vote_in_one_statement(slug=study.slug, tokens=_tokens(participant), label="Fear", response_ms=1,
+                                  stimulus_public_id=sequence[0].stimulus.public_id) is not None
+    Study.objects.filter(pk=study.pk).update(status="draft")
+    assert _vote_in_one_statement(slug=study.slug, tokens=_tokens(participant), label="Fear", response_ms=1,
+                                  stimulus_public_id=sequence[1].stimulus.public_id) is None
+    Participant.objects.filter(pk=participant.pk).update(is_test=True)
+    assert _vote_in_one_statement(slug=study.slug, tokens=_tokens(participant), label="Fear", response_ms=1,
+                                  stimulus_public_id=sequence[1].stimulus.public_id) is not None
