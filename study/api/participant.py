@@ -3,8 +3,8 @@
 Profiled under load (bench/RESULTS.md, "Vote path under load and faults"), DRF's request parsing, content
 negotiation and serializers plus the ORM cost a JSON vote ≈ 14 ms of CPU on the reference machine, against
 ≈ 0.4 ms for a constant Django view. These plain Django views answer the common case (a participant with their
-cookie, a well-formed vote or trial request) from one raw SQL lookup (study.services.votes.vote_submit: one statement on PostgreSQL;
-study.selectors.participants.participant_trial_snapshot) and build the same JSON by hand. Anything else (bad
+cookie, a well-formed vote or trial request) from one raw SQL statement (study.services.votes.vote_submit, on
+PostgreSQL; study.selectors.participants.participant_trial_snapshot) and build the same JSON by hand. Anything else (bad
 input, no participant, an image not assigned, a study not open, another HTTP method) goes to the DRF views in
 study/api/views.py, which explain it in DRF's error format and stay the documented operations: each view here
 carries its DRF class as `cls`, as APIView.as_view() does, so drf-spectacular lists it under that class's schema.
