@@ -8,6 +8,7 @@ Two paths with the same guarantees: vote_submit, the hot path of every participa
 statements, no ORM); vote_record, the general path through the ORM, which the views take when vote_submit finds
 nothing to vote on, and which explains why (no participant, an image not assigned, a study not open).
 """
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +92,9 @@ def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -
             vote.participant, vote.stimulus = participant, stimulus
     if vote is None:
         participant_require_can_continue(participant)  # live, or paused letting starters finish, or a preview
+        # Votes of one participant on different images take turns from here, so that the count below (a new
+        # statement, a new snapshot) sees a concurrent vote's row and the last of them finishes the participant.
+        list(Participant.objects.select_for_update().filter(pk=participant.pk).values_list("pk", flat=True))
         # The assignment lock serialises submits of this vote, and answered_at is set in this transaction:
         # no vote can exist yet, so a plain insert (the unique constraint still backs it up).
         vote = Vote.objects.create(participant=participant, stimulus=stimulus, label=label, response_ms=response_ms)
@@ -146,6 +150,12 @@ SELECT a.id AS assignment_id, a.answered_at IS NOT NULL AS answered,
   JOIN study_stimulus st ON st.id = a.stimulus_id
  WHERE s.slug = %s AND st.public_id = %s AND p.token IN ({tokens})"""
 VOTE_LOOKUP_LOCK = " FOR UPDATE OF a"  # PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
+# The transaction's lookup also locks the participant: two votes of one participant on different images sent at once
+# (a scripted client; each holds only its own assignment's lock) then take turns, and the second one's write, a new
+# statement whose snapshot sees the first one's vote, counts the participant's progress again
+# (VOTE_INSERT_ANSWERED_SQL): the last of them finishes the participant. (The lookup's counts come from its snapshot,
+# taken before any lock wait: without this, each counted the other as unanswered and nobody finished them.)
+VOTE_LOOKUP_LOCK_PARTICIPANT = " FOR UPDATE OF a, p"
 
 # The vote itself (the assignment lock makes a plain insert safe; the unique constraint still backs it up).
 VOTE_INSERT_SQL = """
@@ -155,28 +165,39 @@ VALUES (%s, %s, %s, %s, %s) RETURNING id"""
 # The assignment answered: progress, the quota's held places and adaptive allocation read answered_at.
 ASSIGNMENT_ANSWERED_SQL = "UPDATE study_assignment SET answered_at = %s WHERE id = %s"
 
-# Both in one statement on PostgreSQL (a data-modifying WITH, which SQLite lacks): one round trip less per vote.
+# Both in one statement on PostgreSQL (a data-modifying WITH, which SQLite lacks), with the participant's progress and
+# next images counted again in this statement's snapshot (see VOTE_LOOKUP_LOCK_PARTICIPANT); the counts leave this
+# assignment out, as the lookup's do.
 VOTE_INSERT_ANSWERED_SQL = """
-WITH answered AS (UPDATE study_assignment SET answered_at = %s WHERE id = %s)
-INSERT INTO study_vote (participant_id, stimulus_id, label, response_ms, created_at)
-VALUES (%s, %s, %s, %s, %s) RETURNING id"""
+WITH answered AS (UPDATE study_assignment SET answered_at = %s WHERE id = %s),
+written AS (INSERT INTO study_vote (participant_id, stimulus_id, label, response_ms, created_at)
+            VALUES (%s, %s, %s, %s, %s) RETURNING id)
+SELECT (SELECT id FROM written),
+       (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = %s AND o.id <> %s),
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = %s AND o.answered_at IS NULL AND o.id <> %s ORDER BY o.position LIMIT 1),
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = %s AND o.answered_at IS NULL AND o.id <> %s ORDER BY o.position LIMIT 1 OFFSET 1)"""
 
 # PostgreSQL: the common vote in one statement, in autocommit (no BEGIN, no COMMIT): the locking lookup, and, when
 # the vote is a plain new one, the assignment answered and the vote inserted (data-modifying WITHs run whether or not
 # the outer SELECT reads them). Plain means: exactly one row found, the cookie the study's own, the label spelt as
 # the label set spells it, not answered yet, the participant allowed to go on (participant_may_continue's rule), not
-# a gold item and not the participant's last vote. Anything else writes nothing and returns the lookup's row with a
-# NULL vote id; vote_submit then takes the transaction below, which handles every case (repeats, case-insensitive
-# labels, gold scoring, the finish; ≈ 1 vote in 20 is a last one). Two copies of those few rules, kept equal by
-# tests/study/api/test_participant_fast_path.py. {lookup} is VOTE_LOOKUP_SQL with its lock, {pairs} the cookies'
-# (study id, token) pairs as placeholders.
+# a gold item and not one of the participant's last two votes (two votes of one participant on different images at
+# once would each count the other as unanswered: the transaction locks the participant for those; three or more at
+# once, which only a script sends, can still leave the participant unfinished until their done page, which finishes
+# a participant whose trials are all answered). Anything else
+# writes nothing and returns the lookup's row with a NULL vote id; vote_submit then takes the transaction below, which
+# handles every case (repeats, case-insensitive labels, gold scoring, the finish; ≈ 2 votes in 20 are a last two).
+# Two copies of those few rules, kept equal by tests/study/api/test_participant_fast_path.py. {lookup} is
+# VOTE_LOOKUP_SQL with its lock, {pairs} the cookies' (study id, token) pairs as placeholders.
 VOTE_ONE_STATEMENT_SQL = """
 WITH found AS ({lookup}),
 plain AS (
   SELECT f.assignment_id, f.participant_id, f.stimulus_id FROM found f
    WHERE (SELECT COUNT(*) FROM found) = 1 AND (f.study_id, f.token) IN ({pairs})
      AND (f.labels ? %s OR f.non_emotion_labels ? %s)
-     AND NOT f.answered AND NOT f.finished AND NOT f.is_gold AND f.n_answered_others + 1 < f.n_total
+     AND NOT f.answered AND NOT f.finished AND NOT f.is_gold AND f.n_answered_others + 2 < f.n_total
      AND (f.is_test OR f.status = %s OR (f.status = %s AND f.finish_when_paused))),
 answered AS (UPDATE study_assignment a SET answered_at = %s FROM plain WHERE a.id = plain.assignment_id),
 written AS (
@@ -261,19 +282,25 @@ class VoteReceipt:
 def _vote_lookup(cursor, *, slug: str, tokens: list[str], stimulus_public_id: uuid.UUID) -> _VoteLookup | None:
     sql = VOTE_LOOKUP_SQL.format(tokens=", ".join(["%s"] * len(tokens)))
     if connection.features.has_select_for_update:
-        sql += VOTE_LOOKUP_LOCK
+        sql += VOTE_LOOKUP_LOCK_PARTICIPANT
     key = Stimulus._meta.get_field("public_id").get_db_prep_value(stimulus_public_id, connection)
     cursor.execute(sql, [slug, key, *tokens])
     rows = cursor.fetchall()
     return _VoteLookup.from_row(rows[0]) if len(rows) == 1 else None
 
 
-def _vote_insert(cursor, found: _VoteLookup, *, label: str, response_ms: int, now: datetime) -> int:
+def _vote_insert(cursor, found: _VoteLookup, *, label: str, response_ms: int,
+                 now: datetime) -> tuple[int, _VoteLookup]:
+    """The vote written; its id, and `found` with the progress counted again after the write on PostgreSQL
+    (VOTE_INSERT_ANSWERED_SQL; on SQLite, whose writers take turns from BEGIN, the lookup's counts are current)."""
     stamp = connection.ops.adapt_datetimefield_value(now)
     vote = [found.participant_id, found.stimulus_id, label, response_ms, stamp]
     if connection.vendor == "postgresql":
-        cursor.execute(VOTE_INSERT_ANSWERED_SQL, [stamp, found.assignment_id, *vote])
-        vote_id = cursor.fetchone()[0]
+        cursor.execute(VOTE_INSERT_ANSWERED_SQL, [stamp, found.assignment_id, *vote,
+                                                  *[found.participant_id, found.assignment_id] * 3])
+        vote_id, n_answered_others, *upcoming = cursor.fetchone()
+        found = dataclasses.replace(found, n_answered_others=n_answered_others,
+                                    upcoming=tuple(db_uuid(key) for key in upcoming if key is not None))
     else:
         cursor.execute(VOTE_INSERT_SQL, vote)
         vote_id = cursor.fetchone()[0]
@@ -281,7 +308,7 @@ def _vote_insert(cursor, found: _VoteLookup, *, label: str, response_ms: int, no
     if found.is_gold and found.ground_truth:
         correct = vote_gold_correct(label, found.ground_truth)
         cursor.execute(GOLD_ANSWERED_SQL, [correct, found.participant_id])
-    return vote_id
+    return vote_id, found
 
 
 def _participant_finish(cursor, found: _VoteLookup, *, now: datetime) -> bool:
@@ -385,7 +412,7 @@ def _vote_transaction(*, slug: str, tokens: list[tuple[int, str]], stimulus_publ
                                             finish_when_paused=found.finish_when_paused):
                 return None  # vote_record raises StudyNotOpen with the study's message
             created_at = timezone.now()
-            vote_id = _vote_insert(cursor, found, label=label, response_ms=response_ms, now=created_at)
+            vote_id, found = _vote_insert(cursor, found, label=label, response_ms=response_ms, now=created_at)
         answered = found.n_answered_others + 1
         excluded = found.excluded
         if found.n_total > 0 and answered >= found.n_total and not found.finished:

@@ -1,6 +1,7 @@
 """The JSON vote and trial state in raw SQL (study/api/participant.py, study.services.votes.vote_submit): the same
 answers as the DRF views they replace on the hot path, the same guarantees, and fewer statements. Runs on SQLite
 and, with DATABASE_URL=postgres://..., on PostgreSQL (where the concurrency test also runs)."""
+import functools
 import json
 import threading
 
@@ -366,8 +367,8 @@ def test_postgresql_writes_plain_votes_of_previews_and_of_starters_finishing_a_p
     from study.models import Study
     from study.services.votes import _vote_in_one_statement
 
-    study = StudyFactory(status="live", images_per_participant=3, gold_rate=0)
-    StimulusFactory.create_batch(4, study=study)
+    study = StudyFactory(status="live", images_per_participant=5, gold_rate=0)
+    StimulusFactory.create_batch(6, study=study)
     participant, sequence = _join(client, study)
     Study.objects.filter(pk=study.pk).update(status="paused", finish_when_paused=True)
     assert _vote_in_one_statement(slug=study.slug, tokens=_tokens(participant), label="Fear", response_ms=1,
@@ -378,3 +379,55 @@ def test_postgresql_writes_plain_votes_of_previews_and_of_starters_finishing_a_p
     Participant.objects.filter(pk=participant.pk).update(is_test=True)
     assert _vote_in_one_statement(slug=study.slug, tokens=_tokens(participant), label="Fear", response_ms=1,
                                   stimulus_public_id=sequence[1].stimulus.public_id) is not None
+
+
+def _race(submits) -> list:
+    """Run the callables at once (one thread and database connection each); their results, or their errors."""
+    start, results = threading.Barrier(len(submits)), []
+
+    def run(submit):
+        try:
+            start.wait(timeout=10)
+            results.append(submit())
+        except Exception as exc:
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(submit,)) for submit in submits]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["vote_submit", "vote_record"])
+def test_two_last_votes_at_once_on_different_images_finish_the_participant(path):
+    """PostgreSQL: a participant's last two votes sent at once (a scripted client) each lock only their own
+    assignment; without the participant's lock each counted the other as unanswered and nobody finished them.
+    Five participants, each voting their last two images from two threads at once."""
+    require_postgres()
+    from study.services.assignments import assignment_allocate
+    from study.services.votes import vote_record
+    from tests.factories import ParticipantFactory
+
+    study = StudyFactory(status="live", images_per_participant=2, gold_rate=0, votes_per_image=10)
+    StimulusFactory.create_batch(2, study=study)
+    for _ in range(5):
+        participant = ParticipantFactory(study=study)
+        stimuli = [a.stimulus for a in assignment_allocate(participant=participant)]
+        cookies = {f"emostudy_participant_{study.pk}": participant.token}
+        if path == "vote_submit":
+            submits = [functools.partial(vote_submit, slug=study.slug, cookies=cookies, stimulus_public_id=s.public_id,
+                                         label="Fear", response_ms=500) for s in stimuli]
+        else:  # each thread loads the participant on its own connection
+            submits = [lambda s=s, pk=participant.pk: vote_record(participant=Participant.objects.get(pk=pk), stimulus=s,
+                                                                  label="Fear", response_ms=500) for s in stimuli]
+        results = _race(submits)
+        assert not [r for r in results if isinstance(r, Exception)] and len(results) == 2
+        participant.refresh_from_db()
+        assert Vote.objects.filter(participant=participant).count() == 2
+        assert participant.finished_at is not None
