@@ -179,18 +179,18 @@ SELECT (SELECT id FROM written),
        (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
          WHERE o.participant_id = %s AND o.answered_at IS NULL AND o.id <> %s ORDER BY o.position LIMIT 1 OFFSET 1)"""
 
-# PostgreSQL: the common vote in one statement, in autocommit (no BEGIN, no COMMIT): the locking lookup, and, when
-# the vote is a plain new one, the assignment answered and the vote inserted (data-modifying WITHs run whether or not
-# the outer SELECT reads them). Plain means: exactly one row found, the cookie the study's own, the label spelt as
-# the label set spells it, not answered yet, the participant allowed to go on (participant_may_continue's rule), not
-# a gold item and not one of the participant's last two votes (two votes of one participant on different images at
-# once would each count the other as unanswered: the transaction locks the participant for those; three or more at
-# once, which only a script sends, can still leave the participant unfinished until their done page, which finishes
-# a participant whose trials are all answered). Anything else
-# writes nothing and returns the lookup's row with a NULL vote id; vote_submit then takes the transaction below, which
-# handles every case (repeats, case-insensitive labels, gold scoring, the finish; ≈ 2 votes in 20 are a last two).
-# Two copies of those few rules, kept equal by tests/study/api/test_participant_fast_path.py. {lookup} is
-# VOTE_LOOKUP_SQL with its lock, {pairs} the cookies' (study id, token) pairs as placeholders.
+# PostgreSQL: the common vote in one statement, in autocommit (no BEGIN, no COMMIT): the locking lookup, and, when the
+# vote is a plain new one, the assignment answered and the vote inserted (data-modifying WITHs run whether or not the
+# outer SELECT reads them). Plain means: exactly one row found, the cookie the study's own, the label spelt as the
+# label set spells it, not answered yet, the participant allowed to go on (participant_may_continue's rule), not a
+# gold item and not one of the participant's last two votes (two votes of one participant on different images at once
+# would each count the other as unanswered: the transaction locks the participant for those; three or more at once,
+# which only a script sends, can still leave the participant unfinished until their done page, which finishes a
+# participant whose trials are all answered). Anything else writes nothing and returns the lookup's row with a NULL
+# vote id; vote_submit then takes the transaction below, which handles every case (repeats, case-insensitive labels,
+# gold scoring, the finish; ≈ 2 votes in 20 are a last two). Two copies of those few rules, kept equal by
+# tests/study/api/test_participant_fast_path.py. {lookup} is VOTE_LOOKUP_SQL with its lock, {pairs} the cookies'
+# (study id, token) pairs as placeholders.
 VOTE_ONE_STATEMENT_SQL = """
 WITH found AS ({lookup}),
 plain AS (
