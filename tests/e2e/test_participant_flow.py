@@ -133,5 +133,51 @@ def test_trial_page_fits_a_phone_screen(live_server, chromium_browser):
     page.locator("button.choice").nth(1).tap()
     wait_for_trial(page, 2)
     expect(page.locator("kbd").first).to_be_hidden()  # number keys are not shown on a touch screen
+    page.screenshot(path=str(ARTIFACTS / "trial2-phone.png"))
+    boxes = [button.bounding_box() for button in page.locator("button.choice").all()]  # the swapped-in face too
+    assert max(box["y"] + box["height"] for box in boxes) <= 844 and page.evaluate(
+        "document.documentElement.scrollWidth") <= 390
     context.close()
     assert Vote.objects.filter(participant__study=study).count() == 1
+
+
+def test_the_next_face_replaces_this_one_without_a_page_load_and_errors_fall_back_to_the_form(live_server,
+                                                                                            chromium_browser):
+    """With JavaScript the vote goes to the JSON API and the next face is swapped in (same document: a marker set on
+    the window survives), with the progress, title, alt text and response time right; when the API does not record
+    the vote (here: the study paused meanwhile, starters not allowed to finish), the plain form POST goes through
+    and the server's page explains."""
+    from playwright.sync_api import expect
+
+    study = make_study()
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/s/{study.slug}/")
+    page.get_by_role("button", name="I agree").click()
+    page.get_by_role("button", name="Start").click()
+    wait_for_trial(page, 1)
+    first = page.locator("input[name=stimulus]").get_attribute("value")
+    page.evaluate("window.sameDocument = true")
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+    page.wait_for_timeout(200)
+    page.get_by_role("button", name="Surprise").click()
+    wait_for_trial(page, 2)
+    assert page.evaluate("window.sameDocument === true")  # no page load
+    assert [method for method, url in requests if "/votes/" in url] == ["POST"]
+    assert not [url for method, url in requests if method == "POST" and url.endswith("/trial/")]
+    assert page.title().startswith("Face 2 of 5")
+    assert page.locator("#stimulus").get_attribute("alt") == "Face 2"
+    assert page.locator("input[name=stimulus]").get_attribute("value") != first
+    assert page.evaluate("document.querySelector('.trial-progress progress').value") == 1
+    expect(page.locator("#trial-status")).to_have_text("Face 2")  # announced once the new face is shown
+    page.screenshot(path=str(ARTIFACTS / "trial2-desktop.png"))
+    vote = Vote.objects.get(participant__study=study)
+    assert (str(vote.stimulus.public_id), vote.label) == (first, "Surprise") and vote.response_ms >= 150
+
+    type(study).objects.filter(pk=study.pk).update(status="paused", finish_when_paused=False)
+    page.get_by_role("button", name="Fear").click()
+    expect(page.get_by_role("heading", name="This study is not open")).to_be_visible()
+    assert not page.evaluate("window.sameDocument === true")  # the form POST loaded the server's page
+    assert Vote.objects.filter(participant__study=study).count() == 1
+    context.close()

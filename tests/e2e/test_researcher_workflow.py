@@ -48,8 +48,12 @@ def answer_all(page) -> None:
     while "/done/" not in page.url:
         expect(page.locator("button.choice").first).to_be_enabled()
         page.wait_for_function("() => document.getElementById('stimulus').complete")
+        current, total = map(int, re.findall(r"\d+", page.locator("#progress-label").inner_text()))
         page.locator("button.choice").nth(3).click()  # Happiness: right on the gold item
-        page.wait_for_load_state()
+        if current == total:  # the last face: the done page loads
+            expect(page).to_have_url(re.compile("/done/$"))
+        else:  # the next face replaces this one in place (trial.js)
+            expect(page.locator("#progress-label")).to_have_text(f"{current + 1} of {total}")
     expect(page.locator("h1")).to_have_text(re.compile("Thank you"))
 
 
