@@ -291,3 +291,21 @@ def test_completion_url_appends_the_code_respecting_the_query(configured, expect
 )
 def test_user_agent_family(agent, family):
     assert user_agent_family(agent) == family
+
+
+@pytest.mark.parametrize("language, progress, title, alt", [
+    ("en", "{current} of {total}", "Face {current} of {total}", "Face {current}"),
+    ("de", "{current} von {total}", "Gesicht {current} von {total}", "Gesicht {current}"),
+])
+def test_the_trial_page_gives_trial_js_its_texts_in_the_study_language(client, language, progress, title, alt):
+    """trial.js swaps the next face in without a page load: it fills these translated patterns (the same messages
+    as the page's own progress label, title and alt text) and posts the vote to the JSON API."""
+    study = make_study(n_images=3, status="live", language=language)
+    join(client, study)
+    page = client.get(url("trial", study)).content.decode()
+    attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', page))
+    assert (attributes["text-progress"], attributes["text-title"], attributes["text-alt"]) == (progress, title, alt)
+    assert attributes["vote-url"] == reverse("study:api-participant-vote", args=[study.slug])
+    assert attributes["done-url"] == url("done", study)
+    label = re.search(r'id="progress-label">([^<]+)<', page).group(1)
+    assert label == progress.format(current=1, total=3)
