@@ -170,7 +170,8 @@ def test_the_next_face_replaces_this_one_without_a_page_load_and_errors_fall_bac
     assert page.locator("#stimulus").get_attribute("alt") == "Face 2"
     assert page.locator("input[name=stimulus]").get_attribute("value") != first
     assert page.evaluate("document.querySelector('.trial-progress progress').value") == 1
-    expect(page.locator("#trial-status")).to_have_text("Face 2")  # announced once the new face is shown
+    expect(page.locator("#trial-status")).to_have_text("")  # "Loading the image…" gone once the face is shown
+    assert page.locator("#progress-label").get_attribute("aria-live") == "polite"  # screen readers hear "2 of 5"
     page.screenshot(path=str(ARTIFACTS / "trial2-desktop.png"))
     vote = Vote.objects.get(participant__study=study)
     assert (str(vote.stimulus.public_id), vote.label) == (first, "Surprise") and vote.response_ms >= 150

@@ -28,7 +28,6 @@
   var shownAt = null;
   var sent = false;
   var lastClicked = null;
-  var swapped = false;
   var titleSuffix = titleEnding();
 
   function text(name, current, total) {
@@ -59,8 +58,7 @@
     setEnabled(true);
     if (status) {
       status.classList.remove("is-error");
-      // After a swap, screen readers hear which face is now shown; on the first page the title said it.
-      status.textContent = swapped ? (image.getAttribute("alt") || "") : "";
+      status.textContent = "";  // (after a swap, screen readers hear the progress label: "4 of 20", aria-live)
     }
     preloadNext();
   }
@@ -107,7 +105,6 @@
     shownAt = null;
     sent = false;
     lastClicked = null;
-    swapped = true;
     window.history.pushState({ emostudyTrial: number }, "", window.location.href);
     image.removeAttribute("width");  // the next face's size is not known here; it was preloaded, so no jump
     image.removeAttribute("height");
