@@ -5,7 +5,7 @@
  * - the first choice disables all buttons, so a double click or key repeat never sends twice;
  * - the next trial's image is preloaded once this one is shown;
  * - the vote goes to the JSON API and the next face replaces this one in place: no page load per trial (the server
- *   answers a vote in ≈ 2 ms of CPU, against ≈ 11 ms for the form POST and the next page; bench/RESULTS.md). Any
+ *   answers a vote in ≈ 1.2 ms of CPU, against ≈ 10 ms for the form POST and the next page; bench/RESULTS.md). Any
  *   answer but "recorded" (a study paused meanwhile, a lost connection, ...) falls back to the plain form POST, and the
  *   server's page explains; a vote that did arrive is not counted twice (votes are idempotent);
  * - Back, or a page restored from the back/forward cache, reloads, so it always shows the current trial.
