@@ -307,5 +307,5 @@ def test_the_trial_page_gives_trial_js_its_texts_in_the_study_language(client, l
     assert (attributes["text-progress"], attributes["text-title"], attributes["text-alt"]) == (progress, title, alt)
     assert attributes["vote-url"] == reverse("study:api-participant-vote", args=[study.slug])
     assert attributes["done-url"] == url("done", study)
-    label = re.search(r'id="progress-label">([^<]+)<', page).group(1)
+    label = re.search(r'id="progress-label"[^>]*>([^<]+)<', page).group(1)
     assert label == progress.format(current=1, total=3)
