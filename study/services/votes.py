@@ -121,6 +121,18 @@ def _record_locked(*, assignment: Assignment, label: str, response_ms: object) -
 # are plain SQL that SQLite and PostgreSQL both run (tests/study/api/test_participant_fast_path.py runs them on
 # both); on PostgreSQL they run prepared (study/rawsql.py: planning the lookup cost more than executing it).
 
+# A participant's progress beside one of their assignments, that one left out: how many of the others are answered,
+# and the next two unanswered images in their order. Read by the vote's lookup and again by its write on PostgreSQL
+# (VOTE_INSERT_ANSWERED_SQL); {participant} and {assignment} are SQL expressions (a column or a placeholder).
+PROGRESS_OF_OTHERS_SQL = """(SELECT COUNT(o.answered_at) FROM study_assignment o
+         WHERE o.participant_id = {participant} AND o.id <> {assignment}) AS n_answered_others,
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = {participant} AND o.answered_at IS NULL AND o.id <> {assignment}
+         ORDER BY o.position LIMIT 1) AS upcoming_0,
+       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
+         WHERE o.participant_id = {participant} AND o.answered_at IS NULL AND o.id <> {assignment}
+         ORDER BY o.position LIMIT 1 OFFSET 1) AS upcoming_1"""
+
 # The participant's assignment of the image, found by the study's slug, the image and the browser's participant
 # cookies, with everything the vote needs in the same row: participant and study state, the label set's answers,
 # the image's gold answer, the participant's progress and the next two images to show (the current one excluded).
@@ -135,14 +147,7 @@ SELECT a.id AS assignment_id, a.answered_at IS NOT NULL AS answered,
        s.status, s.finish_when_paused, s.gold_pass_threshold, ls.labels, ls.non_emotion_labels,
        st.id AS stimulus_id, st.is_gold, st.ground_truth,
        (SELECT COUNT(*) FROM study_assignment o WHERE o.participant_id = a.participant_id) AS n_total,
-       (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = a.participant_id AND o.id <> a.id)
-         AS n_answered_others,
-       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
-         WHERE o.participant_id = a.participant_id AND o.answered_at IS NULL AND o.id <> a.id
-         ORDER BY o.position LIMIT 1) AS upcoming_0,
-       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
-         WHERE o.participant_id = a.participant_id AND o.answered_at IS NULL AND o.id <> a.id
-         ORDER BY o.position LIMIT 1 OFFSET 1) AS upcoming_1
+       """ + PROGRESS_OF_OTHERS_SQL.format(participant="a.participant_id", assignment="a.id") + """
   FROM study_assignment a
   JOIN study_participant p ON p.id = a.participant_id
   JOIN study_study s ON s.id = p.study_id
@@ -173,11 +178,7 @@ WITH answered AS (UPDATE study_assignment SET answered_at = %s WHERE id = %s),
 written AS (INSERT INTO study_vote (participant_id, stimulus_id, label, response_ms, created_at)
             VALUES (%s, %s, %s, %s, %s) RETURNING id)
 SELECT (SELECT id FROM written),
-       (SELECT COUNT(o.answered_at) FROM study_assignment o WHERE o.participant_id = %s AND o.id <> %s),
-       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
-         WHERE o.participant_id = %s AND o.answered_at IS NULL AND o.id <> %s ORDER BY o.position LIMIT 1),
-       (SELECT n.public_id FROM study_assignment o JOIN study_stimulus n ON n.id = o.stimulus_id
-         WHERE o.participant_id = %s AND o.answered_at IS NULL AND o.id <> %s ORDER BY o.position LIMIT 1 OFFSET 1)"""
+       """ + PROGRESS_OF_OTHERS_SQL.format(participant="%s", assignment="%s")
 
 # PostgreSQL: the common vote in one statement, in autocommit (no BEGIN, no COMMIT): the locking lookup, and, when the
 # vote is a plain new one, the assignment answered and the vote inserted (data-modifying WITHs run whether or not the
