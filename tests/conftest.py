@@ -15,10 +15,14 @@ def eager_celery():
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Each test starts with an empty cache (study languages, ceilings): no state leaks between tests."""
+    """Each test starts with an empty cache (study languages, ceilings, "is the study full" verdicts): no state leaks
+    between tests."""
     from django.core.cache import cache
 
+    from study.selectors.participants import _FULL_VERDICTS
+
     cache.clear()
+    _FULL_VERDICTS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -241,6 +241,9 @@ ASSIGNMENT_EXPIRY_SECONDS = env.int("ASSIGNMENT_EXPIRY_SECONDS", default=30 * 60
 # Until a participant's first vote their sequence holds its places only this long: pressing Start without
 # voting (say, a script) cannot make a study look full for half an hour.
 ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS = env.int("ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS", default=180)
+# The study link and consent pages reuse a "full or not" verdict this many seconds old (per web process; Start
+# always counts afresh): many people opening a link at once do not each pay for the count. 0 counts every time.
+STUDY_FULL_CHECK_SECONDS = env.float("STUDY_FULL_CHECK_SECONDS", default=2.0)
 # New participants (consent + Start) per client address and study within the window; 0 turns the limit off.
 # Generous on purpose: a lab may run many participants behind one address.
 PARTICIPANT_STARTS_PER_CLIENT = env.int("PARTICIPANT_STARTS_PER_CLIENT", default=20)

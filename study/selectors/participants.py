@@ -3,6 +3,7 @@
 Sections: participant progress · stimulus load (the quota balance) · human vote distributions.
 Human distributions leave out excluded participants and gold (attention) items by default.
 """
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,6 +241,32 @@ def study_is_full(*, study: Study, now: datetime | None = None) -> bool:
     if study.allocation == Study.Allocation.ADAPTIVE:
         return not adaptive_open_order(study=study, now=now)
     return not study_open_slots(study=study, now=now).exists()
+
+
+_FULL_VERDICTS: dict[tuple[int, datetime], tuple[float, bool]] = {}  # (study, its last edit) -> (when, verdict)
+
+
+def study_is_full_recently(*, study: Study) -> bool:
+    """study_is_full as this process computed it within the last STUDY_FULL_CHECK_SECONDS (0: always afresh).
+
+    For the pages a newcomer passes before Start (the study link, consent), which only choose what to show: Start's
+    allocation always counts afresh under the study's lock, and says "full" itself if the last places went
+    meanwhile. Why: the check costs ≈ 6 ms of the web server's CPU (mostly ORM compilation) and ≈ 2-3 ms of
+    PostgreSQL planning, on both pages: when a study link goes out and many people open it at once, each of them
+    paid it twice (bench/RESULTS.md, "Joins"). A study edit (its updated_at) starts a new verdict at once.
+    """
+    max_age = settings.STUDY_FULL_CHECK_SECONDS
+    if max_age <= 0:
+        return study_is_full(study=study)
+    key, now = (study.pk, study.updated_at), time.monotonic()
+    cached = _FULL_VERDICTS.get(key)
+    if cached is not None and now - cached[0] < max_age:
+        return cached[1]
+    verdict = study_is_full(study=study)
+    if len(_FULL_VERDICTS) > 1000:  # old studies and edits: never more than a small dict
+        _FULL_VERDICTS.clear()
+    _FULL_VERDICTS[key] = (now, verdict)
+    return verdict
 
 
 # --- human vote distributions ----------------------------------------------------------------------

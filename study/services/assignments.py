@@ -41,7 +41,6 @@ from study.models import Assignment, Participant, Stimulus, Study
 from study.selectors.participants import (
     adaptive_open_order,
     stimuli_with_load,
-    study_open_slots,
     study_waiting_on_holds,
 )
 from study.services.participants import participant_require_can_continue
@@ -97,7 +96,10 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
 
         sequence = adaptive_open_order(study=study, tie_break=tie)[:wanted]
     else:
-        slots = study_open_slots(study=study).values_list("pk", "load")
+        # Each image's load computed once (filtering on it in SQL, as study_open_slots does, makes PostgreSQL run both
+        # count subqueries a second time for the WHERE: twice the work under the study's lock).
+        loads = stimuli_with_load(study=study).filter(is_gold=False).values_list("pk", "n_votes", "n_open")
+        slots = [(pk, votes + held) for pk, votes, held in loads if votes + held < study.votes_per_image]
         ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
         sequence = [pk for pk, _load in ranked[:wanted]]
     if not sequence:

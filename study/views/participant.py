@@ -29,7 +29,7 @@ from study.selectors.participants import (
     participant_from_cookies,
     participant_progress,
     participant_trial_state,
-    study_is_full,
+    study_is_full_recently,
     study_waiting_on_holds,
 )
 from study.services.assignments import FULL_MESSAGE, HELD_MESSAGE, assignment_allocate
@@ -109,7 +109,7 @@ def _open_for_newcomers(study: Study) -> DomainError | None:
         study_require_live(study)
     except StudyNotOpen as error:
         return error
-    if not study_is_full(study=study):
+    if not study_is_full_recently(study=study):
         return None
     return StudyFull(str(HELD_MESSAGE if study_waiting_on_holds(study=study) else FULL_MESSAGE))
 

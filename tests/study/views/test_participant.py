@@ -228,14 +228,76 @@ def test_paused_study_stops_a_participant_midway_and_lets_them_resume(client):
     assert b'name="stimulus"' in client.get(url("trial", study)).content
 
 
-def test_full_study_shows_a_full_page_to_newcomers(client):
+def test_full_study_shows_a_full_page_to_newcomers(client, monkeypatch):
     study = make_study(n_images=2, votes_per_image=1)
     join(client, study)  # takes both images
+    _seconds_pass(monkeypatch, 3)  # the verdict the join's pages saw ("not full") is older than 2 s
     newcomer = Client()
     page = newcomer.get(url("entry", study))
     assert page.status_code == 200 and b"This study is full" in page.content
     # The participant already in keeps going.
     assert b'name="stimulus"' in client.get(url("trial", study)).content
+
+
+def _seconds_pass(monkeypatch, seconds: float) -> None:
+    """time.monotonic() as the selectors see it, `seconds` later than now."""
+    import time
+
+    from study.selectors import participants
+
+    later = time.monotonic() + seconds
+    monkeypatch.setattr(participants.time, "monotonic", lambda: later)
+
+
+def _count_full_checks(monkeypatch) -> list:
+    from study.selectors import participants
+
+    calls, real = [], participants.study_is_full
+    monkeypatch.setattr(participants, "study_is_full", lambda **kw: calls.append(kw["study"].pk) or real(**kw))
+    return calls
+
+
+def test_the_link_and_consent_reuse_a_recent_full_verdict(client, monkeypatch):
+    """Many people opening a link at once do not each pay for the count (STUDY_FULL_CHECK_SECONDS, default 2)."""
+    study = make_study(n_images=3)
+    calls = _count_full_checks(monkeypatch)
+    for _ in range(3):
+        assert b"I agree" in Client().get(url("entry", study)).content
+    assert calls == [study.pk]
+    join(client, study)  # the link and consent: the same verdict again; Start counts for itself
+    assert calls == [study.pk]
+    _seconds_pass(monkeypatch, 2.5)
+    Client().get(url("entry", study))
+    assert calls == [study.pk, study.pk]
+
+
+def test_within_the_window_start_still_says_full_and_takes_nothing(client, monkeypatch):
+    """A verdict a second old may let a newcomer reach consent after the last places went; Start counts afresh
+    under the study's lock and turns them away, as it does when two people consent at the same moment."""
+    study = make_study(n_images=2, votes_per_image=1)
+    newcomer = Client()
+    assert b"I agree" in newcomer.get(url("entry", study)).content  # "not full", remembered
+    join(client, study)  # takes both places
+    assert b"I agree" in newcomer.get(url("entry", study)).content  # within 2 s: the remembered verdict
+    newcomer.post(url("consent", study), {"consent": "agree"})
+    page = newcomer.post(url("start", study))
+    assert page.status_code == 200 and b"This study is full" in page.content
+    late = Participant.objects.get(token=newcomer.cookies[participant_cookie_name(study)].value)
+    assert not late.assignments.exists()
+
+
+def test_a_study_edit_or_zero_seconds_counts_afresh(client, settings, monkeypatch):
+    study = make_study(n_images=2, votes_per_image=1)
+    calls = _count_full_checks(monkeypatch)
+    Client().get(url("entry", study))
+    study.votes_per_image = 0  # an edit (updated_at moves): the next page counts again, and finds it full
+    study.save()
+    assert b"This study is full" in Client().get(url("entry", study)).content
+    assert len(calls) == 2
+    settings.STUDY_FULL_CHECK_SECONDS = 0
+    Client().get(url("entry", study))
+    Client().get(url("entry", study))
+    assert len(calls) == 4
 
 
 def finish(client: Client, study: Study) -> None:
