@@ -8,10 +8,10 @@ answer is still accepted. Until the participant's first vote a sequence holds it
 (ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS); after it, ASSIGNMENT_EXPIRY_SECONDS from being served.
 
 Balance: an image's load is its valid votes plus its unexpired open assignments (computed in SQL by
-study.selectors.participants.stimuli_with_load). A participant gets the regular images with the lowest load,
-ties broken by a deterministic hash of (study seed, participant id, stimulus id). Images whose load
-already reaches votes_per_image are never served. Taking the lowest-load images one participant at a
-time keeps every image's load within one of every other's.
+study.selectors.participants.stimuli_with_load; at Start by its raw twin stimulus_loads). A participant gets the
+regular images with the lowest load, ties broken by a deterministic hash of (study seed, participant id,
+stimulus id). Images whose load already reaches votes_per_image are never served. Taking the lowest-load images
+one participant at a time keeps every image's load within one of every other's.
 
 Adaptive allocation (study.allocation == "adaptive"): instead of the lowest load, the participant gets
 the images that study.analysis.allocation ranks least settled -- below the minimum votes first (fewest
@@ -40,7 +40,7 @@ from study.errors import NotAssigned, StudyFull
 from study.models import Assignment, Participant, Stimulus, Study
 from study.selectors.participants import (
     adaptive_open_order,
-    stimuli_with_load,
+    stimulus_loads,
     study_waiting_on_holds,
 )
 from study.services.participants import participant_require_can_continue
@@ -87,7 +87,7 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
     wanted = study.images_per_participant - n_gold
     if participant.is_test:
         # A test participant (a researcher's preview) takes no quota: it may see any regular image, even when full.
-        slots = stimuli_with_load(study=study).filter(is_gold=False).values_list("pk", "load")
+        slots = [(pk, votes + held) for pk, votes, held in stimulus_loads(study=study)]
         ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
         sequence = [pk for pk, _load in ranked[:wanted]]
     elif study.allocation == Study.Allocation.ADAPTIVE:
@@ -96,10 +96,10 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
 
         sequence = adaptive_open_order(study=study, tie_break=tie)[:wanted]
     else:
-        # Each image's load computed once (filtering on it in SQL, as study_open_slots does, makes PostgreSQL run both
-        # count subqueries a second time for the WHERE: twice the work under the study's lock).
-        loads = stimuli_with_load(study=study).filter(is_gold=False).values_list("pk", "n_votes", "n_open")
-        slots = [(pk, votes + held) for pk, votes, held in loads if votes + held < study.votes_per_image]
+        # Each image's load counted once, in one prepared statement (filtering on it in SQL, as study_open_slots
+        # does, made PostgreSQL run both count subqueries again for the WHERE, under the study's lock).
+        slots = [(pk, votes + held) for pk, votes, held in stimulus_loads(study=study)
+                 if votes + held < study.votes_per_image]
         ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
         sequence = [pk for pk, _load in ranked[:wanted]]
     if not sequence:
