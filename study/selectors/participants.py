@@ -164,6 +164,11 @@ def open_assignment_cutoff(*, now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=settings.ASSIGNMENT_EXPIRY_SECONDS)
 
 
+def first_vote_cutoff(*, now: datetime | None = None) -> datetime:
+    """Unanswered assignments of a participant who has not voted yet, served before this moment, hold no slot."""
+    return (now or timezone.now()) - timedelta(seconds=settings.ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS)
+
+
 def _count_per_stimulus(queryset: QuerySet) -> Coalesce:
     """A correlated COUNT subquery per stimulus (avoids the row blow-up of two joined Counts)."""
     counted = (
@@ -176,10 +181,9 @@ def held_assignments(*, now: datetime | None = None) -> QuerySet[Assignment]:
     """Unanswered assignments that still hold a place: served within ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS,
     or, once their participant has voted at least once, within ASSIGNMENT_EXPIRY_SECONDS."""
     now = now or timezone.now()
-    first_vote_cutoff = now - timedelta(seconds=settings.ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS)
     has_voted = Exists(Assignment.objects.filter(participant=OuterRef("participant"), answered_at__isnull=False))
     return Assignment.objects.filter(
-        Q(served_at__gt=first_vote_cutoff) | Q(has_voted, served_at__gt=open_assignment_cutoff(now=now)),
+        Q(served_at__gt=first_vote_cutoff(now=now)) | Q(has_voted, served_at__gt=open_assignment_cutoff(now=now)),
         answered_at__isnull=True, participant__excluded=False,
     )
 
@@ -222,10 +226,10 @@ SELECT st.id,
 def stimulus_loads(*, study: Study, now: datetime | None = None) -> list[tuple[int, int, int]]:
     """(image id, n_votes, n_open) for each of the study's regular images, as stimuli_with_load counts them."""
     now = now or timezone.now()
-    first_vote_cutoff = now - timedelta(seconds=settings.ASSIGNMENT_HOLD_BEFORE_FIRST_VOTE_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value
     with hot_cursor() as cursor:
-        cursor.execute(STIMULUS_LOADS_SQL, [adapt(first_vote_cutoff), adapt(open_assignment_cutoff(now=now)), study.pk])
+        cursor.execute(STIMULUS_LOADS_SQL, [adapt(first_vote_cutoff(now=now)), adapt(open_assignment_cutoff(now=now)),
+                                            study.pk])
         return [(pk, votes, held) for pk, votes, held in cursor.fetchall()]
 
 

@@ -85,12 +85,7 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
     )
     n_gold = gold_trial_count(study=study, gold_available=len(gold_ids))
     wanted = study.images_per_participant - n_gold
-    if participant.is_test:
-        # A test participant (a researcher's preview) takes no quota: it may see any regular image, even when full.
-        slots = [(pk, votes + held) for pk, votes, held in stimulus_loads(study=study)]
-        ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
-        sequence = [pk for pk, _load in ranked[:wanted]]
-    elif study.allocation == Study.Allocation.ADAPTIVE:
+    if study.allocation == Study.Allocation.ADAPTIVE and not participant.is_test:
         def tie(stimulus_id: int) -> float:
             return int.from_bytes(_tie_key(study.random_seed, participant.pk, stimulus_id)[:6], "big")
 
@@ -98,8 +93,9 @@ def assignment_allocate(*, participant: Participant) -> list[Assignment]:
     else:
         # Each image's load counted once, in one prepared statement (filtering on it in SQL, as study_open_slots
         # does, made PostgreSQL run both count subqueries again for the WHERE, under the study's lock).
+        # A test participant (a researcher's preview) takes no quota: it may see any regular image, even when full.
         slots = [(pk, votes + held) for pk, votes, held in stimulus_loads(study=study)
-                 if votes + held < study.votes_per_image]
+                 if participant.is_test or votes + held < study.votes_per_image]
         ranked = sorted(slots, key=lambda row: (row[1], _tie_key(study.random_seed, participant.pk, row[0])))
         sequence = [pk for pk, _load in ranked[:wanted]]
     if not sequence:
