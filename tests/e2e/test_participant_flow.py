@@ -182,3 +182,53 @@ def test_the_next_face_replaces_this_one_without_a_page_load_and_errors_fall_bac
     assert not page.evaluate("window.sameDocument === true")  # the form POST loaded the server's page
     assert Vote.objects.filter(participant__study=study).count() == 1
     context.close()
+
+
+def test_a_vote_that_meets_a_restart_is_sent_again_and_only_then_falls_back_to_the_form(live_server, chromium_browser):
+    """A vote whose first tries get a 503 (the database restarting) and no answer at all (a refused connection: the web
+    server restarting) is sent again: the participant reads that it is being saved, then the next face is swapped in,
+    with no error page and the vote stored once. When every try fails, the plain form POST goes through instead."""
+    from playwright.sync_api import expect
+
+    study = make_study()
+    context = chromium_browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/s/{study.slug}/")
+    page.get_by_role("button", name="I agree").click()
+    page.get_by_role("button", name="Start").click()
+    wait_for_trial(page, 1)
+    page.evaluate("document.getElementById('trial-form').setAttribute('data-retry-delays', '400 400 400')")
+    page.evaluate("window.sameDocument = true")
+    failures = ["503", "refused"]
+    tries = []
+
+    def restarting(route):
+        tries.append(route.request.post_data_json)
+        if not failures:
+            route.continue_()
+        elif failures.pop(0) == "503":
+            route.fulfill(status=503, headers={"Retry-After": "5"}, content_type="application/json",
+                          body='{"detail": "The database is not reachable.", "code": "database_unavailable"}')
+        else:
+            route.abort("connectionrefused")
+
+    page.route("**/api/s/*/votes/", restarting)
+    page.wait_for_timeout(200)
+    page.get_by_role("button", name="Surprise").click()
+    expect(page.locator("#trial-status")).to_have_text("Saving your answer… The connection is slow, trying again.")
+    page.screenshot(path=str(ARTIFACTS / "trial-retrying-phone.png"))
+    wait_for_trial(page, 2)
+    expect(page.locator("#trial-status")).to_have_text("")
+    assert page.evaluate("window.sameDocument === true")  # no error page, no page load
+    assert len(tries) == 3 and tries[0] == tries[1] == tries[2]  # the same vote each time
+    vote = Vote.objects.get(participant__study=study)
+    assert vote.label == "Surprise" and vote.response_ms == tries[0]["response_ms"]
+
+    page.unroute("**/api/s/*/votes/")
+    page.route("**/api/s/*/votes/", lambda route: route.abort("connectionrefused"))  # the API never answers
+    page.get_by_role("button", name="Fear").click()
+    wait_for_trial(page, 3)  # after the tries, the form POST recorded the vote and loaded the next trial
+    assert not page.evaluate("window.sameDocument === true")
+    assert list(Vote.objects.filter(participant__study=study).order_by("id").values_list("label", flat=True)) == [
+        "Surprise", "Fear"]
+    context.close()

@@ -6,8 +6,13 @@
  * - the next trial's image is preloaded once this one is shown;
  * - the vote goes to the JSON API and the next face replaces this one in place: no page load per trial (the server
  *   answers a vote in ≈ 1.2 ms of CPU, against ≈ 10 ms for the form POST and the next page; bench/RESULTS.md). Any
- *   answer but "recorded" (a study paused meanwhile, a lost connection, ...) falls back to the plain form POST, and the
- *   server's page explains; a vote that did arrive is not counted twice (votes are idempotent);
+ *   answer but "recorded" (a study paused meanwhile, ...) falls back to the plain form POST, and the server's page
+ *   explains; a vote that did arrive is not counted twice (votes are idempotent);
+ * - a vote that got no answer (the connection refused or dropped: a web server restarting, a phone between networks)
+ *   or a "try again" answer (503 while the database restarts, 502/504 from a proxy) is sent again after 0.5, 1, 2, 4
+ *   and 8 s, saying so under the buttons, before it falls back to the form: a restart of a few seconds costs the
+ *   participant a short wait, not an error page (bench/RESULTS.md, "Faults"). The waits are ours, not Retry-After's
+ *   (5 s for any 503 here), because a restart is usually over within a second;
  * - Back, or a page restored from the back/forward cache, reloads, so it always shows the current trial.
  */
 (function () {
@@ -112,7 +117,15 @@
     image.src = trial.current.image_url;  // "load" enables the choices again (onShown)
   }
 
-  function sendVote(chosen, labelField) {
+  var RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
+  var RETRYABLE_STATUS = [502, 503, 504];
+
+  function retryDelays() {  // data-retry-delays="50 50" on the form shortens them (the tests do)
+    var custom = form.getAttribute("data-retry-delays");
+    return custom ? custom.trim().split(/\s+/).map(Number) : RETRY_DELAYS_MS;
+  }
+
+  function sendVote(chosen, labelField, attempt) {
     window.fetch(voteUrl, {
       method: "POST",
       credentials: "same-origin",
@@ -125,13 +138,32 @@
         stimulus: stimulusField.value, label: chosen.value, response_ms: Number(responseField.value)
       })
     }).then(function (response) {
-      if (response.status !== 201) { throw new Error("vote answered " + response.status); }
-      return response.json();
-    }).then(function (answer) {
-      showNext(answer.trial, chosen, labelField);
-    }).catch(function () {
+      if (response.status === 201) {
+        return response.json().then(function (answer) { showNext(answer.trial, chosen, labelField); });
+      }
+      if (RETRYABLE_STATUS.indexOf(response.status) >= 0) {
+        retryOrSubmit(chosen, labelField, attempt);
+        return null;
+      }
       form.submit();  // the plain POST (label in its hidden field): the server records or explains
+      return null;
+    }, function () {
+      retryOrSubmit(chosen, labelField, attempt);  // no answer at all
+    }).catch(function () {
+      form.submit();
     });
+  }
+
+  function retryOrSubmit(chosen, labelField, attempt) {
+    var delays = retryDelays();
+    if (attempt >= delays.length) {
+      form.submit();
+      return;
+    }
+    if (status) {
+      status.textContent = form.getAttribute("data-msg-retrying") || "Saving your answer… The connection is slow, trying again.";
+    }
+    window.setTimeout(function () { sendVote(chosen, labelField, attempt + 1); }, delays[attempt]);
   }
 
   form.addEventListener("submit", function (event) {
@@ -152,7 +184,7 @@
     setEnabled(false);
     if (voteUrl && window.fetch && window.history && window.history.pushState) {
       event.preventDefault();
-      sendVote(chosen, label);
+      sendVote(chosen, label, 0);
     }
   });
 

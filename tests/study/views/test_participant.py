@@ -355,11 +355,14 @@ def test_user_agent_family(agent, family):
     assert user_agent_family(agent) == family
 
 
-@pytest.mark.parametrize("language, progress, title, alt", [
-    ("en", "{current} of {total}", "Face {current} of {total}", "Face {current}"),
-    ("de", "{current} von {total}", "Gesicht {current} von {total}", "Gesicht {current}"),
+@pytest.mark.parametrize("language, progress, title, alt, retrying", [
+    ("en", "{current} of {total}", "Face {current} of {total}", "Face {current}",
+     "Saving your answer… The connection is slow, trying again."),
+    ("de", "{current} von {total}", "Gesicht {current} von {total}", "Gesicht {current}",
+     "Ihre Antwort wird gespeichert… Die Verbindung ist langsam, neuer Versuch."),
 ])
-def test_the_trial_page_gives_trial_js_its_texts_in_the_study_language(client, language, progress, title, alt):
+def test_the_trial_page_gives_trial_js_its_texts_in_the_study_language(client, language, progress, title, alt,
+                                                                       retrying):
     """trial.js swaps the next face in without a page load: it fills these translated patterns (the same messages
     as the page's own progress label, title and alt text) and posts the vote to the JSON API."""
     study = make_study(n_images=3, status="live", language=language)
@@ -367,6 +370,7 @@ def test_the_trial_page_gives_trial_js_its_texts_in_the_study_language(client, l
     page = client.get(url("trial", study)).content.decode()
     attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', page))
     assert (attributes["text-progress"], attributes["text-title"], attributes["text-alt"]) == (progress, title, alt)
+    assert attributes["msg-retrying"] == retrying  # shown while a vote is sent again (a server restarting)
     assert attributes["vote-url"] == reverse("study:api-participant-vote", args=[study.slug])
     assert attributes["done-url"] == url("done", study)
     label = re.search(r'id="progress-label"[^>]*>([^<]+)<', page).group(1)
