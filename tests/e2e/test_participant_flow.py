@@ -59,6 +59,17 @@ def wait_for_trial(page, number: int, total: int = 5) -> None:
                            "return i && i.complete && i.naturalWidth > 0; }")
 
 
+def first_trial(browser, url: str, viewport: dict):
+    """A new participant at `url` (the study link): consent, Start, the first face shown -> (context, page)."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("button", name="I agree").click()
+    page.get_by_role("button", name="Start").click()
+    wait_for_trial(page, 1)
+    return context, page
+
+
 def test_participant_votes_with_keys_and_mouse_resumes_after_reload_and_never_double_votes(live_server, chromium_browser):
     from playwright.sync_api import expect
 
@@ -150,12 +161,7 @@ def test_the_next_face_replaces_this_one_without_a_page_load_and_errors_fall_bac
     from playwright.sync_api import expect
 
     study = make_study()
-    context = chromium_browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/s/{study.slug}/")
-    page.get_by_role("button", name="I agree").click()
-    page.get_by_role("button", name="Start").click()
-    wait_for_trial(page, 1)
+    context, page = first_trial(chromium_browser, f"{live_server.url}/s/{study.slug}/", {"width": 1280, "height": 860})
     first = page.locator("input[name=stimulus]").get_attribute("value")
     page.evaluate("window.sameDocument = true")
     requests = []
@@ -191,12 +197,7 @@ def test_a_vote_that_meets_a_restart_is_sent_again_and_only_then_falls_back_to_t
     from playwright.sync_api import expect
 
     study = make_study()
-    context = chromium_browser.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/s/{study.slug}/")
-    page.get_by_role("button", name="I agree").click()
-    page.get_by_role("button", name="Start").click()
-    wait_for_trial(page, 1)
+    context, page = first_trial(chromium_browser, f"{live_server.url}/s/{study.slug}/", {"width": 390, "height": 844})
     page.evaluate("document.getElementById('trial-form').setAttribute('data-retry-delays', '400 400 400')")
     page.evaluate("window.sameDocument = true")
     failures = ["503", "refused"]
