@@ -25,6 +25,8 @@ from django.core.management.base import BaseCommand, CommandError
 from study.errors import DomainError
 from webapp.embedded import debug_is_on, embedded_environment
 
+STOP_GRACE_SECONDS = 15  # how long a stopping worker may finish its current job before it is killed
+
 
 class Command(BaseCommand):
     help = "Serve the site and run a Celery worker beside it (the embedded default of `make run`)."
@@ -84,14 +86,27 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            stop()
-            for child in children:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            self._stop(children)
         if web.returncode not in (0, None, -signal.SIGTERM, -signal.SIGINT) and web.returncode:
             raise CommandError(f"the web server exited with code {web.returncode}")
+
+    def _stop(self, children: list) -> None:
+        """Ctrl-C or SIGTERM: the web server stops at once; the worker may be in the middle of a job (the first run
+        trains for minutes) and gets STOP_GRACE_SECONDS to finish it, then is killed. Said on the terminal, so that
+        the wait after Ctrl-C is not silent."""
+        running = [child for child in children if child.poll() is None]
+        if running:
+            self.stdout.write(f"\nStopping EmoStudy: the worker gets up to {STOP_GRACE_SECONDS} s to finish its current "
+                              "job (prediction jobs and first-run models left unfinished start again at the next "
+                              "start)…")
+        for child in running:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
     def _collect_static(self, env: dict) -> None:
         """With DEBUG off WhiteNoise serves only var/staticfiles: collect it (hashed names, a gzip copy of each)."""

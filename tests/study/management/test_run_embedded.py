@@ -54,3 +54,47 @@ def test_seed_demo_runs_in_the_background_before_the_bootstrap(monkeypatch):
     assert order == [True]  # the demo study exists when the bootstrap (which predicts it) is queued
     assert "http://127.0.0.1:8123/s/demo/" in out.getvalue()
     assert Study.objects.get(slug="demo").stimuli.count() == 4
+
+
+class FakeChild:
+    """A child process of run_embedded: exits when terminated, or (stubborn) only when killed."""
+
+    def __init__(self, stubborn=False, exited=False):
+        self.stubborn, self.returncode, self.calls = stubborn, (0 if exited else None), []
+
+    def poll(self):
+        return self.returncode
+
+    def terminate(self):
+        self.calls.append("terminate")
+        if not self.stubborn:
+            self.returncode = -15
+
+    def kill(self):
+        self.calls.append("kill")
+        self.returncode = -9
+
+    def wait(self, timeout=None):
+        if self.returncode is None and timeout is not None:
+            import subprocess
+
+            raise subprocess.TimeoutExpired("worker", timeout)
+        return self.returncode
+
+
+def test_stopping_says_so_and_kills_a_worker_that_does_not_finish_in_time(monkeypatch):
+    """After Ctrl-C the web server has already gone; the worker, busy with a job, is asked to stop, told so on the
+    terminal, and killed when it does not stop within the grace time."""
+    monkeypatch.setattr("study.management.commands.run_embedded.STOP_GRACE_SECONDS", 0.01)
+    web, worker = FakeChild(exited=True), FakeChild(stubborn=True)
+    out = io.StringIO()
+    Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))._stop([worker, web])
+    assert "Stopping EmoStudy: the worker gets up to 0.01 s to finish its current job" in out.getvalue()
+    assert worker.calls == ["terminate", "kill"] and web.calls == []
+
+
+def test_stopping_is_silent_when_nothing_is_left_running():
+    out = io.StringIO()
+    children = [FakeChild(exited=True), FakeChild(exited=True)]
+    Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))._stop(children)
+    assert out.getvalue() == "" and all(child.calls == [] for child in children)
