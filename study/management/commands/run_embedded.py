@@ -54,7 +54,8 @@ class Command(BaseCommand):
                                    "--concurrency", str(max(1, opts["worker_processes"])), "--loglevel", "WARNING",
                                    "-n", "embedded@%h",
                                    "--beat", "--schedule", str(Path(settings.VAR_DIR) / "celery" / "beat-schedule")],
-                                  cwd=settings.BASE_DIR, env=env)
+                                  cwd=settings.BASE_DIR, env=env, process_group=0)
+        worker.leads_its_group = True  # Celery's pool and beat processes go with it when _stop has to kill it
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{opts['host']}:{opts['port']}",
                                 "--noreload"], cwd=settings.BASE_DIR, env={**env, "WEB_IMPORT_CROWD_KIT_AT_START": "1"})
         children = [worker, web]
@@ -92,8 +93,9 @@ class Command(BaseCommand):
 
     def _stop(self, children: list) -> None:
         """Ctrl-C or SIGTERM: the web server stops at once; the worker may be in the middle of a job (the first run
-        trains for minutes) and gets STOP_GRACE_SECONDS to finish it, then is killed. Said on the terminal, so that
-        the wait after Ctrl-C is not silent."""
+        trains for minutes) and gets STOP_GRACE_SECONDS to finish it, then is killed with its process group (killed
+        alone, Celery's pool or beat process outlived it). Said on the terminal, so that the wait after Ctrl-C is not
+        silent. The worker has a process group of its own, so Ctrl-C reaches it only from here."""
         running = [child for child in children if child.poll() is None]
         if running:
             self.stdout.write(f"\nStopping EmoStudy: the worker gets up to {STOP_GRACE_SECONDS} s to finish its current "
@@ -105,7 +107,10 @@ class Command(BaseCommand):
             try:
                 child.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
-                child.kill()
+                if getattr(child, "leads_its_group", False):
+                    os.killpg(child.pid, signal.SIGKILL)
+                else:
+                    child.kill()
                 child.wait()
 
     def _collect_static(self, env: dict) -> None:

@@ -98,3 +98,42 @@ def test_stopping_is_silent_when_nothing_is_left_running():
     children = [FakeChild(exited=True), FakeChild(exited=True)]
     Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))._stop(children)
     assert out.getvalue() == "" and all(child.calls == [] for child in children)
+
+
+def test_a_worker_killed_after_the_grace_time_takes_its_child_processes_with_it(monkeypatch, tmp_path):
+    """A real process that ignores SIGTERM (as a Celery worker busy with a job does for a while) and has a child of
+    its own (Celery's pool, beat): after the grace time both are gone, not only the process that was started."""
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setattr("study.management.commands.run_embedded.STOP_GRACE_SECONDS", 0.5)
+    pid_file = tmp_path / "grandchild.pid"
+    script = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+              f"open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)")
+    worker = subprocess.Popen([sys.executable, "-c", script], process_group=0)
+    worker.leads_its_group = True
+    for _ in range(100):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    grandchild = int(pid_file.read_text())
+    Command(stdout=OutputWrapper(io.StringIO()), stderr=OutputWrapper(io.StringIO()))._stop([worker])
+    assert worker.returncode == -9
+    for _ in range(100):
+        if not running(grandchild):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the worker's child outlived it")
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a killed process that nobody has reaped yet is gone for our purpose)."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
