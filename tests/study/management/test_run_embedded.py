@@ -1,5 +1,9 @@
 """run_embedded's first-run watcher: it queues the bootstrap and prints each step's progress to the terminal."""
 import io
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from django.core.management.base import OutputWrapper
@@ -76,8 +80,6 @@ class FakeChild:
 
     def wait(self, timeout=None):
         if self.returncode is None and timeout is not None:
-            import subprocess
-
             raise subprocess.TimeoutExpired("worker", timeout)
         return self.returncode
 
@@ -103,10 +105,6 @@ def test_stopping_is_silent_when_nothing_is_left_running():
 def test_a_worker_killed_after_the_grace_time_takes_its_child_processes_with_it(monkeypatch, tmp_path):
     """A real process that ignores SIGTERM (as a Celery worker busy with a job does for a while) and has a child of
     its own (Celery's pool, beat): after the grace time both are gone, not only the process that was started."""
-    import subprocess
-    import sys
-    import time
-
     monkeypatch.setattr("study.management.commands.run_embedded.STOP_GRACE_SECONDS", 0.5)
     pid_file = tmp_path / "grandchild.pid"
     script = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -131,8 +129,6 @@ def test_a_worker_killed_after_the_grace_time_takes_its_child_processes_with_it(
 
 def running(pid: int) -> bool:
     """Alive and not a zombie (a killed process that nobody has reaped yet is gone for our purpose)."""
-    from pathlib import Path
-
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
