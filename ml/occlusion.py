@@ -38,7 +38,7 @@ __all__ = ["patch_occlusion", "auroc", "within_position_auroc", "evaluate_occlus
 RESULT_COLUMNS = ["method", "seed", "test_acc", "acc_occluded", "acc_clean", "n_occluded", "n_clean",
                   "attention_auroc_occluded_faces", "attention_auroc_all_faces", "mean_attention_occluded",
                   "mean_attention_visible", "epochs", "seconds", "run", "attention_auroc_within_position",
-                  "acc_occluded_whole_face_branch", "acc_occluded_patch_branch"]
+                  "acc_occluded_whole_face_branch", "acc_occluded_patch_branch", "noise"]
 OWNED_TRAIN_OPTIONS = ("method", "seed", "out", "resume", "noise")
 
 
@@ -181,6 +181,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-list", type=int, nargs="+", default=None, help="explicit seeds")
     p.add_argument("--occluded-fraction", type=float, default=0.3,
                    help="a patch is occluded when this fraction of its area is inside the occluder box")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="fraction of training labels flipped to another class (ml.train --noise, flips seeded by the "
+                        "run's seed): occluders and label noise together, where ULDL's and UAPL's targets have "
+                        "something to correct; test labels stay clean")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--report-only", action="store_true", help="only rewrite table.md from results.csv")
     return p
@@ -322,6 +326,8 @@ def main(args: argparse.Namespace) -> list[dict]:
         fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     if not 0 < args.occluded_fraction <= 1:
         fail("--occluded-fraction must be in (0, 1]")
+    if not 0 <= args.noise < 1:
+        fail("--noise must be in [0, 1)")
     parser = train_parser()
     base = parser.parse_args(getattr(args, "train_argv", []))
     defaults = parser.parse_args([])
@@ -341,6 +347,7 @@ def main(args: argparse.Namespace) -> list[dict]:
                 continue
             run_args = copy.deepcopy(base)
             run_args.method, run_args.seed, run_args.out = method, seed, str(out / "runs" / f"{method}_seed{seed}")
+            run_args.noise = args.noise
             try:
                 run = setup(run_args)
             except TrainingInputError as exc:
@@ -352,7 +359,7 @@ def main(args: argparse.Namespace) -> list[dict]:
                 attention_figure(run.data.test, ev["attention"], ev["patch_occluded"], run.model.grid,
                                  out / "attention.png")
             row = {k: ev.get(k, "") for k in RESULT_COLUMNS}
-            row.update(method=method, seed=seed, epochs=metrics.get("epoch"), seconds=metrics.get("seconds"),
+            row.update(method=method, seed=seed, noise=args.noise, epochs=metrics.get("epoch"), seconds=metrics.get("seconds"),
                        run=str(Path(run_args.out).relative_to(out)))
             row = {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             _append(results, row)

@@ -74,6 +74,32 @@ def broker_check(timeout: float | None = None) -> None:
         ) from None
 
 
+def waiting_task_args(task_name: str) -> list[list]:
+    """The arguments of `task_name`'s messages still waiting in the embedded filesystem broker's folder.
+
+    The embedded runner queues unfinished jobs again at start-up because that broker drops the message of a task
+    its stopped worker had fetched; a message that was never fetched is still on disk and comes by itself, so it
+    must not be queued a second time (two runs of one job at once). Any other broker: [] (it redelivers itself).
+    """
+    import base64
+    import json
+    from pathlib import Path
+
+    app = _app()
+    if not str(app.conf.broker_url or "").startswith("filesystem://"):
+        return []
+    folder = Path((app.conf.broker_transport_options or {}).get("data_folder_in", ""))
+    waiting = []
+    for path in sorted(folder.glob("*.msg")) if folder.is_dir() else []:
+        try:
+            message = json.loads(path.read_text())
+            if message["headers"].get("task") == task_name:
+                waiting.append(json.loads(base64.b64decode(message["body"]))[0])
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue  # fetched meanwhile, or not a task message: nothing waits there
+    return waiting
+
+
 # One quick retry (a pooled connection a Redis restart closed): with the socket timeout, ~2 x timeout at most.
 _RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 

@@ -448,6 +448,9 @@ class UploadBatch(ResearcherJob):
     faces = models.PositiveIntegerField(default=0, help_text="Faces found (each one image).")
     faceless = models.PositiveIntegerField(default=0, help_text="Photos in which no face was found.")
     error = models.TextField(blank=True)
+    restarts = models.PositiveSmallIntegerField(
+        default=0, help_text="How often a stopped worker interrupted the import, which then started again from the "
+                             "first file (files it had imported come back as duplicates of themselves).")
 
     def __str__(self) -> str:
         return f"upload {self.pk} to {self.study_id} ({self.state})"

@@ -24,13 +24,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from study.errors import BrokerUnavailable, FaceDetectionUnavailable, InvalidInput
-from study.jobs import broker_check, enqueue_upload_batch
+from study.jobs import IMPORT_UPLOAD_BATCH, broker_check, enqueue_upload_batch, waiting_task_args
 from study.models import Study, UploadBatch
 from study.services.face_imports import FaceCropper, face_importer
 from study.services.stimuli import DUPLICATE, IMPORTED, REJECTED, ImportResult, stimuli_import_archive
 
 REPORT_LIMIT = 5000  # rows kept in the report; the counts cover every file
 PROGRESS_EVERY = 25
+UNFINISHED = (UploadBatch.State.QUEUED, UploadBatch.State.RUNNING)
 
 
 def upload_is_big(files) -> bool:
@@ -89,13 +90,32 @@ def _enqueue(batch_id: int) -> None:
         raise BrokerUnavailable(f"the upload could not be queued ({exc.__class__.__name__}); nothing was stored") from None
 
 
+def upload_batches_requeue_unfinished() -> list[int]:
+    """Queue again every import that is queued or running; for a broker that never redelivers.
+
+    The embedded default's filesystem broker drops the message of a task whose worker stopped (and of tasks the
+    worker had fetched but not started), which would leave the batch 'Importing' for ever. An import is idempotent
+    (files already imported come back as duplicates), so on start-up the embedded runner queues again every
+    unfinished one whose message is not still waiting in the broker's folder, as it does prediction jobs. Should the
+    same import still run twice, whichever run ends first writes the result (see upload_batch_run).
+    """
+    waiting = {args[0] for args in waiting_task_args(IMPORT_UPLOAD_BATCH) if args}
+    ids = [pk for pk in UploadBatch.objects.filter(state__in=UNFINISHED).order_by("pk").values_list("pk", flat=True)
+           if pk not in waiting]
+    for batch_id in ids:
+        enqueue_upload_batch(batch_id)
+    return ids
+
+
 def _claim(batch_id: int) -> UploadBatch | None:
     with transaction.atomic():
         batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED):
+        if batch is None or batch.state not in UNFINISHED:
             return None  # a redelivered message for a finished import
+        if batch.state == UploadBatch.State.RUNNING:  # a stopped worker left it half done: start again, and say so
+            batch.restarts += 1
         batch.state, batch.started_at = UploadBatch.State.RUNNING, timezone.now()
-        batch.save(update_fields=["state", "started_at"])
+        batch.save(update_fields=["state", "started_at", "restarts"])
         return batch
 
 
@@ -125,7 +145,7 @@ def upload_batch_run(*, batch_id: int, face_cropper: Callable[[str], FaceCropper
         if _reported(result) and len(report) < REPORT_LIMIT:
             report.append([result.name, result.status, result.reason])
         if done % every == 0 or done == total:
-            UploadBatch.objects.filter(pk=batch.pk).update(
+            UploadBatch.objects.filter(pk=batch.pk, state=UploadBatch.State.RUNNING).update(
                 done=done, total=total, imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
                 rejected=counts[REJECTED], **faces)
 
@@ -151,11 +171,15 @@ def upload_batch_run(*, batch_id: int, face_cropper: Callable[[str], FaceCropper
         report = [[r.name, r.status, r.reason] for r in result.results if _reported(r)][:REPORT_LIMIT]
     except Exception as exc:  # an unreadable archive (InvalidArchive), no detector, anything else: say so on the page
         state, error = UploadBatch.State.FAILED, getattr(exc, "message", None) or exc.__class__.__name__
-    UploadBatch.objects.filter(pk=batch.pk).update(
+    # Only a run that finds the batch still running writes the result: when the same import ran twice (a message
+    # that survived a restart beside the one queued again), the later run would otherwise overwrite the first's
+    # report, or fail on the upload the first one removed.
+    finished = UploadBatch.objects.filter(pk=batch.pk, state=UploadBatch.State.RUNNING).update(
         state=state, error=error[:2000], report=report, imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
         rejected=counts[REJECTED], finished_at=timezone.now(), **faces)
-    batch.refresh_from_db()
-    _remove_files(batch)
+    if finished:
+        batch.refresh_from_db()
+        _remove_files(batch)
 
 
 def _local_copy(field, stack: ExitStack) -> Path:

@@ -252,5 +252,6 @@ def upload_batch_status(request: HttpRequest, slug: str, pk: int) -> JsonRespons
         "imported": batch.imported, "duplicates": batch.duplicates, "rejected": batch.rejected,
         "face_crop": batch.face_crop, "faces": batch.faces, "faceless": batch.faceless,
         "error": batch.error, "finished": batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED),
+        "restarts": batch.restarts,
         "report": batch.report[:200],
     })

@@ -233,3 +233,35 @@ def test_a_vote_that_meets_a_restart_is_sent_again_and_only_then_falls_back_to_t
     assert list(Vote.objects.filter(participant__study=study).order_by("id").values_list("label", flat=True)) == [
         "Surprise", "Fear"]
     context.close()
+
+
+def test_a_vote_that_hangs_says_it_is_being_saved_then_is_sent_again(live_server, chromium_browser):
+    """A request that nobody refuses and nobody answers (a frozen server or database): after a few seconds the
+    participant reads that the answer is being saved; the try is then given up and the vote sent again, which goes
+    through, stored once."""
+    from playwright.sync_api import expect
+
+    study = make_study()
+    context, page = first_trial(chromium_browser, f"{live_server.url}/s/{study.slug}/", {"width": 390, "height": 844})
+    page.evaluate("""() => { const form = document.getElementById('trial-form');
+        form.setAttribute('data-slow-after-ms', '300'); form.setAttribute('data-give-up-after-ms', '2500');
+        form.setAttribute('data-retry-delays', '200'); window.sameDocument = true; }""")
+    hung = []
+
+    def frozen_once(route):
+        if not hung:
+            hung.append(route)  # never answered
+        else:
+            route.continue_()
+
+    page.route("**/api/s/*/votes/", frozen_once)
+    page.wait_for_timeout(200)
+    page.get_by_role("button", name="Surprise").click()
+    expect(page.locator("#trial-status")).to_have_text("Saving your answer…", timeout=2000)
+    assert page.locator("#trial-status").get_attribute("aria-live") == "polite"
+    page.screenshot(path=str(ARTIFACTS / "trial-saving-phone.png"))
+    wait_for_trial(page, 2)
+    expect(page.locator("#trial-status")).to_have_text("")
+    assert page.evaluate("window.sameDocument === true") and len(hung) == 1
+    assert list(Vote.objects.filter(participant__study=study).values_list("label", flat=True)) == ["Surprise"]
+    context.close()

@@ -170,3 +170,21 @@ def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewr
     assert "| uapl | 30.50 ± 0.50 |" in table
     assert "| uapl_global − uapl_global_uniform | +3.50 [" in table  # what the attention adds
     assert "each branch alone" not in table  # no run with a whole-face branch
+
+
+def test_noise_flips_the_training_labels_of_every_run_and_is_recorded(tmp_path):
+    import json
+
+    from ml.occlusion import main, parse_args
+    from tests.files import read_rows
+
+    tiny = ["--dataset", "synthetic", "--synthetic-occlusion-rate", "0.5", "--synthetic-n", "20",
+            "--synthetic-test-n", "8", "--arch", "resnet18_small", "--image-size", "16", "--epochs", "1",
+            "--batch-size", "10", "--workers", "0", "--lr-steps", "1", "--no-progress"]
+    main(parse_args(["--out", str(tmp_path), "--methods", "ce", "--seed-list", "3", "--noise", "0.3", *tiny]))
+    (row,) = read_rows(tmp_path / "results.csv")
+    assert (row["method"], row["seed"], row["noise"]) == ("ce", "3", "0.3")
+    run = json.loads((tmp_path / "runs" / "ce_seed3" / "run.json").read_text())
+    assert run["noise"] == 0.3 and run["seed"] == 3
+    with pytest.raises(SystemExit):
+        main(parse_args(["--out", str(tmp_path), "--noise", "1.5", *tiny]))

@@ -13,6 +13,9 @@
  *   and 8 s, saying so under the buttons, before it falls back to the form: a restart of a few seconds costs the
  *   participant a short wait, not an error page (bench/RESULTS.md, "Faults"). The waits are ours, not Retry-After's
  *   (5 s for any 503 here), because a restart is usually over within a second;
+ * - a vote still unanswered after 3 s says "Saving your answer…" under the buttons, and one unanswered after 15 s (a
+ *   hung server or database: nothing refuses, nothing answers) is given up and sent again like a refused one, so a
+ *   participant never waits in silence on a request that may never come back;
  * - Back, or a page restored from the back/forward cache, reloads, so it always shows the current trial.
  */
 (function () {
@@ -119,15 +122,35 @@
 
   var RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
   var RETRYABLE_STATUS = [502, 503, 504];
+  var SLOW_AFTER_MS = 3000;
+  var GIVE_UP_AFTER_MS = 15000;
 
   function retryDelays() {  // data-retry-delays="50 50" on the form shortens them (the tests do)
     var custom = form.getAttribute("data-retry-delays");
     return custom ? custom.trim().split(/\s+/).map(Number) : RETRY_DELAYS_MS;
   }
 
+  function timing(name, fallback) {  // data-slow-after-ms / data-give-up-after-ms shorten them (the tests do)
+    var custom = Number(form.getAttribute(name));
+    return custom > 0 ? custom : fallback;
+  }
+
   function sendVote(chosen, labelField, attempt) {
+    var abort = window.AbortController ? new window.AbortController() : null;
+    var slow = window.setTimeout(function () {
+      if (status && !status.textContent) {
+        status.textContent = form.getAttribute("data-msg-saving") || "Saving your answer…";
+      }
+    }, timing("data-slow-after-ms", SLOW_AFTER_MS));
+    var giveUp = abort ? window.setTimeout(function () { abort.abort(); },
+                                           timing("data-give-up-after-ms", GIVE_UP_AFTER_MS)) : null;
+    function answered() {
+      window.clearTimeout(slow);
+      window.clearTimeout(giveUp);
+    }
     window.fetch(voteUrl, {
       method: "POST",
+      signal: abort ? abort.signal : undefined,
       credentials: "same-origin",
       headers: {
         "Content-Type": "application/json",
@@ -138,6 +161,7 @@
         stimulus: stimulusField.value, label: chosen.value, response_ms: Number(responseField.value)
       })
     }).then(function (response) {
+      answered();
       if (response.status === 201) {
         return response.json().then(function (answer) { showNext(answer.trial, chosen, labelField); });
       }
@@ -148,8 +172,10 @@
       form.submit();  // the plain POST (label in its hidden field): the server records or explains
       return null;
     }, function () {
-      retryOrSubmit(chosen, labelField, attempt);  // no answer at all
+      answered();
+      retryOrSubmit(chosen, labelField, attempt);  // no answer at all, or none in time (aborted)
     }).catch(function () {
+      answered();
       form.submit();
     });
   }

@@ -28,6 +28,19 @@ from webapp.embedded import debug_is_on, embedded_environment
 STOP_GRACE_SECONDS = 15  # how long a stopping worker may finish its current job before it is killed
 
 
+def stop_on_signals(children: list) -> None:
+    """SIGTERM, and SIGHUP (the terminal closed): ask every child to stop, so that the main loop ends and _stop
+    gives the worker its grace time. Without SIGHUP, closing the terminal left the worker (a process group of its
+    own, which the terminal's hangup does not reach) running and reading the queue beside the next `make run`'s."""
+    def stop(*_):
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, stop)
+
+
 class Command(BaseCommand):
     help = "Serve the site and run a Celery worker beside it (the embedded default of `make run`)."
 
@@ -50,6 +63,7 @@ class Command(BaseCommand):
         debug = debug_is_on(env)
         if not debug:
             self._collect_static(env)
+        self._resume_unfinished_jobs()  # before the worker starts, while the broker's folder holds what it has
         worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "gpu,default",
                                    "--concurrency", str(max(1, opts["worker_processes"])), "--loglevel", "WARNING",
                                    "-n", "embedded@%h",
@@ -59,13 +73,7 @@ class Command(BaseCommand):
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{opts['host']}:{opts['port']}",
                                 "--noreload"], cwd=settings.BASE_DIR, env={**env, "WEB_IMPORT_CROWD_KIT_AT_START": "1"})
         children = [worker, web]
-
-        def stop(*_):
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-
-        signal.signal(signal.SIGTERM, stop)
+        stop_on_signals(children)
         broker = "Redis" if settings.REDIS_URL else "filesystem broker in var/celery"
         self.stdout.write(self.style.SUCCESS(
             f"\nEmoStudy is running (Celery worker on the {broker}).\n"
@@ -78,7 +86,6 @@ class Command(BaseCommand):
             + ("DEBUG is on (Django's debug pages and tracebacks).\n" if debug else
                "DEBUG is off; start with DEBUG=true for Django's debug pages.\n")
             + "Press Ctrl-C to stop.\n"))
-        self._resume_unfinished_jobs()
         seed = {"count": opts["demo_count"]} if opts["seed_demo"] else None
         threading.Thread(target=self._background, args=(base, seed, not opts["no_demo_model"]), daemon=True).start()
         try:
@@ -88,7 +95,7 @@ class Command(BaseCommand):
             pass
         finally:
             self._stop(children)
-        if web.returncode not in (0, None, -signal.SIGTERM, -signal.SIGINT) and web.returncode:
+        if web.returncode not in (0, None, -signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP):
             raise CommandError(f"the web server exited with code {web.returncode}")
 
     def _stop(self, children: list) -> None:
@@ -99,8 +106,8 @@ class Command(BaseCommand):
         running = [child for child in children if child.poll() is None]
         if running:
             self.stdout.write(f"\nStopping EmoStudy: the worker gets up to {STOP_GRACE_SECONDS} s to finish its current "
-                              "job (prediction jobs and first-run models left unfinished start again at the next "
-                              "start)…")
+                              "job (prediction jobs, upload imports and first-run models left unfinished start again "
+                              "at the next start)…")
         for child in running:
             child.terminate()
         for child in children:
@@ -123,12 +130,16 @@ class Command(BaseCommand):
             raise CommandError(f"collectstatic failed (exit {done.returncode}); DEBUG=true serves without it")
 
     def _resume_unfinished_jobs(self) -> None:
-        """The filesystem broker never redelivers: queue again jobs a previous run left unfinished."""
+        """The filesystem broker never redelivers: queue again jobs and uploads a previous run left unfinished."""
         from study.services.predictions import prediction_jobs_requeue_unfinished
+        from study.services.uploads import upload_batches_requeue_unfinished
 
         resumed = prediction_jobs_requeue_unfinished()
         if resumed:
             self.stdout.write(f"resuming unfinished prediction job(s): {', '.join(map(str, resumed))}")
+        uploads = upload_batches_requeue_unfinished()
+        if uploads:
+            self.stdout.write(f"resuming unfinished upload import(s): {', '.join(map(str, uploads))}")
 
     def _background(self, base: str, seed: dict | None, bootstrap: bool) -> None:
         """While the site already serves: seed the demo study (seed_demo options, if any), then the first-run

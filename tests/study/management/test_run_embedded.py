@@ -1,5 +1,6 @@
 """run_embedded's first-run watcher: it queues the bootstrap and prints each step's progress to the terminal."""
 import io
+import signal
 import subprocess
 import sys
 import time
@@ -133,3 +134,43 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_start_up_queues_unfinished_prediction_jobs_and_upload_imports_again(monkeypatch):
+    monkeypatch.setattr("study.services.predictions.prediction_jobs_requeue_unfinished", lambda: [4])
+    monkeypatch.setattr("study.services.uploads.upload_batches_requeue_unfinished", lambda: [7, 9])
+    out = io.StringIO()
+    Command(stdout=OutputWrapper(out), stderr=OutputWrapper(io.StringIO()))._resume_unfinished_jobs()
+    assert "resuming unfinished prediction job(s): 4" in out.getvalue()
+    assert "resuming unfinished upload import(s): 7, 9" in out.getvalue()
+
+
+@pytest.mark.parametrize("number", [signal.SIGHUP, signal.SIGTERM])
+def test_a_closed_terminal_or_sigterm_stops_the_worker_in_its_own_process_group(number, tmp_path):
+    """The worker has a process group of its own, so a terminal's hangup reaches only run_embedded: it must pass the
+    stop on (the worker used to outlive a closed terminal and read the queue beside the next run's worker)."""
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import django, os, subprocess, sys, time; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'webapp.settings'); "
+        "django.setup(); from study.management.commands.run_embedded import stop_on_signals; "
+        "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], process_group=0); "
+        f"open({str(pid_file)!r}, 'w').write(str(worker.pid)); stop_on_signals([worker]); "
+        "[time.sleep(0.05) for _ in iter(lambda: worker.poll() is None, False)]"
+    )
+    runner = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[3])
+    try:
+        for _ in range(200):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        runner.send_signal(number)
+        assert runner.wait(timeout=10) == 0
+        for _ in range(100):
+            if not running(worker):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the worker outlived run_embedded")
+    finally:
+        runner.kill()

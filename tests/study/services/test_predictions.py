@@ -161,3 +161,15 @@ def test_a_model_lacking_labels_runs_when_allowed_with_those_labels_at_zero(tmp_
     one_shared = ModelVersionFactory(classes=["Happiness", "Joyless"])
     with pytest.raises(InvalidInput, match="no class"):  # fewer than two labels in common is never allowed
         prediction_job_start(study=study, model_version=one_shared, allow_missing_labels=True)
+
+
+def test_a_job_whose_message_still_waits_in_the_embedded_broker_is_not_queued_twice(model_version, filesystem_broker):
+    from study.jobs import PREDICT_STIMULI, enqueue_prediction_job, waiting_task_args
+    from study.services.predictions import prediction_jobs_requeue_unfinished
+
+    study = StudyFactory()
+    StimulusFactory(study=study)
+    waiting, lost = make_job(study, model_version), make_job(study, model_version, state=PredictionJob.State.RUNNING)
+    enqueue_prediction_job(waiting.pk)
+    assert prediction_jobs_requeue_unfinished() == [lost.pk]
+    assert sorted(waiting_task_args(PREDICT_STIMULI)) == [[waiting.pk], [lost.pk]]

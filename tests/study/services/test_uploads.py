@@ -2,7 +2,17 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from study.jobs import (
+    IMPORT_UPLOAD_BATCH,
+    PREDICT_STIMULI,
+    enqueue_prediction_job,
+    enqueue_upload_batch,
+    waiting_task_args,
+)
 from study.models import Stimulus, UploadBatch
+from study.services import uploads
+from study.services.stimuli import stimulus_import_file
+from study.services.uploads import upload_batch_run, upload_batches_requeue_unfinished
 from tests.factories import StudyFactory, UserFactory, png_bytes
 from tests.files import make_zip
 
@@ -84,3 +94,85 @@ def test_other_researchers_cannot_see_an_upload(owner_client, client):
     batch = UploadBatch.objects.get(study=study)
     client.force_login(UserFactory())
     assert client.get(f"/studies/{study.slug}/uploads/{batch.pk}/status.json").status_code == 404
+
+
+def _stored_batch(client, study, monkeypatch, n: int = 30) -> UploadBatch:
+    """A big upload stored by the view but whose queued message was lost (as the embedded broker loses it)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(uploads, "enqueue_upload_batch", lambda batch_id: "lost")
+        client.post(f"/studies/{study.slug}/upload/", {"files": SimpleUploadedFile("faces.zip", _zip(n))})
+    return UploadBatch.objects.get(study=study)
+
+
+def test_an_import_a_stopped_worker_left_half_done_starts_again_and_the_page_says_so(owner_client, monkeypatch):
+    client, study = owner_client
+    batch = _stored_batch(client, study, monkeypatch)
+    for i in range(12):  # what the stopped worker had imported
+        stimulus_import_file(study=study, name=f"faces/face_{i:03d}.png", data=png_bytes(i))
+    UploadBatch.objects.filter(pk=batch.pk).update(state=UploadBatch.State.RUNNING, done=12, total=30, imported=12)
+    finished = _stored_batch(client, StudyFactory(owner=study.owner), monkeypatch, n=3)
+    UploadBatch.objects.filter(pk=finished.pk).update(state=UploadBatch.State.DONE)
+
+    assert upload_batches_requeue_unfinished() == [batch.pk]  # eager Celery: the import runs here, as in a worker
+
+    batch.refresh_from_db()
+    assert (batch.state, batch.restarts, batch.done, batch.total) == ("done", 1, 30, 30)
+    assert (batch.imported, batch.duplicates, batch.rejected) == (18, 12, 1)  # the manifest's missing.png
+    assert Stimulus.objects.filter(study=study).count() == 30
+    assert UploadBatch.objects.get(pk=finished.pk).restarts == 0
+    page = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
+    assert "A restart of EmoStudy interrupted this import" in page and "duplicates of" in page
+    assert client.get(f"/studies/{study.slug}/uploads/{batch.pk}/status.json").json()["restarts"] == 1
+
+
+def test_a_queued_import_whose_message_was_lost_is_queued_again_without_a_restart_note(owner_client, monkeypatch):
+    client, study = owner_client
+    batch = _stored_batch(client, study, monkeypatch, n=20)
+    assert batch.state == "queued"
+    assert upload_batches_requeue_unfinished() == [batch.pk]
+    batch.refresh_from_db()
+    assert (batch.state, batch.imported, batch.restarts) == ("done", 20, 0)
+    assert "interrupted" not in client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
+
+
+def test_a_second_delivery_of_a_finished_import_changes_nothing(owner_client):
+    client, study = owner_client
+    client.post(f"/studies/{study.slug}/upload/", {"files": SimpleUploadedFile("faces.zip", _zip(20))})
+    batch = UploadBatch.objects.get(study=study)
+    before = (batch.state, batch.imported, batch.duplicates, batch.report, batch.restarts)
+    upload_batch_run(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert (batch.state, batch.imported, batch.duplicates, batch.report, batch.restarts) == before
+
+
+def test_a_run_that_finds_its_import_finished_by_another_run_leaves_that_result(owner_client, monkeypatch):
+    """The same import running twice at once (a surviving message beside the one queued again): the run that
+    ends second neither overwrites the first one's result nor marks it failed."""
+    client, study = owner_client
+    batch = _stored_batch(client, study, monkeypatch, n=20)
+    real_import = uploads.stimuli_import_archive
+
+    def import_while_another_run_finishes(**kwargs):
+        result = real_import(**kwargs)
+        UploadBatch.objects.filter(pk=batch.pk).update(state=UploadBatch.State.DONE, imported=20, report=[["x", "y", "z"]])
+        return result
+
+    monkeypatch.setattr(uploads, "stimuli_import_archive", import_while_another_run_finishes)
+    uploads.upload_batch_run(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert (batch.state, batch.imported, batch.report) == ("done", 20, [["x", "y", "z"]])
+
+
+def test_an_import_whose_message_still_waits_in_the_embedded_broker_is_not_queued_twice(owner_client, monkeypatch,
+                                                                                        filesystem_broker):
+    client, study = owner_client
+    waiting = _stored_batch(client, study, monkeypatch, n=3)
+    lost = _stored_batch(client, StudyFactory(owner=study.owner), monkeypatch, n=3)
+    enqueue_upload_batch(waiting.pk)  # never fetched: still on disk after a stop
+    enqueue_prediction_job(12345)
+    assert waiting_task_args(IMPORT_UPLOAD_BATCH) == [[waiting.pk]]
+    assert waiting_task_args(PREDICT_STIMULI) == [[12345]]
+    (filesystem_broker / "garbage.msg").write_text("{not json")  # unreadable files are skipped, not fatal
+
+    assert upload_batches_requeue_unfinished() == [lost.pk]
+    assert sorted(waiting_task_args(IMPORT_UPLOAD_BATCH)) == sorted([[waiting.pk], [lost.pk]])

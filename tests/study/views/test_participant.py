@@ -355,14 +355,14 @@ def test_user_agent_family(agent, family):
     assert user_agent_family(agent) == family
 
 
-@pytest.mark.parametrize("language, progress, title, alt, retrying", [
+@pytest.mark.parametrize("language, progress, title, alt, retrying, saving", [
     ("en", "{current} of {total}", "Face {current} of {total}", "Face {current}",
-     "Saving your answer… The connection is slow, trying again."),
+     "Saving your answer… The connection is slow, trying again.", "Saving your answer…"),
     ("de", "{current} von {total}", "Gesicht {current} von {total}", "Gesicht {current}",
-     "Ihre Antwort wird gespeichert… Die Verbindung ist langsam, neuer Versuch."),
+     "Ihre Antwort wird gespeichert… Die Verbindung ist langsam, neuer Versuch.", "Ihre Antwort wird gespeichert…"),
 ])
 def test_the_trial_page_gives_trial_js_its_texts_in_the_study_language(client, language, progress, title, alt,
-                                                                       retrying):
+                                                                       retrying, saving):
     """trial.js swaps the next face in without a page load: it fills these translated patterns (the same messages
     as the page's own progress label, title and alt text) and posts the vote to the JSON API."""
     study = make_study(n_images=3, status="live", language=language)
@@ -371,6 +371,7 @@ def test_the_trial_page_gives_trial_js_its_texts_in_the_study_language(client, l
     attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', page))
     assert (attributes["text-progress"], attributes["text-title"], attributes["text-alt"]) == (progress, title, alt)
     assert attributes["msg-retrying"] == retrying  # shown while a vote is sent again (a server restarting)
+    assert attributes["msg-saving"] == saving  # shown while a vote has had no answer for a few seconds
     assert attributes["vote-url"] == reverse("study:api-participant-vote", args=[study.slug])
     assert attributes["done-url"] == url("done", study)
     label = re.search(r'id="progress-label"[^>]*>([^<]+)<', page).group(1)
