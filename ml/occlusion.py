@@ -359,8 +359,8 @@ def main(args: argparse.Namespace) -> list[dict]:
                 attention_figure(run.data.test, ev["attention"], ev["patch_occluded"], run.model.grid,
                                  out / "attention.png")
             row = {k: ev.get(k, "") for k in RESULT_COLUMNS}
-            row.update(method=method, seed=seed, noise=args.noise, epochs=metrics.get("epoch"), seconds=metrics.get("seconds"),
-                       run=str(Path(run_args.out).relative_to(out)))
+            row.update(method=method, seed=seed, noise=args.noise, epochs=metrics.get("epoch"),
+                       seconds=metrics.get("seconds"), run=str(Path(run_args.out).relative_to(out)))
             row = {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             _append(results, row)
             run_dir = Path(run_args.out)
