@@ -5,7 +5,9 @@ hung dependency makes it answer 503 quickly instead of hanging the probe and the
 """
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connection
@@ -21,16 +23,33 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-def _check_database(timeout: float) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET statement_timeout = %s", [int(timeout * 1000)])
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.execute("SET statement_timeout = 0")
-        else:
+# The database check runs in a thread of its own, waited for at most the timeout: statement_timeout is the server's,
+# so a frozen database (SIGSTOP, a hung host: nothing refuses, nothing answers) held the probe for as long as the
+# freeze lasted (10 s in bench/load.py's freeze-postgres run). One check at a time per process: while an earlier
+# one still hangs, probes answer 503 at once instead of piling up threads and connections.
+_database_checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-database")
+_pending_lock = threading.Lock()
+_pending: Future | None = None
+
+
+def _query_database(timeout: float) -> None:
+    """SELECT 1 on this thread's own connection, closed again (a connection a restart broke is never reused)."""
+    try:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET statement_timeout = %s", [int(timeout * 1000)])
             cursor.execute("SELECT 1")
+    finally:
+        connection.close()
+
+
+def _check_database(timeout: float) -> None:
+    global _pending
+    with _pending_lock:
+        if _pending is None or _pending.done():
+            _pending = _database_checks.submit(_query_database, timeout)
+        pending = _pending
+    pending.result(timeout=timeout)  # TimeoutError when the database does not answer in time
 
 
 def _check_broker(timeout: float) -> None:
