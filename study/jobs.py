@@ -11,6 +11,10 @@ its 503. The Celery worker keeps the longer timeouts of CELERY_BROKER_TRANSPORT_
 """
 from __future__ import annotations
 
+import base64
+import json
+from pathlib import Path
+
 from study.errors import BrokerUnavailable
 
 PREDICT_STIMULI = "study.tasks.predict_stimuli"
@@ -75,29 +79,49 @@ def broker_check(timeout: float | None = None) -> None:
 
 
 def waiting_task_args(task_name: str) -> list[list]:
-    """The arguments of `task_name`'s messages still waiting in the embedded filesystem broker's folder.
+    """The arguments of `task_name`'s messages still waiting in the broker, not yet fetched by any worker.
 
-    The embedded runner queues unfinished jobs again at start-up because that broker drops the message of a task
-    its stopped worker had fetched; a message that was never fetched is still on disk and comes by itself, so it
-    must not be queued a second time (two runs of one job at once). Any other broker: [] (it redelivers itself).
+    The embedded runner queues unfinished jobs again at start-up because its filesystem broker drops the message of a
+    task its stopped worker had fetched; a message that was never fetched still waits (in the broker's folder, or in
+    Redis's queue lists) and comes by itself, so it must not be queued a second time (two runs of one job at once).
     """
-    import base64
-    import json
-    from pathlib import Path
-
     app = _app()
-    if not str(app.conf.broker_url or "").startswith("filesystem://"):
+    return [args for args in map(_task_args(task_name), _waiting_messages(app)) if args is not None]
+
+
+def _waiting_messages(app) -> list:
+    url = str(app.conf.broker_url or "")
+    if _is_redis(app):
+        import redis
+
+        queues = {app.conf.task_default_queue or "celery", "gpu", "default"}
+        client = redis.Redis.from_url(url, socket_timeout=_timeout() * 3)
+        try:
+            return [raw for queue in sorted(queues) for raw in client.lrange(queue, 0, -1)]
+        finally:
+            client.close()
+    if not url.startswith("filesystem://"):
         return []
     folder = Path((app.conf.broker_transport_options or {}).get("data_folder_in", ""))
-    waiting = []
+    messages = []
     for path in sorted(folder.glob("*.msg")) if folder.is_dir() else []:
         try:
-            message = json.loads(path.read_text())
-            if message["headers"].get("task") == task_name:
-                waiting.append(json.loads(base64.b64decode(message["body"]))[0])
-        except (OSError, ValueError, KeyError, IndexError, TypeError):
-            continue  # fetched meanwhile, or not a task message: nothing waits there
-    return waiting
+            messages.append(path.read_bytes())
+        except OSError:
+            continue  # fetched meanwhile
+    return messages
+
+
+def _task_args(task_name: str):
+    def args_of(raw) -> list | None:
+        try:
+            message = json.loads(raw)
+            if message["headers"].get("task") != task_name:
+                return None
+            return json.loads(base64.b64decode(message["body"]))[0]
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return None  # not a task message of ours
+    return args_of
 
 
 # One quick retry (a pooled connection a Redis restart closed): with the socket timeout, ~2 x timeout at most.
