@@ -113,19 +113,28 @@ def test_a_worker_killed_after_the_grace_time_takes_its_child_processes_with_it(
               f"open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)")
     worker = subprocess.Popen([sys.executable, "-c", script], process_group=0)
     worker.leads_its_group = True
-    for _ in range(100):
+    grandchild = written_pid(pid_file)
+    Command(stdout=OutputWrapper(io.StringIO()), stderr=OutputWrapper(io.StringIO()))._stop([worker])
+    assert worker.returncode == -9
+    assert gone(grandchild), "the worker's child outlived it"
+
+
+def written_pid(pid_file: Path) -> int:
+    """The pid a child process writes to `pid_file` once it has started (waits up to 10 s)."""
+    for _ in range(200):
         if pid_file.exists() and pid_file.read_text():
             break
         time.sleep(0.05)
-    grandchild = int(pid_file.read_text())
-    Command(stdout=OutputWrapper(io.StringIO()), stderr=OutputWrapper(io.StringIO()))._stop([worker])
-    assert worker.returncode == -9
+    return int(pid_file.read_text())
+
+
+def gone(pid: int) -> bool:
+    """Whether `pid` has exited (or is a zombie) within 5 s."""
     for _ in range(100):
-        if not running(grandchild):
-            break
+        if not running(pid):
+            return True
         time.sleep(0.05)
-    else:
-        pytest.fail("the worker's child outlived it")
+    return False
 
 
 def running(pid: int) -> bool:
@@ -159,18 +168,9 @@ def test_a_closed_terminal_or_sigterm_stops_the_worker_in_its_own_process_group(
     )
     runner = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[3])
     try:
-        for _ in range(200):
-            if pid_file.exists() and pid_file.read_text():
-                break
-            time.sleep(0.05)
-        worker = int(pid_file.read_text())
+        worker = written_pid(pid_file)
         runner.send_signal(number)
         assert runner.wait(timeout=10) == 0
-        for _ in range(100):
-            if not running(worker):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the worker outlived run_embedded")
+        assert gone(worker), "the worker outlived run_embedded"
     finally:
         runner.kill()
