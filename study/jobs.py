@@ -85,8 +85,14 @@ def waiting_task_args(task_name: str) -> list[list]:
     task its stopped worker had fetched; a message that was never fetched still waits (in the broker's folder, or in
     Redis's queue lists) and comes by itself, so it must not be queued a second time (two runs of one job at once).
     """
-    app = _app()
-    return [args for args in map(_task_args(task_name), _waiting_messages(app)) if args is not None]
+    found = (_message_args(raw, task_name) for raw in _waiting_messages(_app()))
+    return [args for args in found if args is not None]
+
+
+def ids_not_waiting(task_name: str, ids) -> list[int]:
+    """`ids` (of jobs whose task takes the id as its one argument) less those whose message still waits."""
+    waiting = {args[0] for args in waiting_task_args(task_name) if args}
+    return [pk for pk in ids if pk not in waiting]
 
 
 def _waiting_messages(app) -> list:
@@ -94,7 +100,8 @@ def _waiting_messages(app) -> list:
     if _is_redis(app):
         import redis
 
-        queues = {app.conf.task_default_queue or "celery", "gpu", "default"}
+        routes = (app.conf.task_routes or {}).values()
+        queues = {app.conf.task_default_queue or "celery"} | {route["queue"] for route in routes if "queue" in route}
         client = redis.Redis.from_url(url, socket_timeout=_timeout() * 3)
         try:
             return [raw for queue in sorted(queues) for raw in client.lrange(queue, 0, -1)]
@@ -112,16 +119,15 @@ def _waiting_messages(app) -> list:
     return messages
 
 
-def _task_args(task_name: str):
-    def args_of(raw) -> list | None:
-        try:
-            message = json.loads(raw)
-            if message["headers"].get("task") != task_name:
-                return None
-            return json.loads(base64.b64decode(message["body"]))[0]
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            return None  # not a task message of ours
-    return args_of
+def _message_args(raw, task_name: str) -> list | None:
+    """The positional arguments of a raw kombu message of `task_name`; None for any other message."""
+    try:
+        message = json.loads(raw)
+        if message["headers"].get("task") != task_name:
+            return None
+        return json.loads(base64.b64decode(message["body"]))[0]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None  # not a task message of ours
 
 
 # One quick retry (a pooled connection a Redis restart closed): with the socket timeout, ~2 x timeout at most.

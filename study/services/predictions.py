@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from study.analysis.label_mapping import LabelMismatch, label_mapping_build, normalised_entropy
 from study.errors import BrokerUnavailable, InvalidInput, JobAlreadyRunning
-from study.jobs import PREDICT_STIMULI, broker_check, enqueue_prediction_job, waiting_task_args
+from study.jobs import PREDICT_STIMULI, broker_check, enqueue_prediction_job, ids_not_waiting
 from study.models import ModelVersion, Prediction, PredictionJob, Stimulus, Study
 from study.services.models import checkpoint_path
 
@@ -92,9 +92,8 @@ def prediction_jobs_requeue_unfinished() -> list[int]:
     'running' for ever. Running a job twice is harmless (see prediction_job_run), so on start-up the
     embedded runner simply queues every unfinished job again.
     """
-    waiting = {args[0] for args in waiting_task_args(PREDICT_STIMULI) if args}
-    ids = [pk for pk in PredictionJob.objects.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True)
-           if pk not in waiting]  # a message still in the broker's folder comes by itself
+    unfinished = PredictionJob.objects.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True)
+    ids = ids_not_waiting(PREDICT_STIMULI, unfinished)  # a message still waiting in the broker comes by itself
     for job_id in ids:
         _enqueue(job_id)
     return ids

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from study.errors import BrokerUnavailable, FaceDetectionUnavailable, InvalidInput
-from study.jobs import IMPORT_UPLOAD_BATCH, broker_check, enqueue_upload_batch, waiting_task_args
+from study.jobs import IMPORT_UPLOAD_BATCH, broker_check, enqueue_upload_batch, ids_not_waiting
 from study.models import Study, UploadBatch
 from study.services.face_imports import FaceCropper, face_importer
 from study.services.stimuli import DUPLICATE, IMPORTED, REJECTED, ImportResult, stimuli_import_archive
@@ -99,9 +99,8 @@ def upload_batches_requeue_unfinished() -> list[int]:
     unfinished one whose message is not still waiting in the broker's folder, as it does prediction jobs. Should the
     same import still run twice, whichever run ends first writes the result (see upload_batch_run).
     """
-    waiting = {args[0] for args in waiting_task_args(IMPORT_UPLOAD_BATCH) if args}
-    ids = [pk for pk in UploadBatch.objects.filter(state__in=UNFINISHED).order_by("pk").values_list("pk", flat=True)
-           if pk not in waiting]
+    ids = ids_not_waiting(IMPORT_UPLOAD_BATCH,
+                          UploadBatch.objects.filter(state__in=UNFINISHED).order_by("pk").values_list("pk", flat=True))
     for batch_id in ids:
         enqueue_upload_batch(batch_id)
     return ids
