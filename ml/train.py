@@ -112,6 +112,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     m.add_argument("--uapl-whole-face-branch", action=argparse.BooleanOptionalAction, default=False,
                    help="UAPL: a whole-face network (ULDL's) beside the patches; the image's logits are its logits "
                         "plus the weighted patches' logits, and its own logits also learn the ULDL target")
+    m.add_argument("--uapl-ldl-branch", default="fused", choices=("fused", "whole"),
+                   help="UAPL with --uapl-whole-face-branch: which logits ULDL's objective (lam, centre loss, the "
+                        "neighbours' predictions) sees: the fused output (fused) or the whole-face branch alone, "
+                        "exactly as ULDL, the fused output then learning the detached target (whole)")
     m.add_argument("--uapl-uniform-attention", action=argparse.BooleanOptionalAction, default=False,
                    help="UAPL ablation: every patch weighs 1 (the attention and its loss are off), to measure what "
                         "the attention adds")
@@ -380,6 +384,9 @@ def setup(args) -> Run:
 
         if args.method == "uapl":
             raise TrainingInputError("--soft-labels trains uldl, ce or ls; uapl is not supported")
+    if (args.method == "uapl" and getattr(args, "uapl_ldl_branch", "fused") == "whole"
+            and not args.uapl_whole_face_branch):
+        raise TrainingInputError("--uapl-ldl-branch whole needs --uapl-whole-face-branch")
         objective = HumanTargetObjective(n=len(data.train), feature_dim=model.feature_dim, num_classes=num_classes,
                                          gamma=args.gamma, lambda_init=args.lambda_init, class_weights=class_weights,
                                          push_scale=getattr(args, "push_scale", None)).to(device)
@@ -511,17 +518,22 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
         if run.bank is None:  # exact: neighbours through the same model, train mode, no gradient (ref §3.3)
             nb = batch["neighbours"].to(run.device, non_blocking=True)
             b, k = nb.shape[:2]
-            with torch.no_grad():
-                nf, nlogits = model(nb.flatten(0, 1))
+            with torch.no_grad():  # --uapl-ldl-branch whole: the neighbours through the whole-face branch
+                nf, nlogits = (model.whole_face if _uapl_ldl_on_whole_face(run) else model)(nb.flatten(0, 1))
             neighbour_features = nf.float().view(b, k, -1)
             neighbour_probs = nlogits.float().softmax(dim=1).view(b, k, -1)
         else:
             neighbour_features, neighbour_probs = run.bank.lookup(objective.neighbours(index)[0])
         patch_out = model.forward_patches(x) if run.args.method == "uapl" else None
         features, logits = (patch_out["features"], patch_out["logits"]) if patch_out else model(x)
+        ldl_on_whole = _uapl_ldl_on_whole_face(run) and patch_out is not None
+        if ldl_on_whole:  # ULDL's objective and bank see the whole-face branch only, exactly as ULDL would
+            logits = patch_out["whole_logits"]
         out = objective(features=features.float(), logits=logits.float(), labels=labels, index=index,
                         neighbour_features=neighbour_features, neighbour_probs=neighbour_probs)
         loss = out["loss"]
+        if ldl_on_whole:  # the fused output (what predicts) learns the resulting target, which it cannot move
+            loss = loss + soft_cross_entropy(patch_out["logits"].float(), out["target"].detach())
         if patch_out is not None:
             from ml.models.uapl import task_guidance_loss
 
@@ -531,13 +543,18 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
                                                             else run.args.uapl_attention_weight),
                                           attention_target=run.args.uapl_attention_target)
             loss = loss + guidance["loss"]
-            if "whole_logits" in patch_out:  # the whole-face branch also learns the target alone, as ULDL
+            if "whole_logits" in patch_out and not ldl_on_whole:  # the whole-face branch learns the target alone too
                 loss = loss + soft_cross_entropy(patch_out["whole_logits"].float(), out["target"].detach())
     _backward_and_step(run, loss, [run.optimizer, run.lambda_optimizer])
     objective.update_centres(out["centre_rows"])
     if run.bank is not None:
         run.bank.update(index, features.float(), logits.float().softmax(dim=1))
-    return loss, logits, out["lam"]
+    return loss, (patch_out["logits"] if ldl_on_whole else logits), out["lam"]
+
+
+def _uapl_ldl_on_whole_face(run: Run) -> bool:
+    """--uapl-ldl-branch whole: lam, the centres and the neighbours' predictions come from the whole-face branch."""
+    return getattr(run.args, "uapl_ldl_branch", "fused") == "whole" and run.args.method == "uapl"
 
 
 def _step_plain(run: Run, x: torch.Tensor, labels: torch.Tensor, human: torch.Tensor | None = None):
@@ -655,7 +672,8 @@ def fit(run: Run, on_epoch: Callable[[dict], None] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if run.bank is not None:
-        run.bank.warm(run.model, run.warm_loader, run.device)
+        run.bank.warm(run.model.whole_face if _uapl_ldl_on_whole_face(run) else run.model, run.warm_loader,
+                      run.device)
     final = {}
     for epoch in range(run.start_epoch, args.epochs + 1):
         t0 = time.perf_counter()

@@ -239,3 +239,48 @@ def test_uapl_trains_with_the_whole_face_branch(tmp_path):
     with pytest.raises(TrainingInputError, match="choose one"):
         train(default_args(**common, out=str(tmp_path / "both"), uapl_whole_face_branch=True,
                            uapl_global_feature=True))
+
+
+def _two_branch_run(tmp_path, ldl_branch: str):
+    from ml.train import default_args, setup
+
+    args = default_args(method="uapl", arch="resnet18_small", epochs=1, batch_size=8, image_size=32, workers=0,
+                        out=str(tmp_path / ldl_branch), lr_steps=[1], progress=False, dataset="synthetic",
+                        synthetic_n=16, synthetic_test_n=8, curves=False, threads=1, uapl_patches="stem",
+                        uapl_whole_face_branch=True, uapl_ldl_branch=ldl_branch, seed=0)
+    return setup(args)
+
+
+@pytest.mark.parametrize("ldl_branch", ["fused", "whole"])
+def test_ldl_branch_decides_which_logits_fill_the_neighbour_bank_and_move_lambda(tmp_path, ldl_branch):
+    """--uapl-ldl-branch whole: the bank holds the whole-face branch's predictions (warm-up and steps), as ULDL's."""
+    from ml.train import _step_ldl
+
+    run = _two_branch_run(tmp_path, ldl_branch)
+    model = run.model.train()
+    warmed = []
+    run.bank.update = lambda index, features, probs: warmed.append(probs.detach().clone())
+    run.bank.warm(model.whole_face if ldl_branch == "whole" else model, run.warm_loader, run.device)
+    batch = next(iter(run.train_loader))
+    x, labels, index = batch["image"], batch["label"].long(), batch["index"].long()
+    with torch.no_grad():  # the same weights and batch statistics the step will see
+        out = model.forward_patches(x)
+    whole, fused = out["whole_logits"].softmax(1), out["logits"].softmax(1)
+    assert not torch.allclose(whole, fused, atol=1e-4)
+    lam_before = run.objective.factors.peek(index).clone()
+    warmed.clear()
+    _, logits, _ = _step_ldl(run, batch, x, labels, index)
+    stored = warmed[0]
+    assert torch.allclose(stored, whole if ldl_branch == "whole" else fused, atol=1e-5)
+    assert torch.allclose(logits.softmax(1), fused, atol=1e-5)  # accuracy is always the fused output's
+    assert not torch.equal(run.objective.factors.peek(index), lam_before)  # lam learns in both
+
+
+def test_ldl_branch_whole_needs_the_whole_face_branch(tmp_path):
+    from ml.train import TrainingInputError, default_args, setup
+
+    args = default_args(method="uapl", arch="resnet18_small", epochs=1, batch_size=8, image_size=32, workers=0,
+                        out=str(tmp_path / "r"), progress=False, dataset="synthetic", synthetic_n=16,
+                        synthetic_test_n=8, threads=1, uapl_ldl_branch="whole")
+    with pytest.raises(TrainingInputError, match="--uapl-whole-face-branch"):
+        setup(args)
