@@ -47,6 +47,8 @@ researcher_patterns = [  # /studies/...
     path("<slug:slug>/participants/<uuid:public_id>/exclusion/", participants.participant_exclusion,
          name="researcher-participant-exclusion"),
     path("<slug:slug>/uploads/<int:pk>/", researcher.upload_batch_detail, name="researcher-upload-batch"),
+    path("<slug:slug>/uploads/<int:pk>/report.csv", researcher.upload_batch_report_csv,
+         name="researcher-upload-batch-report"),
     path("<slug:slug>/uploads/<int:pk>/status.json", researcher.upload_batch_status,
          name="researcher-upload-batch-status"),
     path("<slug:slug>/images/<uuid:public_id>/", researcher.stimulus_image, name="researcher-stimulus-image"),

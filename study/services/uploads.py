@@ -29,7 +29,7 @@ from study.models import Study, UploadBatch
 from study.services.face_imports import FaceCropper, face_importer
 from study.services.stimuli import DUPLICATE, IMPORTED, REJECTED, ImportResult, stimuli_import_archive
 
-REPORT_LIMIT = 5000  # rows kept in the report; the counts cover every file
+REPORT_LIMIT = 5000  # rows kept in the report per result (rejected, duplicate, ...); the counts cover every file
 PROGRESS_EVERY = 25
 UNFINISHED = (UploadBatch.State.QUEUED, UploadBatch.State.RUNNING)
 
@@ -123,6 +123,24 @@ def _reported(result: ImportResult) -> bool:
     return result.status != IMPORTED or result.face is not None or result.faceless
 
 
+class ReportRows(list):
+    """The report's [name, status, reason] rows, at most REPORT_LIMIT of each status, in file order.
+
+    A cap per status, not in all: after a restart every file imported before comes back as a duplicate, and a
+    single cap filled with those would leave out the rejections that come later in the archive.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.per_status: dict[str, int] = {}
+
+    def add(self, result: ImportResult) -> None:
+        if not _reported(result) or self.per_status.get(result.status, 0) >= REPORT_LIMIT:
+            return
+        self.per_status[result.status] = self.per_status.get(result.status, 0) + 1
+        self.append([result.name, result.status, result.reason])
+
+
 def upload_batch_run(*, batch_id: int, face_cropper: Callable[[str], FaceCropper] | None = None) -> None:
     """Import a stored upload (worker side). Idempotent: files already imported come back as duplicates.
 
@@ -134,15 +152,14 @@ def upload_batch_run(*, batch_id: int, face_cropper: Callable[[str], FaceCropper
         return
     counts = {IMPORTED: 0, DUPLICATE: 0, REJECTED: 0}
     faces = {"faces": 0, "faceless": 0}
-    report: list[list[str]] = []
+    report = ReportRows()
     every = 1 if batch.face_crop else PROGRESS_EVERY  # a photo takes the detector ~0.2-1 s: show each one
 
     def progress(result: ImportResult, done: int, total: int) -> None:
         counts[result.status] = counts.get(result.status, 0) + 1
         faces["faces"] += result.face is not None
         faces["faceless"] += result.faceless
-        if _reported(result) and len(report) < REPORT_LIMIT:
-            report.append([result.name, result.status, result.reason])
+        report.add(result)
         if done % every == 0 or done == total:
             UploadBatch.objects.filter(pk=batch.pk, state=UploadBatch.State.RUNNING).update(
                 done=done, total=total, imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
@@ -167,14 +184,16 @@ def upload_batch_run(*, batch_id: int, face_cropper: Callable[[str], FaceCropper
                   REJECTED: final.get(REJECTED, 0)}
         found, _photos, faceless = result.face_counts()
         faces = {"faces": found, "faceless": faceless}
-        report = [[r.name, r.status, r.reason] for r in result.results if _reported(r)][:REPORT_LIMIT]
+        report = ReportRows()
+        for row in result.results:
+            report.add(row)
     except Exception as exc:  # an unreadable archive (InvalidArchive), no detector, anything else: say so on the page
         state, error = UploadBatch.State.FAILED, getattr(exc, "message", None) or exc.__class__.__name__
     # Only a run that finds the batch still running writes the result: when the same import ran twice (a message
     # that survived a restart beside the one queued again), the later run would otherwise overwrite the first's
     # report, or fail on the upload the first one removed.
     finished = UploadBatch.objects.filter(pk=batch.pk, state=UploadBatch.State.RUNNING).update(
-        state=state, error=error[:2000], report=report, imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
+        state=state, error=error[:2000], report=list(report), imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
         rejected=counts[REJECTED], finished_at=timezone.now(), **faces)
     if finished:
         batch.refresh_from_db()

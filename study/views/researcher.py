@@ -11,6 +11,9 @@ blocks `model_panel` and `study_links`.
 """
 from __future__ import annotations
 
+import csv
+from collections import Counter
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
@@ -22,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.errors import DomainError, InvalidArchive, InvalidInput
+from study.exports import neutralise_cell
 from study.forms import StimulusUploadForm, StudyCreateForm, StudyStatusForm
 from study.models import Stimulus, Study, UploadBatch
 from study.selectors.access import EDIT, VIEW
@@ -34,7 +38,7 @@ from study.selectors.studies import (
 from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
 from study.services.study_settings import study_launch_warnings
-from study.services.uploads import stimulus_upload_enqueue, upload_needs_worker
+from study.services.uploads import REPORT_LIMIT, stimulus_upload_enqueue, upload_needs_worker
 from study.views.access import researcher_required, study_or_404
 from study.views.images import stimulus_file_response
 
@@ -46,6 +50,7 @@ STUDY_DETAIL_PANELS: list[str] = [
 ]
 REPORT_ROWS_KEPT = 2000
 IMAGES_PER_PAGE = 50
+REPORT_ROWS_PER_PAGE = 100  # an import's report rows per page
 Status = Study.Status
 
 # (label, target status, reopen, style) offered for each current status; the service enforces the rules.
@@ -235,10 +240,33 @@ def stimulus_image(request: HttpRequest, slug: str, public_id) -> FileResponse:
 @researcher_required
 @require_GET
 def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    """A queued or running import of a big upload: progress bar (polled), then the report."""
+    """A queued or running import of a big upload: progress (polled), then the report, paged, by result."""
     study = _owned_study(request, slug)
     batch = get_object_or_404(UploadBatch, study=study, pk=pk)
-    return render(request, "study/researcher/upload_batch.html", {"study": study, "batch": batch})
+    results = Counter(row[1] for row in batch.report)
+    shown = request.GET.get("result", "")
+    if shown not in results:
+        shown = ""
+    rows = [row for row in batch.report if not shown or row[1] == shown]
+    page = Paginator(rows, REPORT_ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    capped = [name for name, n in results.items() if n >= REPORT_LIMIT]
+    return render(request, "study/researcher/upload_batch.html", {
+        "study": study, "batch": batch, "page": page, "shown": shown, "results": sorted(results.items()),
+        "report_total": len(batch.report), "capped": capped, "report_limit": REPORT_LIMIT})
+
+
+@researcher_required
+@require_GET
+def upload_batch_report_csv(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Every row the import's report kept, as CSV (cells neutralised against formula injection, as exports)."""
+    study = _owned_study(request, slug)
+    batch = get_object_or_404(UploadBatch, study=study, pk=pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-upload-{batch.pk}-report.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["file", "result", "reason"])
+    writer.writerows([neutralise_cell(cell) for cell in row] for row in batch.report)
+    return response
 
 
 @researcher_required

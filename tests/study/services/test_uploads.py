@@ -176,3 +176,49 @@ def test_an_import_whose_message_still_waits_in_the_embedded_broker_is_not_queue
 
     assert upload_batches_requeue_unfinished() == [lost.pk]
     assert sorted(waiting_task_args(IMPORT_UPLOAD_BATCH)) == sorted([[waiting.pk], [lost.pk]])
+
+
+def test_the_report_keeps_rejections_that_come_after_more_duplicates_than_its_cap(owner_client, monkeypatch):
+    """A restart turns every file imported before into a duplicate row; a later rejection must stay listed."""
+    client, study = owner_client
+    monkeypatch.setattr(uploads, "REPORT_LIMIT", 5)
+    for i in range(8):
+        stimulus_import_file(study=study, name=f"faces/face_{i:03d}.png", data=png_bytes(i))
+    client.post(f"/studies/{study.slug}/upload/", {"files": SimpleUploadedFile("faces.zip", _zip(10, broken=2))})
+    batch = UploadBatch.objects.get(study=study)
+    assert (batch.duplicates, batch.rejected) == (8, 3)
+    statuses = [row[1] for row in batch.report]
+    assert statuses.count("duplicate") == 5 and statuses.count("rejected") == 3
+
+
+def test_the_report_page_is_paged_filtered_by_result_and_downloadable(owner_client, monkeypatch):
+    from study.views import researcher
+
+    client, study = owner_client
+    monkeypatch.setattr(researcher, "REPORT_ROWS_PER_PAGE", 4)
+    for i in range(6):
+        stimulus_import_file(study=study, name=f"faces/face_{i:03d}.png", data=png_bytes(i))
+    members = {f"faces/face_{i:03d}.png": png_bytes(i) for i in range(12)}
+    members["=HYPERLINK(1).png"] = b"not an image"
+    members["faces/broken.png"] = b"not an image"
+    client.post(f"/studies/{study.slug}/upload/", {"files": SimpleUploadedFile("faces.zip", make_zip(members))})
+    batch = UploadBatch.objects.get(study=study)
+    url = f"/studies/{study.slug}/uploads/{batch.pk}/"
+    page = client.get(url).content.decode()
+    assert "all (8)" in page and "duplicate (6)" in page and "rejected (2)" in page
+    assert "Rows 1–4 of 8 (page 1 of 2)" in page and page.count("<tr><td>") == 4
+    second = client.get(url, {"page": 2}).content.decode()
+    assert "Rows 5–8 of 8" in second and second.count("<tr><td>") == 4
+    rejected = client.get(url, {"result": "rejected"}).content.decode()
+    assert rejected.count("<tr><td>") == 2 and "face_000.png" not in rejected and "broken.png" in rejected
+    assert "Rows" not in rejected  # one page: no pager
+    assert client.get(url, {"result": "nonsense", "page": "x"}).status_code == 200  # bad filters show all
+
+    response = client.get(f"{url}report.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "file,result,reason" and len(lines) == 9
+    assert any(line.startswith("'=HYPERLINK(1).png,rejected,") for line in lines)  # neutralised, as exports
+    client.force_login(UserFactory())
+    assert client.get(f"{url}report.csv").status_code == 404
