@@ -22,6 +22,9 @@ logits plus the patch classifier's logits of the attention-weighted patch mean (
 global-local occlusion FER networks). Local patches alone learn far more slowly than a whole face (ml/RESULTS.md,
 occlusion section); adding the whole face's feature to the patches' (global_feature) made the attention useless.
 Kept apart, the whole-face branch learns like ULDL and the patch branch adds evidence weighted by what is visible.
+Which logits ULDL's objective sees is ml.train's --uapl-ldl-branch: the fused ones (fused, the first choice), or
+the whole-face branch's alone (whole), which keeps lam and the neighbours' predictions exactly ULDL's while the
+fused output learns the resulting target; with label noise the fused choice collapsed (ml/RESULTS.md, occlusion).
 """
 from __future__ import annotations
 

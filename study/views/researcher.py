@@ -247,7 +247,8 @@ def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespons
     shown = request.GET.get("result", "")
     if shown not in results:
         shown = ""
-    rows = [row for row in batch.report if not shown or row[1] == shown]
+    rows = sorted((row for row in batch.report if not shown or row[1] == shown),
+                  key=lambda row: row[1] != REJECTED)  # what needs the researcher's action first; else file order
     page = Paginator(rows, REPORT_ROWS_PER_PAGE).get_page(request.GET.get("page"))
     capped = [name for name, n in results.items() if n >= REPORT_LIMIT]
     return render(request, "study/researcher/upload_batch.html", {

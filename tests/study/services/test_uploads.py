@@ -207,6 +207,8 @@ def test_the_report_page_is_paged_filtered_by_result_and_downloadable(owner_clie
     page = client.get(url).content.decode()
     assert "all (8)" in page and "duplicate (6)" in page and "rejected (2)" in page
     assert "Rows 1–4 of 8 (page 1 of 2)" in page and page.count("<tr><td>") == 4
+    first_rows = page.split("<tbody>")[1].split("</tbody>")[0]
+    assert first_rows.count("rejected") == 2  # the archive's last files, listed first: they need action
     second = client.get(url, {"page": 2}).content.decode()
     assert "Rows 5–8 of 8" in second and second.count("<tr><td>") == 4
     rejected = client.get(url, {"result": "rejected"}).content.decode()
