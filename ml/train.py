@@ -379,14 +379,14 @@ def setup(args) -> Run:
     class_weights = _class_weights(labels, num_classes).to(device) if args.class_weights == "balanced" else None
     params = list(model.parameters())
     run_kwargs = {}
+    if (args.method == "uapl" and getattr(args, "uapl_ldl_branch", "fused") == "whole"
+            and not args.uapl_whole_face_branch):
+        raise TrainingInputError("--uapl-ldl-branch whole needs --uapl-whole-face-branch")
     if args.method in LDL_METHODS and getattr(args, "soft_labels", None):
         from ml.soft_targets import HumanTargetObjective
 
         if args.method == "uapl":
             raise TrainingInputError("--soft-labels trains uldl, ce or ls; uapl is not supported")
-    if (args.method == "uapl" and getattr(args, "uapl_ldl_branch", "fused") == "whole"
-            and not args.uapl_whole_face_branch):
-        raise TrainingInputError("--uapl-ldl-branch whole needs --uapl-whole-face-branch")
         objective = HumanTargetObjective(n=len(data.train), feature_dim=model.feature_dim, num_classes=num_classes,
                                          gamma=args.gamma, lambda_init=args.lambda_init, class_weights=class_weights,
                                          push_scale=getattr(args, "push_scale", None)).to(device)
@@ -526,7 +526,7 @@ def _step_ldl(run: Run, batch: dict, x: torch.Tensor, labels: torch.Tensor, inde
             neighbour_features, neighbour_probs = run.bank.lookup(objective.neighbours(index)[0])
         patch_out = model.forward_patches(x) if run.args.method == "uapl" else None
         features, logits = (patch_out["features"], patch_out["logits"]) if patch_out else model(x)
-        ldl_on_whole = _uapl_ldl_on_whole_face(run) and patch_out is not None
+        ldl_on_whole = _uapl_ldl_on_whole_face(run)
         if ldl_on_whole:  # ULDL's objective and bank see the whole-face branch only, exactly as ULDL would
             logits = patch_out["whole_logits"]
         out = objective(features=features.float(), logits=logits.float(), labels=labels, index=index,
