@@ -141,7 +141,7 @@ def stimulus_import_file(
         sha256 = hashlib.sha256(data).hexdigest()
         existing = Stimulus.objects.filter(study=study, sha256=sha256).only("pk", "original_name", "sha256").first()
         if existing is not None:
-            return ImportResult(name, DUPLICATE, f"duplicate of {existing}", existing)
+            return _duplicate(name, existing)
         image_format, width, height = _inspect_image(data)
         label = _clean_label(study, ground_truth)
         valence = _clean_affect("valence", valence)
@@ -182,6 +182,11 @@ def stimulus_input_problem(
     return ""
 
 
+def _duplicate(name: str, existing: Stimulus) -> ImportResult:
+    """Same bytes as an image of the study: says which one, so that a re-upload reads as such."""
+    return ImportResult(name, DUPLICATE, f"already in this study as {existing} (same file)", existing)
+
+
 def _store(stimulus: Stimulus, data: bytes, filename: str, name: str) -> ImportResult:
     """Write the file, insert the row in its own transaction; on any failure remove the file again."""
     field = Stimulus._meta.get_field("image")
@@ -195,7 +200,7 @@ def _store(stimulus: Stimulus, data: bytes, filename: str, name: str) -> ImportR
         _remove_file(stimulus)
         existing = Stimulus.objects.filter(study=stimulus.study, sha256=stimulus.sha256).first()
         if existing is not None:  # a concurrent import of the same bytes won the race
-            return ImportResult(name, DUPLICATE, f"duplicate of {existing}", existing)
+            return _duplicate(name, existing)
         return ImportResult(name, REJECTED, "could not be saved (database constraint)")
     except BaseException:
         _remove_file(stimulus)

@@ -46,7 +46,7 @@ def test_folder_import_reports_each_file_and_a_summary(study, tmp_path):
     (tmp_path / "set" / "notes.txt").write_text("not an image")
     out, err = run("faces", str(tmp_path / "set"), "--source", "lab-2024")
     assert "imported   a.png" in out and "imported   b.png" in out
-    assert "duplicate  c.png: duplicate of a.png" in out
+    assert "duplicate  c.png: already in this study as a.png (same file)" in out
     assert "rejected   notes.txt: not an image (JPEG, PNG or WebP expected)" in out
     assert "faces: 2 imported, 1 duplicate, 1 rejected; the study now has 2 images." in out
     assert "4/4" in err  # the tqdm progress bar, on stderr

@@ -178,7 +178,7 @@ def test_same_bytes_twice_in_a_study_is_a_duplicate_not_an_error(study, _media_r
     first = stimulus_import_file(study=study, name="a.png", data=png_bytes(7))
     second = stimulus_import_file(study=study, name="b.png", data=png_bytes(7), ground_truth="Fear")
     assert first.status == IMPORTED
-    assert second.status == DUPLICATE and second.reason == "duplicate of a.png" and second.ok
+    assert second.status == DUPLICATE and second.reason == "already in this study as a.png (same file)" and second.ok
     assert second.stimulus.pk == first.stimulus.pk
     assert Stimulus.objects.filter(study=study).count() == 1
     assert len(media_files(_media_root)) == 1

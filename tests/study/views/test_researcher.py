@@ -330,4 +330,4 @@ def test_duplicate_upload_is_reported_not_an_error(owner_client, study):
     response = owner_client.post(url("study-upload", "mine"), {"files": [upload("again.png", png_bytes(1))]})
     assert response.status_code == 302
     page = owner_client.get(url("study-detail", "mine")).content.decode()
-    assert "0 imported, 1 duplicate, 0 rejected" in page and "duplicate of a.png" in page
+    assert "0 imported, 1 duplicate, 0 rejected" in page and "already in this study as a.png (same file)" in page
