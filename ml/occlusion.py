@@ -269,6 +269,10 @@ def write_table(out: Path, rows: list[dict]) -> str:
     pairs = [(m, b) for m in methods if m.startswith("uapl") for b in ("uldl", "ce")] + [("uldl", "ce")]
     pairs += [(m.removesuffix("_uniform"), m) for m in methods if m.endswith("_uniform")
               and m.removesuffix("_uniform") in methods]
+    # any other "<variant>_<change>" against its "<variant>" (e.g. uapl_wholeface_ldlwhole − uapl_wholeface):
+    # what the change adds
+    pairs += [(m, base) for m in methods if not m.endswith("_uniform")
+              for base in methods if base.startswith("uapl_") and m.startswith(base + "_")]
     diff_lines = []
     for a, b in pairs:
         d = np.array([by[(a, s)] - by[(b, s)] for (m, s) in by if m == a and (b, s) in by])

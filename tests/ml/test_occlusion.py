@@ -157,7 +157,7 @@ def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewr
     from ml.occlusion import RESULT_COLUMNS, _append, main, parse_args
 
     accuracy = {"ce": (0.40, 0.42), "uldl": (0.38, 0.41), "uapl": (0.30, 0.31), "uapl_global": (0.45, 0.44),
-                "uapl_global_uniform": (0.40, 0.42)}
+                "uapl_global_uniform": (0.40, 0.42), "uapl_global_ldlwhole": (0.47, 0.47)}
     for method, values in accuracy.items():
         for seed, acc in enumerate(values):
             _append(tmp_path / "results.csv", {k: "" for k in RESULT_COLUMNS} | {
@@ -169,6 +169,8 @@ def test_table_pairs_every_uapl_variant_with_both_baselines_and_report_only_rewr
     assert "| uldl − ce |" in table and "| uapl_global − ce | +3.50 [" in table
     assert "| uapl | 30.50 ± 0.50 |" in table
     assert "| uapl_global − uapl_global_uniform | +3.50 [" in table  # what the attention adds
+    assert "| uapl_global_ldlwhole − uapl_global | +2.50 [" in table  # what a change to the variant adds
+    assert "uapl_global_uniform − uapl_global |" not in table and "− uapl |" not in table
     assert "each branch alone" not in table  # no run with a whole-face branch
 
 
