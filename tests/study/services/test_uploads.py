@@ -180,8 +180,11 @@ def test_an_import_whose_message_still_waits_in_the_embedded_broker_is_not_queue
 
 def test_the_report_keeps_rejections_that_come_after_more_duplicates_than_its_cap(owner_client, monkeypatch):
     """A restart turns every file imported before into a duplicate row; a later rejection must stay listed."""
+    from study.views import researcher
+
     client, study = owner_client
     monkeypatch.setattr(uploads, "REPORT_LIMIT", 5)
+    monkeypatch.setattr(researcher, "REPORT_LIMIT", 5)
     for i in range(8):
         stimulus_import_file(study=study, name=f"faces/face_{i:03d}.png", data=png_bytes(i))
     client.post(f"/studies/{study.slug}/upload/", {"files": SimpleUploadedFile("faces.zip", _zip(10, broken=2))})
@@ -189,6 +192,22 @@ def test_the_report_keeps_rejections_that_come_after_more_duplicates_than_its_ca
     assert (batch.duplicates, batch.rejected) == (8, 3)
     statuses = [row[1] for row in batch.report]
     assert statuses.count("duplicate") == 5 and statuses.count("rejected") == 3
+    page = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
+    assert "there were more\n     duplicate rows" in page and "more\n     rejected" not in page
+
+
+def test_the_report_page_says_rows_were_left_out_only_when_they_were(owner_client, monkeypatch):
+    """Exactly as many files of a result as the cap: all of them are listed, so no "there were more" note."""
+    from study.views import researcher
+
+    client, study = owner_client
+    monkeypatch.setattr(uploads, "REPORT_LIMIT", 3)
+    monkeypatch.setattr(researcher, "REPORT_LIMIT", 3)
+    client.post(f"/studies/{study.slug}/upload/", {"files": SimpleUploadedFile("faces.zip", _zip(4, broken=2))})
+    batch = UploadBatch.objects.get(study=study)
+    assert batch.rejected == 3 and len(batch.report) == 3
+    page = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
+    assert "report-capped" not in page
 
 
 def test_the_report_page_is_paged_filtered_by_result_and_downloadable(owner_client, monkeypatch):
