@@ -442,6 +442,8 @@ class UploadBatch(ResearcherJob):
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     report = models.JSONField(default=list, blank=True, help_text="[name, status, reason] per file (capped).")
+    report_left_out = models.JSONField(default=dict, blank=True,
+                                       help_text="Rows the report's cap left out, per status: {status: count}.")
     face_crop = models.CharField(max_length=8, blank=True,
                                  help_text="The study's face cropping when uploaded (square, aligned); empty: off.")
     keep_faceless = models.BooleanField(default=False, help_text="Photos with no face are imported whole.")

@@ -133,9 +133,13 @@ class ReportRows(list):
     def __init__(self):
         super().__init__()
         self.per_status: dict[str, int] = {}
+        self.left_out: dict[str, int] = {}  # rows past the cap, per status: the page says how many it left out
 
     def add(self, result: ImportResult) -> None:
-        if not _reported(result) or self.per_status.get(result.status, 0) >= REPORT_LIMIT:
+        if not _reported(result):
+            return
+        if self.per_status.get(result.status, 0) >= REPORT_LIMIT:
+            self.left_out[result.status] = self.left_out.get(result.status, 0) + 1
             return
         self.per_status[result.status] = self.per_status.get(result.status, 0) + 1
         self.append([result.name, result.status, result.reason])
@@ -193,8 +197,9 @@ def upload_batch_run(*, batch_id: int, face_cropper: Callable[[str], FaceCropper
     # that survived a restart beside the one queued again), the later run would otherwise overwrite the first's
     # report, or fail on the upload the first one removed.
     finished = UploadBatch.objects.filter(pk=batch.pk, state=UploadBatch.State.RUNNING).update(
-        state=state, error=error[:2000], report=list(report), imported=counts[IMPORTED], duplicates=counts[DUPLICATE],
-        rejected=counts[REJECTED], finished_at=timezone.now(), **faces)
+        state=state, error=error[:2000], report=list(report), report_left_out=report.left_out,
+        imported=counts[IMPORTED], duplicates=counts[DUPLICATE], rejected=counts[REJECTED], finished_at=timezone.now(),
+        **faces)
     if finished:
         batch.refresh_from_db()
         _remove_files(batch)

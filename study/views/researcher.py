@@ -35,7 +35,7 @@ from study.selectors.studies import (
     study_dashboard,
     study_list_with_progress,
 )
-from study.services.stimuli import DUPLICATE, IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
+from study.services.stimuli import IMPORTED, REJECTED, ImportReport, stimuli_import_uploads
 from study.services.studies import study_create, study_set_status
 from study.services.study_settings import study_launch_warnings
 from study.services.uploads import REPORT_LIMIT, stimulus_upload_enqueue, upload_needs_worker
@@ -250,12 +250,10 @@ def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespons
     rows = sorted((row for row in batch.report if not shown or row[1] == shown),
                   key=lambda row: row[1] != REJECTED)  # what needs the researcher's action first; else file order
     page = Paginator(rows, REPORT_ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    # the batch counts every file by result; a result whose count exceeds its kept rows lost some of them
-    totals = {DUPLICATE: batch.duplicates, REJECTED: batch.rejected, IMPORTED: batch.imported}
-    capped = [name for name, n in results.items() if n >= REPORT_LIMIT and totals.get(name, n + 1) > n]
+    left_out = sorted((name, n) for name, n in batch.report_left_out.items() if n > 0)
     return render(request, "study/researcher/upload_batch.html", {
         "study": study, "batch": batch, "page": page, "shown": shown, "results": sorted(results.items()),
-        "report_total": len(batch.report), "capped": capped, "report_limit": REPORT_LIMIT})
+        "report_total": len(batch.report), "left_out": left_out, "report_limit": REPORT_LIMIT})
 
 
 @researcher_required

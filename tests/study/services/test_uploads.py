@@ -192,8 +192,10 @@ def test_the_report_keeps_rejections_that_come_after_more_duplicates_than_its_ca
     assert (batch.duplicates, batch.rejected) == (8, 3)
     statuses = [row[1] for row in batch.report]
     assert statuses.count("duplicate") == 5 and statuses.count("rejected") == 3
+    assert batch.report_left_out == {"duplicate": 3}
     page = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
-    assert "there were more\n     duplicate rows" in page and "more\n     rejected" not in page
+    note = " ".join(page.split("report-capped", 1)[1].split("</p>", 1)[0].split())
+    assert "first 5 rows of each result; it left out 3 more duplicate rows." in note and "rejected" not in note
 
 
 def test_the_report_page_says_rows_were_left_out_only_when_they_were(owner_client, monkeypatch):
@@ -205,7 +207,7 @@ def test_the_report_page_says_rows_were_left_out_only_when_they_were(owner_clien
     monkeypatch.setattr(researcher, "REPORT_LIMIT", 3)
     client.post(f"/studies/{study.slug}/upload/", {"files": SimpleUploadedFile("faces.zip", _zip(4, broken=2))})
     batch = UploadBatch.objects.get(study=study)
-    assert batch.rejected == 3 and len(batch.report) == 3
+    assert batch.rejected == 3 and len(batch.report) == 3 and batch.report_left_out == {}
     page = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
     assert "report-capped" not in page
 
