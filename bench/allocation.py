@@ -1,10 +1,13 @@
 """Votes needed to know each face's distribution: adaptive allocation against fixed, over seeds.
 
     .venv/bin/python bench/allocation.py [--images 300] [--seeds 5] [--target 0.05] [--per-participant 20]
+                                         [--clear-share 0.5]
 
 Faces: the true emotion distributions of synthetic faces (ml.data.synthetic.sample_mixture, the generator's
 own mixture over the 7 basic emotions, each face's ambiguity uniform in [0, 1]); only the distributions
-matter here, so no pixels are drawn. Simulated voters draw their label from the true distribution.
+matter here, so no pixels are drawn. --clear-share S makes a share S of the faces the generator's clearest
+(ambiguity 0: about 99% of the mass on one emotion), the rest as before: how much allocation can save depends
+on how many faces people agree on. Simulated voters draw their label from the true distribution.
 Participants arrive one after another and each votes once on `per-participant` distinct images.
 
 1. Equal accuracy (the issue's measure). Both allocations hand out votes until the mean JS between the
@@ -17,8 +20,9 @@ Participants arrive one after another and each votes once on `per-participant` d
    bound no allocation can beat: an oracle that knows each face's expected error curve.
 3. Per-image precision (an extra criterion, not the issue's): votes until 90% of faces are within 2 x target.
 4. With the real stopping rule (no oracle): the threshold is the largest that reached the target mean JS
-   on calibration seeds (different from the evaluation seeds), likewise the fixed votes-per-image; both
-   are then run to completion on the evaluation seeds, reporting votes and the mean JS actually reached.
+   on calibration seeds (different from the evaluation seeds; a 14-value grid, then refined by bisection),
+   likewise the fixed votes-per-image; both are then run to completion on the evaluation seeds, reporting
+   votes and the mean JS actually reached.
 """
 from __future__ import annotations
 
@@ -38,9 +42,14 @@ from study.analysis.allocation import AllocationPolicy, allocation_order  # noqa
 K = 7
 
 
-def true_distributions(n_images: int, seed: int) -> np.ndarray:
+def true_distributions(n_images: int, seed: int, clear_share: float = 0.0) -> np.ndarray:
+    """Each face's true distribution; a share `clear_share` of them (on average) at ambiguity 0."""
     rng = np.random.default_rng(seed)
-    return np.array([sample_mixture(rng, K, rng.uniform(), int(rng.integers(K))) for _ in range(n_images)])
+
+    def ambiguity() -> float:
+        return 0.0 if clear_share and rng.uniform() < clear_share else rng.uniform()
+
+    return np.array([sample_mixture(rng, K, ambiguity(), int(rng.integers(K))) for _ in range(n_images)])
 
 
 class Crowd:
@@ -136,7 +145,7 @@ def equal_accuracy(args) -> list[float]:
     least = AllocationPolicy(min_votes=3, max_votes=10_000, threshold=1e-9, rank="instability")
     ratios = []
     for seed in range(args.seeds):
-        truth = true_distributions(args.images, seed)
+        truth = true_distributions(args.images, seed, args.clear_share)
         budget = args.images * 400
         fixed = run_until(truth, seed, args.per_participant, args.target, None, budget)
         adaptive = run_until(truth, seed, args.per_participant, args.target, gain, budget)
@@ -158,7 +167,7 @@ def tail_accuracy(args) -> None:
     least = AllocationPolicy(min_votes=3, max_votes=10_000, threshold=1e-9, rank="instability")
     ratios = []
     for seed in range(args.seeds):
-        truth = true_distributions(args.images, seed)
+        truth = true_distributions(args.images, seed, args.clear_share)
         fixed = run_until(truth, seed, args.per_participant, target, None, args.images * 400, "tail")
         adaptive = run_until(truth, seed, args.per_participant, target, least, args.images * 400, "tail")
         ratios.append(adaptive.votes / fixed.votes)
@@ -166,27 +175,46 @@ def tail_accuracy(args) -> None:
     print(f"mean ratio {np.mean(ratios):.3f}")
 
 
+def calibrated_threshold(reaches_target, high: float = 0.08, low: float = 0.01, steps: int = 14,
+                         refinements: int = 5) -> float:
+    """The largest stopping threshold that still reaches the target: the first of `steps` values from `high` down
+    to `low` that does, then halved in log space `refinements` times between it and the one above it (which
+    did not), so that the rule is not left with the slack of a coarse grid (the fixed count is exact to one vote
+    per image)."""
+    grid = np.geomspace(high, low, steps)
+    index = next((i for i, candidate in enumerate(grid) if reaches_target(float(candidate))), None)
+    if index is None:
+        raise SystemExit(f"no threshold down to {low} reached the target on the calibration seeds")
+    if index == 0:
+        return float(grid[0])
+    passing, failing = float(grid[index]), float(grid[index - 1])
+    for _ in range(refinements):
+        middle = float(np.sqrt(passing * failing))
+        passing, failing = (middle, failing) if reaches_target(middle) else (passing, middle)
+    return passing
+
+
 def with_stopping_rule(args) -> None:
     calibration = [100 + s for s in range(3)]
     evaluation = range(args.seeds)
     print("\n4. real stopping rule, calibrated on seeds", calibration, "evaluated on seeds", list(evaluation))
     fixed_n = next(n for n in range(1, 400) if all(
-        run_until(true_distributions(args.images, s), s, args.per_participant, None, None,
+        run_until(true_distributions(args.images, s, args.clear_share), s, args.per_participant, None, None,
                   args.images * n).error() <= args.target for s in calibration))
-    threshold = None
-    for candidate in np.geomspace(0.08, 0.01, 14):
-        policy = AllocationPolicy(min_votes=3, max_votes=args.max_votes, threshold=float(candidate))
-        if all(run_until(true_distributions(args.images, s), s, args.per_participant, None, policy,
-                         args.images * 400).error() <= args.target for s in calibration):
-            threshold = float(candidate)
-            break
+
+    def reaches_target(threshold: float) -> bool:
+        policy = AllocationPolicy(min_votes=3, max_votes=args.max_votes, threshold=threshold)
+        return all(run_until(true_distributions(args.images, s, args.clear_share), s, args.per_participant, None,
+                             policy, args.images * 400).error() <= args.target for s in calibration)
+
+    threshold = calibrated_threshold(reaches_target)
     print(f"fixed: {fixed_n} votes per image; adaptive: min 3, max {args.max_votes}, threshold {threshold:.4f}")
     print("| seed | fixed votes | fixed JS | adaptive votes | adaptive JS | adaptive / fixed |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     policy = AllocationPolicy(min_votes=3, max_votes=args.max_votes, threshold=threshold)
     ratios = []
     for seed in evaluation:
-        truth = true_distributions(args.images, seed)
+        truth = true_distributions(args.images, seed, args.clear_share)
         fixed = run_until(truth, seed, args.per_participant, None, None, args.images * fixed_n)
         adaptive = run_until(truth, seed, args.per_participant, None, policy, args.images * 400)
         ratios.append(adaptive.votes / fixed.votes)
@@ -202,6 +230,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.05)
     parser.add_argument("--per-participant", type=int, default=20)
     parser.add_argument("--max-votes", type=int, default=60)
+    parser.add_argument("--clear-share", type=float, default=0.0,
+                        help="share of faces at the generator's clearest (ambiguity 0); 0 keeps ambiguity uniform")
     parser.add_argument("--skip-rule", action="store_true", help="only the equal-accuracy comparison")
     args = parser.parse_args()
     equal_accuracy(args)

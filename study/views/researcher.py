@@ -282,5 +282,5 @@ def upload_batch_status(request: HttpRequest, slug: str, pk: int) -> JsonRespons
         "face_crop": batch.face_crop, "faces": batch.faces, "faceless": batch.faceless,
         "error": batch.error, "finished": batch.state in (UploadBatch.State.DONE, UploadBatch.State.FAILED),
         "restarts": batch.restarts,
-        "report": batch.report[:200],
+        "report": batch.report[:200], "report_left_out": batch.report_left_out,
     })

@@ -193,6 +193,8 @@ def test_the_report_keeps_rejections_that_come_after_more_duplicates_than_its_ca
     statuses = [row[1] for row in batch.report]
     assert statuses.count("duplicate") == 5 and statuses.count("rejected") == 3
     assert batch.report_left_out == {"duplicate": 3}
+    status = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/status.json").json()
+    assert status["report_left_out"] == {"duplicate": 3}
     page = client.get(f"/studies/{study.slug}/uploads/{batch.pk}/").content.decode()
     note = " ".join(page.split("report-capped", 1)[1].split("</p>", 1)[0].split())
     assert "first 5 rows of each result; it left out 3 more duplicate rows." in note and "rejected" not in note
