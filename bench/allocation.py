@@ -14,7 +14,7 @@ Participants arrive one after another and each votes once on `per-participant` d
    shown shares and the true distributions reaches `target` (checked after every participant; the truth
    is known here, so both stop at the same accuracy):
    - fixed: balanced round-robin, what a study with one votes-per-image number does;
-   - adaptive: study.analysis.allocation.allocation_order (min 3 votes, no max, threshold ~0 so it
+   - adaptive: study.analysis.allocation.allocation_order (--min-votes, default 3; no max; threshold ~0 so it
      only ranks): each participant gets the least settled images.
    Prints votes needed per seed and the ratio adaptive / fixed (goal <= 0.70, i.e. >= 30% fewer), beside a
    bound no allocation can beat: an oracle that knows each face's expected error curve.
@@ -141,8 +141,8 @@ def equal_accuracy(args) -> list[float]:
     print(f"1. votes to reach mean JS <= {args.target} ({args.images} faces, {args.per_participant} per participant)")
     print("| seed | fixed | adaptive (gain) | ratio | adaptive (least settled) | ratio | oracle bound | ratio |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    gain = AllocationPolicy(min_votes=3, max_votes=10_000, threshold=1e-9, rank="gain")
-    least = AllocationPolicy(min_votes=3, max_votes=10_000, threshold=1e-9, rank="instability")
+    gain = AllocationPolicy(min_votes=args.min_votes, max_votes=10_000, threshold=1e-9, rank="gain")
+    least = AllocationPolicy(min_votes=args.min_votes, max_votes=10_000, threshold=1e-9, rank="instability")
     ratios = []
     for seed in range(args.seeds):
         truth = true_distributions(args.images, seed, args.clear_share)
@@ -164,7 +164,7 @@ def tail_accuracy(args) -> None:
     target = 2 * args.target
     print(f"\n3. votes until 90% of faces have JS <= {target} (per-image precision, not the issue's mean)")
     print("| seed | fixed | adaptive (least settled) | ratio |\n| ---: | ---: | ---: | ---: |")
-    least = AllocationPolicy(min_votes=3, max_votes=10_000, threshold=1e-9, rank="instability")
+    least = AllocationPolicy(min_votes=args.min_votes, max_votes=10_000, threshold=1e-9, rank="instability")
     ratios = []
     for seed in range(args.seeds):
         truth = true_distributions(args.images, seed, args.clear_share)
@@ -203,15 +203,16 @@ def with_stopping_rule(args) -> None:
                   args.images * n).error() <= args.target for s in calibration))
 
     def reaches_target(threshold: float) -> bool:
-        policy = AllocationPolicy(min_votes=3, max_votes=args.max_votes, threshold=threshold)
+        policy = AllocationPolicy(min_votes=args.min_votes, max_votes=args.max_votes, threshold=threshold)
         return all(run_until(true_distributions(args.images, s, args.clear_share), s, args.per_participant, None,
                              policy, args.images * 400).error() <= args.target for s in calibration)
 
     threshold = calibrated_threshold(reaches_target)
-    print(f"fixed: {fixed_n} votes per image; adaptive: min 3, max {args.max_votes}, threshold {threshold:.4f}")
+    print(f"fixed: {fixed_n} votes per image; adaptive: min {args.min_votes}, max {args.max_votes}, "
+          f"threshold {threshold:.4f}")
     print("| seed | fixed votes | fixed JS | adaptive votes | adaptive JS | adaptive / fixed |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-    policy = AllocationPolicy(min_votes=3, max_votes=args.max_votes, threshold=threshold)
+    policy = AllocationPolicy(min_votes=args.min_votes, max_votes=args.max_votes, threshold=threshold)
     ratios = []
     for seed in evaluation:
         truth = true_distributions(args.images, seed, args.clear_share)
@@ -229,6 +230,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--target", type=float, default=0.05)
     parser.add_argument("--per-participant", type=int, default=20)
+    parser.add_argument("--min-votes", type=int, default=3, help="the adaptive rule's minimum votes per image")
     parser.add_argument("--max-votes", type=int, default=60)
     parser.add_argument("--clear-share", type=float, default=0.0,
                         help="share of faces at the generator's clearest (ambiguity 0); 0 keeps ambiguity uniform")
