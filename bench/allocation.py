@@ -198,21 +198,24 @@ def with_stopping_rule(args) -> None:
     calibration = [100 + s for s in range(3)]
     evaluation = range(args.seeds)
     print("\n4. real stopping rule, calibrated on seeds", calibration, "evaluated on seeds", list(evaluation))
+    truths = {s: true_distributions(args.images, s, args.clear_share) for s in calibration}
     fixed_n = next(n for n in range(1, 400) if all(
-        run_until(true_distributions(args.images, s, args.clear_share), s, args.per_participant, None, None,
-                  args.images * n).error() <= args.target for s in calibration))
+        run_until(truths[s], s, args.per_participant, None, None, args.images * n).error() <= args.target
+        for s in calibration))
+
+    def rule(threshold: float) -> AllocationPolicy:
+        return AllocationPolicy(min_votes=args.min_votes, max_votes=args.max_votes, threshold=threshold)
 
     def reaches_target(threshold: float) -> bool:
-        policy = AllocationPolicy(min_votes=args.min_votes, max_votes=args.max_votes, threshold=threshold)
-        return all(run_until(true_distributions(args.images, s, args.clear_share), s, args.per_participant, None,
-                             policy, args.images * 400).error() <= args.target for s in calibration)
+        return all(run_until(truths[s], s, args.per_participant, None, rule(threshold), args.images * 400).error()
+                   <= args.target for s in calibration)
 
     threshold = calibrated_threshold(reaches_target)
     print(f"fixed: {fixed_n} votes per image; adaptive: min {args.min_votes}, max {args.max_votes}, "
           f"threshold {threshold:.4f}")
     print("| seed | fixed votes | fixed JS | adaptive votes | adaptive JS | adaptive / fixed |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-    policy = AllocationPolicy(min_votes=args.min_votes, max_votes=args.max_votes, threshold=threshold)
+    policy = rule(threshold)
     ratios = []
     for seed in evaluation:
         truth = true_distributions(args.images, seed, args.clear_share)

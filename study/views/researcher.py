@@ -250,10 +250,9 @@ def upload_batch_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespons
     rows = sorted((row for row in batch.report if not shown or row[1] == shown),
                   key=lambda row: row[1] != REJECTED)  # what needs the researcher's action first; else file order
     page = Paginator(rows, REPORT_ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    left_out = sorted((name, n) for name, n in batch.report_left_out.items() if n > 0)
     return render(request, "study/researcher/upload_batch.html", {
         "study": study, "batch": batch, "page": page, "shown": shown, "results": sorted(results.items()),
-        "report_total": len(batch.report), "left_out": left_out, "report_limit": REPORT_LIMIT})
+        "report_total": len(batch.report), "left_out": sorted(batch.report_left_out.items()), "report_limit": REPORT_LIMIT})
 
 
 @researcher_required

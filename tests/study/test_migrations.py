@@ -6,15 +6,20 @@ from django.db.migrations.executor import MigrationExecutor
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _migrate(target: tuple[str, str]):
+def _migrate(targets: list[tuple[str, str]]):
+    """Migrate the test database to `targets` -> the app registry of that state (historical models)."""
     executor = MigrationExecutor(connection)
-    executor.migrate([target])
+    executor.migrate(targets)
     executor.loader.build_graph()
-    return executor.loader.project_state([target]).apps
+    return executor.loader.project_state(targets).apps
+
+
+def _latest() -> list[tuple[str, str]]:
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
 def test_report_left_out_is_worked_out_for_batches_imported_before_it():
-    old = _migrate(("study", "0017_upload_batch_restarts"))
+    old = _migrate([("study", "0017_upload_batch_restarts")])
     try:
         user = old.get_model("auth", "User").objects.create(username="owner")
         label_set = old.get_model("study", "LabelSet").objects.create(name="migration test", labels=["Happy", "Sad"])
@@ -26,8 +31,8 @@ def test_report_left_out_is_worked_out_for_batches_imported_before_it():
         complete = batches.create(study=study, duplicates=1, report=[["d.png", "duplicate", "same file"]])
         empty = batches.create(study=study)
 
-        new = _migrate(("study", "0018_upload_batch_report_left_out"))
+        new = _migrate([("study", "0018_upload_batch_report_left_out")])
         left_out = dict(new.get_model("study", "UploadBatch").objects.values_list("pk", "report_left_out"))
         assert left_out == {capped.pk: {"duplicate": 2}, complete.pk: {}, empty.pk: {}}
     finally:
-        _migrate(("study", "0018_upload_batch_report_left_out"))  # wherever the test stopped, leave the schema whole
+        _migrate(_latest())  # wherever the test stopped, leave every app at its newest schema for the tests after it
