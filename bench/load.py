@@ -12,7 +12,8 @@ stored (0 lost), no (participant, image) twice (0 duplicated), images balanced (
 at most one). Then a saturation phase (no think time, --saturation-threads clients) measures the throughput of
 vote cycles (a vote, and every 20 votes a new participant) against that of /healthz/, and the server's CPU per call
 of each (read from /proc: a ratio that the other work on a shared machine hardly moves); then the vote path alone
-(participants joined before the timed window, the joins reported apart as the join cost).
+(participants joined before the timed windows, the joins reported apart as the join cost), in --saturation-rounds
+windows each between two windows of /healthz/: the median of their ratios is the figure issue 13's goal reads.
 --server-cpus 0 gives gunicorn a core of its own (the clients, redis and, with --pg-data-dir, PostgreSQL run on the
 others): on a machine of few cores the clients otherwise take CPU from the server they measure, as they would not
 in a deployment where participants and the database are elsewhere.
@@ -37,6 +38,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -375,6 +377,8 @@ def main() -> None:
     parser.add_argument("--saturation-joined", type=int, default=25,
                         help="participants per saturating client joined before the vote-only window (20 votes each); "
                              "0 skips that variant")
+    parser.add_argument("--saturation-rounds", type=int, default=3,
+                        help="the vote-only window is cut into this many, each between two windows of /healthz/")
     parser.add_argument("--client-processes", type=int, default=4,
                         help="simulated participants and saturating clients are spread over this many processes")
     parser.add_argument("--max-requests", type=int, default=0,
@@ -547,14 +551,19 @@ def saturation(args, env: dict, server: Server, port: int, slug: str) -> None:
           f"server CPU per call {votes['server_cpu_ms'] / max(const['server_cpu_ms'], 1e-9):.1f}x")
     print(check_database(env, slug + "-sat", votes["acknowledged"]))
     if args.saturation_joined > 0:
-        votes_only(args, env, server, port, slug + "-votes", const)
+        votes_only(args, env, server, port, slug + "-votes")
 
 
-def votes_only(args, env: dict, server: Server, port: int, slug: str, const: dict) -> None:
+def votes_only(args, env: dict, server: Server, port: int, slug: str) -> None:
     """The vote path alone (what issue 13's goal reads on): --saturation-joined participants per client join first
     (entry, consent, Start and the trial state; timed and reported as the join cost), then the same clients send
-    only votes, each answer naming the next image, for --saturation-seconds."""
-    threads = args.saturation_threads
+    only votes, each answer naming the next image, for --saturation-seconds in all. The votes' time is cut into
+    --saturation-rounds windows, each between two windows of the constant view (H V H V ... H), and each window's
+    ratio is taken against the mean of the constant view's rates just before and just after it: on a shared machine
+    the constant view's rate drifted by up to half between phases 20 s apart (290 and 631/s in one run), and the
+    median of interleaved pairs is the reading such drift moves least."""
+    threads, rounds = args.saturation_threads, max(1, args.saturation_rounds)
+    window = args.saturation_seconds / rounds
     subprocess.run([sys.executable, "bench/_load_setup.py", slug, str(args.images), str(threads * args.saturation_joined)],
                    cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     server_cpu, load, started = server_cpu_seconds(server), os.getloadavg()[0], time.monotonic()
@@ -564,27 +573,42 @@ def votes_only(args, env: dict, server: Server, port: int, slug: str, const: dic
     print(f"joins before the vote-only window: {len(joined)} participants (entry, consent, Start, trial state) in "
           f"{elapsed:.1f} s ({len(joined) / elapsed:.1f}/s with {threads} clients), server CPU {join_cpu_ms:.1f} ms "
           f"per join; load average {load:.1f}")
-    server_cpu, db_cpu, load = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir), os.getloadavg()[0]
     exhausted = multiprocessing.get_context("fork").Value("i", 0)
-    phase = saturate(threads, args.saturation_seconds,
-                     lambda i, acknowledged: _joined_voter(port, slug, joined[i::threads], acknowledged, exhausted),
-                     args.client_processes)
-    server_ms = (server_cpu_seconds(server) - server_cpu) * 1000 / max(phase["count"], 1)
-    db_ms = (database_cpu_seconds(args.pg_data_dir) - db_cpu) * 1000 / max(phase["count"], 1)
-    print(f"saturation vote only : {phase['rate']:6.1f}/s with {threads} clients in {args.client_processes} processes; "
-          f"server CPU {server_ms:.2f} ms, " + (f"database CPU {db_ms:.2f} ms, " if args.pg_data_dir else "")
-          + f"client CPU {phase['client_cpu'] * 1000 / max(phase['count'], 1):.2f} ms per vote; load average {load:.1f}"
+    load = os.getloadavg()[0]
+
+    def measured(make_call) -> dict:
+        server_cpu, db_cpu = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir)
+        phase = saturate(threads, window, make_call, args.client_processes)
+        phase["server_cpu"] = server_cpu_seconds(server) - server_cpu
+        phase["db_cpu"] = database_cpu_seconds(args.pg_data_dir) - db_cpu
+        return phase
+
+    constant, votes = [measured(_constant_caller(port))], []
+    for k in range(rounds):  # each round votes for its own share of the joined participants
+        share = joined[k::rounds]
+        votes.append(measured(lambda i, acknowledged, share=share: _joined_voter(
+            port, slug, share[i::threads], acknowledged, exhausted)))
+        constant.append(measured(_constant_caller(port)))
+    ratios = [vote["rate"] / ((before["rate"] + after["rate"]) / 2)
+              for vote, before, after in zip(votes, constant, constant[1:], strict=False)]
+    count = sum(vote["count"] for vote in votes)
+    const_count = sum(phase["count"] for phase in constant)
+    server_ms = sum(vote["server_cpu"] for vote in votes) * 1000 / max(count, 1)
+    const_server_ms = sum(phase["server_cpu"] for phase in constant) * 1000 / max(const_count, 1)
+    db_ms = sum(vote["db_cpu"] for vote in votes) * 1000 / max(count, 1)
+    client_ms = sum(vote["client_cpu"] for vote in votes) * 1000 / max(count, 1)
+    print(f"saturation vote only : {count / (window * rounds):6.1f}/s with {threads} clients in "
+          f"{args.client_processes} processes, {rounds} windows of {window:.1f} s; server CPU {server_ms:.2f} ms, "
+          + (f"database CPU {db_ms:.2f} ms, " if args.pg_data_dir else "")
+          + f"client CPU {client_ms:.2f} ms per vote; load average {load:.1f}"
           + (f"; WARNING: {exhausted.value} clients ran out of participants, raise --saturation-joined"
              if exhausted.value else ""))
-    print(f"ratio votes / /healthz/ requests (vote path alone): throughput {phase['rate'] / const['rate']:.3f}, "
-          f"server CPU per call {server_ms / max(const['server_cpu_ms'], 1e-9):.1f}x")
-    print(check_database(env, slug, phase["acknowledged"]))
-    # The constant view's rate drifts between phases on a shared machine (705-1072/s in one series): measured
-    # again right after the votes, the ratio against both phases' mean is the one the drift biases least.
-    again = saturate(threads, args.saturation_seconds, _constant_caller(port), args.client_processes)
-    mean_rate = (const["rate"] + again["rate"]) / 2
-    print(f"saturation /healthz/ again right after: {again['rate']:6.1f}/s; ratio votes / mean /healthz/ rate of the "
-          f"two phases (vote path alone): throughput {phase['rate'] / mean_rate:.3f}")
+    const_rates = " · ".join(f"{phase['rate']:.1f}" for phase in constant)
+    print(f"saturation /healthz/ around them: {const_rates}/s; server CPU {const_server_ms:.2f} ms per call")
+    print(f"ratio votes / /healthz/ requests (vote path alone; each window against the /healthz/ windows around "
+          f"it): {', '.join(f'{ratio:.3f}' for ratio in ratios)}; median {statistics.median(ratios):.3f}; "
+          f"server CPU per call {server_ms / max(const_server_ms, 1e-9):.1f}x")
+    print(check_database(env, slug, set().union(*(vote["acknowledged"] for vote in votes))))
 
 
 def join_many(port: int, slug: str, count: int, threads: int, processes: int) -> list[dict]:

@@ -6,7 +6,8 @@ Django's test client against the real database, with the production middleware (
 django-axes). Times, per request kind, the median wall and CPU time (of this thread: the database server's work is not in
 it) of --n requests: the constant /healthz/ view (the
 baseline), the JSON trial state and vote (what bench/load.py drives) and the browser's vote (POST of the trial
-form, then GET of the next trial page). Prints each as a ratio to /healthz/ and the SQL statements it ran
+form, then GET of the next trial page). Prints each as a ratio to /healthz/, the mean CPU time the database
+backend spent on it (where PostgreSQL runs on this machine: its /proc/PID/schedstat) and the SQL statements it ran
 (BEGIN and COMMIT not counted). With
 --profile, the top functions by cumulative time for the vote and the trial page.
 """
@@ -115,6 +116,18 @@ def main() -> None:
         "POST /s/…/trial/ (form)": form_vote,
         "join (entry, consent, Start)": join,
     }
+    def backend_cpu_ns() -> tuple[int, int] | None:
+        """(pid, CPU ns so far) of this connection's PostgreSQL backend, where it runs on this machine (its
+        /proc/PID/schedstat); None elsewhere."""
+        if connection.connection is None:
+            return None
+        pid = connection.connection.info.backend_pid
+        try:
+            with open(f"/proc/{pid}/schedstat") as stat:
+                return pid, int(stat.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     results = {}
     for name, prepare in kinds.items():
         prepare()()  # warm-up (also checks the request works)
@@ -122,19 +135,24 @@ def main() -> None:
         call = prepare()
         with connection.execute_wrapper(lambda execute, sql, *a, seen=queries: seen.append(sql) or execute(sql, *a)):
             statuses = {call().status_code}
-        times, cpu = [], []
+        times, cpu, db_cpu = [], [], []
         for _ in range(args.n):
             call = prepare()  # set-up (a participant with an unanswered trial) is not timed
-            started, started_cpu = time.perf_counter(), time.thread_time()
+            started, started_cpu, db_before = time.perf_counter(), time.thread_time(), backend_cpu_ns()
             statuses.add(call().status_code)
             times.append((time.perf_counter() - started) * 1000)
             cpu.append((time.thread_time() - started_cpu) * 1000)
-        results[name] = (statistics.median(times), statistics.median(cpu), len(queries), statuses)
+            db_after = backend_cpu_ns()
+            if db_before and db_after and db_before[0] == db_after[0]:  # the same backend (no reconnect)
+                db_cpu.append((db_after[1] - db_before[1]) / 1e6)
+        results[name] = (statistics.median(times), statistics.median(cpu),
+                         statistics.mean(db_cpu) if db_cpu else None, len(queries), statuses)
     base, base_cpu = results["/healthz/ (constant)"][:2]
-    print(f"{'request':30} {'wall ms':>8} {'÷ healthz':>9} {'CPU ms':>8} {'÷ healthz':>9} {'queries':>8}  status")
-    for name, (median, median_cpu, n_queries, statuses) in results.items():
+    print(f"{'request':30} {'wall ms':>8} {'÷ healthz':>9} {'CPU ms':>8} {'÷ healthz':>9} {'DB CPU ms':>9} "
+          f"{'queries':>8}  status")
+    for name, (median, median_cpu, db_ms, n_queries, statuses) in results.items():
         print(f"{name:30} {median:8.2f} {median / base:9.1f} {median_cpu:8.2f} {median_cpu / base_cpu:9.1f} "
-              f"{n_queries:8d}  {sorted(statuses)}")
+              f"{'-' if db_ms is None else f'{db_ms:.2f}':>9} {n_queries:8d}  {sorted(statuses)}")
     if args.profile:
         for name in list(kinds)[1:]:
             clock = time.thread_time if args.profile_clock == "cpu" else time.perf_counter
