@@ -570,7 +570,7 @@ def votes_only(args, env: dict, server: Server, port: int, slug: str) -> None:
     joined = join_many(port, slug, threads * args.saturation_joined, threads, args.client_processes)
     elapsed = time.monotonic() - started
     join_cpu_ms = (server_cpu_seconds(server) - server_cpu) * 1000 / max(len(joined), 1)
-    print(f"joins before the vote-only window: {len(joined)} participants (entry, consent, Start, trial state) in "
+    print(f"joins before the vote-only windows: {len(joined)} participants (entry, consent, Start, trial state) in "
           f"{elapsed:.1f} s ({len(joined) / elapsed:.1f}/s with {threads} clients), server CPU {join_cpu_ms:.1f} ms "
           f"per join; load average {load:.1f}")
     exhausted = multiprocessing.get_context("fork").Value("i", 0)
@@ -590,7 +590,7 @@ def votes_only(args, env: dict, server: Server, port: int, slug: str) -> None:
             port, slug, share[i::threads], acknowledged, exhausted)))
         constant.append(measured(_constant_caller(port)))
     ratios = [vote["rate"] / ((before["rate"] + after["rate"]) / 2)
-              for vote, before, after in zip(votes, constant, constant[1:], strict=False)]
+              for vote, before, after in zip(votes, constant, constant[1:], strict=True)]
     count = sum(vote["count"] for vote in votes)
     const_count = sum(phase["count"] for phase in constant)
     server_ms = sum(vote["server_cpu"] for vote in votes) * 1000 / max(count, 1)
