@@ -590,7 +590,7 @@ def votes_only(args, env: dict, server: Server, port: int, slug: str) -> None:
             port, slug, share[i::threads], acknowledged, exhausted)))
         constant.append(measured(_constant_caller(port)))
     ratios = [vote["rate"] / ((before["rate"] + after["rate"]) / 2)
-              for vote, before, after in zip(votes, constant, constant[1:], strict=True)]
+              for vote, before, after in zip(votes, constant[:-1], constant[1:], strict=True)]
     count = sum(vote["count"] for vote in votes)
     const_count = sum(phase["count"] for phase in constant)
     server_ms = sum(vote["server_cpu"] for vote in votes) * 1000 / max(count, 1)
