@@ -339,6 +339,16 @@ def saturate(threads: int, seconds: float, make_call, processes: int) -> dict:
             "client_cpu": _children_cpu() - client_cpu}
 
 
+def saturate_measured(args, server: Server, seconds: float, make_call) -> dict:
+    """saturate() with --saturation-threads clients, plus the CPU seconds the server ("server_cpu") and, with
+    --pg-data-dir, PostgreSQL ("db_cpu") spent meanwhile."""
+    server_cpu, db_cpu = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir)
+    phase = saturate(args.saturation_threads, seconds, make_call, args.client_processes)
+    phase["server_cpu"] = server_cpu_seconds(server) - server_cpu
+    phase["db_cpu"] = database_cpu_seconds(args.pg_data_dir) - db_cpu
+    return phase
+
+
 def _children_cpu() -> float:
     times = os.times()
     return times.children_user + times.children_system
@@ -535,10 +545,10 @@ def saturation(args, env: dict, server: Server, port: int, slug: str) -> None:
     for name, make_call in (
             ("/healthz/", _constant_caller(port)),
             ("vote cycle", lambda i, acknowledged: _saturating_voter(port, slug + "-sat", 10_000 + i, acknowledged))):
-        server_cpu, db_cpu, load = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir), os.getloadavg()[0]
-        phase = saturate(args.saturation_threads, args.saturation_seconds, make_call, args.client_processes)
-        phase["server_cpu_ms"] = (server_cpu_seconds(server) - server_cpu) * 1000 / max(phase["count"], 1)
-        phase["db_cpu_ms"] = (database_cpu_seconds(args.pg_data_dir) - db_cpu) * 1000 / max(phase["count"], 1)
+        load = os.getloadavg()[0]
+        phase = saturate_measured(args, server, args.saturation_seconds, make_call)
+        phase["server_cpu_ms"] = phase["server_cpu"] * 1000 / max(phase["count"], 1)
+        phase["db_cpu_ms"] = phase["db_cpu"] * 1000 / max(phase["count"], 1)
         phase["client_cpu_ms"] = phase["client_cpu"] * 1000 / max(phase["count"], 1)
         phase["load"] = load
         phases[name] = phase
@@ -575,20 +585,12 @@ def votes_only(args, env: dict, server: Server, port: int, slug: str) -> None:
           f"per join; load average {load:.1f}")
     exhausted = multiprocessing.get_context("fork").Value("i", 0)
     load = os.getloadavg()[0]
-
-    def measured(make_call) -> dict:
-        server_cpu, db_cpu = server_cpu_seconds(server), database_cpu_seconds(args.pg_data_dir)
-        phase = saturate(threads, window, make_call, args.client_processes)
-        phase["server_cpu"] = server_cpu_seconds(server) - server_cpu
-        phase["db_cpu"] = database_cpu_seconds(args.pg_data_dir) - db_cpu
-        return phase
-
-    constant, votes = [measured(_constant_caller(port))], []
+    constant, votes = [saturate_measured(args, server, window, _constant_caller(port))], []
     for k in range(rounds):  # each round votes for its own share of the joined participants
         share = joined[k::rounds]
-        votes.append(measured(lambda i, acknowledged, share=share: _joined_voter(
+        votes.append(saturate_measured(args, server, window, lambda i, acknowledged, share=share: _joined_voter(
             port, slug, share[i::threads], acknowledged, exhausted)))
-        constant.append(measured(_constant_caller(port)))
+        constant.append(saturate_measured(args, server, window, _constant_caller(port)))
     ratios = [vote["rate"] / ((before["rate"] + after["rate"]) / 2)
               for vote, before, after in zip(votes, constant[:-1], constant[1:], strict=True)]
     count = sum(vote["count"] for vote in votes)

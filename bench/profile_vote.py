@@ -116,6 +116,7 @@ def main() -> None:
         "POST /s/…/trial/ (form)": form_vote,
         "join (entry, consent, Start)": join,
     }
+
     def backend_cpu_ns() -> tuple[int, int] | None:
         """(pid, CPU ns so far) of this connection's PostgreSQL backend, where it runs on this machine (its
         /proc/PID/schedstat); None elsewhere."""
